@@ -229,13 +229,18 @@ class RunningStats:
         }
 
 
-def _normalise_for_stats(source: str, frames: np.ndarray) -> np.ndarray:
+def _normalise_for_stats(source: str, frames: np.ndarray, bands: Sequence[str] | None = None) -> np.ndarray:
     # Imported lazily: the registry may be extended by users after this module is imported.
     from aef_ee import sources as registry
 
     try:
-        return registry.get_source(source).normalise(frames)
-    except (KeyError, AttributeError):
+        spec = registry.get_source(source)
+    except KeyError:  # a source outside the registry: statistics of the physical values
+        return frames
+    # A video may hold a subset of the declared bands (a batch export of fewer bands): normalise by name.
+    try:
+        return spec.normalise(frames, bands=bands)
+    except KeyError:  # a band the registry does not declare: statistics of the physical values, as above
         return frames
 
 
@@ -299,7 +304,7 @@ class VideoWriter:
                     f"source {name!r} has bands {list(src.bands)} in site {video.site_id!r}, "
                     f"but {self._stat_bands[name]} earlier in this dataset"
                 )
-            self._stats[name].update(_normalise_for_stats(name, src.frames), src.mask)
+            self._stats[name].update(_normalise_for_stats(name, src.frames, src.bands), src.mask)
         for name in video.sources:
             if name not in self._index["sources"]:
                 self._index["sources"].append(name)
