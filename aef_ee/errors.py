@@ -48,3 +48,15 @@ class RegistrationError(AefValueError):
 
 class BackendError(AefError, RuntimeError):
     """Earth Engine (or the local engine) could not be initialised."""
+
+
+class SiteError(AefValueError):
+    """A site cannot be placed: outside every UTM zone's latitude band, an empty region, too few distinct sites."""
+
+
+class NoDataError(ExportError):
+    """A source has no image over a site or region in the asked period."""
+
+
+class ExportManifestError(ExportError):
+    """An export directory holds a manifest written with other arguments; it cannot be resumed with these."""
