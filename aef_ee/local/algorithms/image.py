@@ -1,0 +1,332 @@
+"""Image construction and band bookkeeping: load, constant, select, rename, addBands, metadata, properties."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from aef_ee.local.algorithms.registry import algorithm
+from aef_ee.local.errors import InvalidArgument, NotFound
+from aef_ee.local.evaluator import current_context
+from aef_ee.local.projection import Projection, normalize_crs, transformer
+from aef_ee.local.raster import BandSpec, FileBand, Image, PixelType, constant_image, file_image
+from aef_ee.local.values import Date
+
+__all__ = ["load_image", "image_from_record", "select_by_names", "as_image"]
+
+
+# --- loading from the catalog ----------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4096)
+def _file_meta(path: str, mtime_key: float) -> tuple[Projection, tuple[int, int], Any]:
+    """(projection, (width, height), footprint in EPSG:4326) of a raster file."""
+    import rasterio
+    from shapely.geometry import box
+
+    try:
+        with rasterio.open(path) as ds:
+            crs = normalize_crs(ds.crs.to_string()) if ds.crs else "EPSG:4326"
+            t = ds.transform
+            proj = Projection(crs, (t.a, t.b, t.c, t.d, t.e, t.f))
+            dims = (ds.width, ds.height)
+            left, bottom, right, top = ds.bounds
+    except rasterio.errors.RasterioIOError as exc:
+        raise NotFound(f"Cannot read raster file {path!r}: {exc}") from exc
+    footprint = box(left, bottom, right, top)
+    if crs != "EPSG:4326":
+        from shapely.geometry import Polygon
+
+        ring = footprint.exterior.segmentize(max(right - left, top - bottom) / 16)
+        xs, ys = transformer(crs, "EPSG:4326").transform(*np.asarray(ring.coords).T)
+        footprint = Polygon(zip(xs, ys))
+    return proj, dims, footprint
+
+
+def _mtime(path: str) -> float:
+    import os
+
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def image_from_record(catalog: Any, record: Any) -> Image:
+    """The lazy image of an IMAGE asset record."""
+    manifest = record.manifest
+    bands = []
+    footprint = None
+    for band in manifest.get("bands", []):
+        path = catalog.band_path(record, band)
+        if path.startswith("gs://"):
+            path = "/vsigs/" + path[len("gs://"):]
+        proj, dims, fp = _file_meta(path, _mtime(path))
+        footprint = footprint or fp
+        dtype = np.dtype(band.get("data_type") or "float32")
+        ptype = PixelType.from_dtype(dtype)
+        bands.append((band["id"], FileBand(path, int(band.get("band", 1)), band.get("nodata")), ptype, proj, dims))
+    properties = dict(manifest.get("properties") or {})
+    properties["system:id"] = record.id
+    properties.setdefault("system:index", record.id.rsplit("/", 1)[-1])
+    return file_image(bands, properties, footprint=footprint)
+
+
+@algorithm("Image.load")
+def load_image(id: str, version: int | None = None) -> Image:  # noqa: A002 - Earth Engine's argument name
+    context = current_context()
+    record = context.catalog.get(id)
+    if record.type != "IMAGE":
+        raise InvalidArgument(f"Asset '{id}' is not an Image (it is a {record.type}).")
+    return image_from_record(context.catalog, record)
+
+
+# --- constants and coercion ------------------------------------------------------------------------------
+
+def as_image(value: Any) -> Image:
+    """Numbers and lists of numbers become constant images, as Earth Engine promotes them."""
+    if isinstance(value, Image):
+        return value
+    if isinstance(value, (int, float, np.number, bool)):
+        return constant_image([value])
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, np.number)) for v in value):
+        return constant_image(list(value))
+    if isinstance(value, (list, tuple)) and all(isinstance(v, Image) for v in value):
+        return cat(value)
+    raise InvalidArgument(f"Expected an Image or a number; got {type(value).__name__}.")
+
+
+@algorithm("Image.constant")
+def image_constant(value: Any) -> Image:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise InvalidArgument("Image.constant: the list of values is empty.")
+        return constant_image(list(value))
+    if not isinstance(value, (int, float, np.number, bool)):
+        raise InvalidArgument(f"Image.constant: expected a number or a list of numbers; got {value!r}.")
+    return constant_image([value])
+
+
+@algorithm("Image.cat")
+def cat(images: Sequence[Any]) -> Image:
+    result: Image | None = None
+    for img in images:
+        result = as_image(img) if result is None else add_bands(result, as_image(img))
+    if result is None:
+        return Image([], lambda grid, idx: [])
+    return result
+
+
+# --- band selection --------------------------------------------------------------------------------------
+
+def _matches(pattern: str, names: Sequence[str]) -> list[int]:
+    """Indexes of bands matching ``pattern``: an exact name, else a Java-style regex (as Earth Engine uses)."""
+    if pattern in names:
+        return [names.index(pattern)]
+    try:
+        regex = re.compile(pattern + r"\Z")
+    except re.error:
+        return []
+    return [i for i, n in enumerate(names) if regex.match(n)]
+
+
+def _subset(image: Image, indexes: Sequence[int], new_names: Sequence[str] | None = None) -> Image:
+    indexes = list(indexes)
+    specs = [image.bands[i] for i in indexes]
+    if new_names is not None:
+        if len(new_names) != len(specs):
+            raise InvalidArgument(
+                f"Image.select: The number of new names ({len(new_names)}) does not match the number of selected "
+                f"bands ({len(specs)}).")
+        specs = [s.renamed(n) for s, n in zip(specs, new_names)]
+    parent = image
+
+    def read(grid, wanted):
+        return parent.compute(grid, [indexes[w] for w in wanted])
+
+    return image.with_bands(specs, read)
+
+
+def select_by_names(image: Image, selectors: Sequence[Any], new_names: Sequence[str] | None = None) -> Image:
+    names = image.band_names
+    indexes: list[int] = []
+    for sel in selectors:
+        if isinstance(sel, (int, np.integer)) and not isinstance(sel, bool):
+            if not 0 <= sel < len(names):
+                raise NotFound(f"Image.select: Band index {sel} out of bounds. Available bands: {names}")
+            found = [int(sel)]
+        else:
+            found = _matches(str(sel), names)
+        if not found:
+            raise NotFound(f"Image.select: Pattern '{sel}' did not match any bands. Available bands: {names}")
+        indexes.extend(i for i in found if i not in indexes)
+    return _subset(image, indexes, new_names)
+
+
+@algorithm("Image.select")
+def image_select(input: Image, bandSelectors: Sequence[Any], newNames: Sequence[str] | None = None) -> Image:  # noqa: A002,N803
+    if not isinstance(bandSelectors, (list, tuple)):
+        bandSelectors = [bandSelectors]
+    return select_by_names(as_image(input), bandSelectors, newNames)
+
+
+@algorithm("Image.rename")
+def image_rename(input: Image, names: Sequence[str]) -> Image:  # noqa: A002
+    if isinstance(names, str):
+        names = [names]
+    image = as_image(input)
+    if len(names) != len(image.bands):
+        raise InvalidArgument(
+            f"Image.rename: Can't rename {len(image.bands)} bands to {len(names)} names ({list(names)}).")
+    return _subset(image, range(len(image.bands)), list(names))
+
+
+@algorithm("Image.regexpRename")
+def regexp_rename(input: Image, regex: str, replacement: str, all: bool = True) -> Image:  # noqa: A002
+    image = as_image(input)
+    java_to_python = re.sub(r"\$(\d)", r"\\\1", replacement)
+    names = [re.sub(regex, java_to_python, n, count=0 if all else 1) for n in image.band_names]
+    return _subset(image, range(len(image.bands)), names)
+
+
+@algorithm("Image.addBands")
+def add_bands(dstImg: Image, srcImg: Image, names: Sequence[str] | None = None,  # noqa: N803
+              overwrite: bool = False) -> Image:
+    dst = as_image(dstImg)
+    src = as_image(srcImg)
+    if names is not None:
+        src = select_by_names(src, list(names))
+    src_names = src.band_names
+    keep_dst = [i for i, n in enumerate(dst.band_names) if not (overwrite and n in src_names)]
+    clashes = [n for n in src_names if n in dst.band_names and not overwrite]
+    if clashes:
+        raise InvalidArgument(f"Image.addBands: Duplicate band names {clashes}; use overwrite=True to replace.")
+    specs = [dst.bands[i] for i in keep_dst] + list(src.bands)
+    n_dst = len(keep_dst)
+
+    def read(grid, wanted):
+        from_dst = [keep_dst[w] for w in wanted if w < n_dst]
+        from_src = [w - n_dst for w in wanted if w >= n_dst]
+        dst_px = iter(dst.compute(grid, from_dst))
+        src_px = iter(src.compute(grid, from_src))
+        return [next(dst_px) if w < n_dst else next(src_px) for w in wanted]
+
+    footprint = dst.footprint if dst.footprint is not None else src.footprint
+    return Image(specs, read, dst.properties, footprint=footprint)
+
+
+# --- metadata --------------------------------------------------------------------------------------------
+
+@algorithm("Image.bandNames")
+def band_names(image: Image) -> list[str]:
+    return as_image(image).band_names
+
+
+@algorithm("Image.bandTypes")
+def band_types(image: Image) -> dict[str, Any]:
+    return {b.name: b.pixel_type.to_info() for b in as_image(image).bands}
+
+
+@algorithm("Image.projection")
+def image_projection(image: Image) -> Projection:
+    image = as_image(image)
+    projections = {b.projection for b in image.bands}
+    if len(projections) > 1:
+        raise InvalidArgument(
+            "Image.projection: The bands of the specified image contains different projections. "
+            "Use Image.select to pick a single band.")
+    return image.default_projection()
+
+
+@algorithm("Image.date")
+def image_date(image: Image) -> Date:
+    props = as_image(image).properties
+    if "system:time_start" not in props:
+        raise NotFound("Image.date: Image has no 'system:time_start' property.")
+    return Date(float(props["system:time_start"]))
+
+
+@algorithm("Image.id")
+def image_id(image: Image) -> str | None:
+    return as_image(image).properties.get("system:id")
+
+
+@algorithm("Image.geometry")
+def image_geometry(feature: Image, maxError: Any = None, proj: Any = None, geodesics: Any = None) -> Any:  # noqa: N803
+    from shapely.geometry import box
+
+    from aef_ee.local.values import Geometry
+
+    image = as_image(feature)
+    if image.footprint is None:  # unbounded: Earth Engine returns the whole world
+        return Geometry(box(-180, -90, 180, 90), geodesic=False)
+    return Geometry(image.footprint, geodesic=False)
+
+
+# --- Element properties (shared by images, features and collections) -------------------------------------
+
+@algorithm("Element.get")
+def element_get(object: Any, property: str) -> Any:  # noqa: A002
+    return object.properties.get(property)
+
+
+@algorithm("Element.set")
+def element_set(object: Any, key: str, value: Any = None) -> Any:  # noqa: A002
+    props = dict(object.properties)
+    props[key] = value
+    return object.with_properties(props)
+
+
+@algorithm("Element.setMulti")
+def element_set_multi(object: Any, properties: dict[str, Any]) -> Any:  # noqa: A002
+    props = dict(object.properties)
+    props.update(properties or {})
+    return object.with_properties(props)
+
+
+@algorithm("Element.propertyNames")
+def element_property_names(element: Any) -> list[str]:
+    return list(element.properties)
+
+
+@algorithm("Element.toDictionary")
+def element_to_dictionary(element: Any, properties: Sequence[str] | None = None) -> dict[str, Any]:
+    props = element.properties
+    if properties is None:
+        return {k: v for k, v in props.items() if not k.startswith("system:")}
+    return {k: props[k] for k in properties if k in props}
+
+
+@algorithm("Element.copyProperties")
+def element_copy_properties(destination: Any = None, source: Any = None, properties: Sequence[str] | None = None,
+                            exclude: Sequence[str] | None = None) -> Any:
+    if destination is None or source is None:
+        raise InvalidArgument("Element.copyProperties: destination and source are required.")
+    src = source.properties
+    if properties is None:
+        chosen = {k: v for k, v in src.items() if not k.startswith("system:") and k not in (exclude or [])}
+    else:
+        chosen = {k: src[k] for k in properties if k in src}
+    props = dict(destination.properties)
+    props.update(chosen)
+    return destination.with_properties(props)
+
+
+@algorithm("Image.getNumber", "Element.getNumber")
+def element_get_number(object: Any, property: str) -> Any:  # noqa: A002
+    return object.properties.get(property)
+
+
+@algorithm("Image.getString", "Element.getString")
+def element_get_string(object: Any, property: str) -> Any:  # noqa: A002
+    value = object.properties.get(property)
+    return None if value is None else str(value)
+
+
+@algorithm("Image.getArray", "Element.getArray")
+def element_get_array(object: Any, property: str) -> Any:  # noqa: A002
+    return object.properties.get(property)

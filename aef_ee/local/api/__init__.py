@@ -1,0 +1,1 @@
+"""HTTP endpoints of the local Earth Engine, one module per REST resource family."""

@@ -1,0 +1,137 @@
+"""The value types the evaluator passes between algorithms (besides numbers, strings, lists, dicts and images).
+
+Geometries are shapely geometries in their CRS (EPSG:4326 by default); features carry a geometry and properties;
+collections are lists with collection-level properties. Everything here is immutable in spirit: algorithms return
+new values and never mutate their inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aef_ee.local.raster import Image
+
+__all__ = [
+    "Geometry",
+    "Feature",
+    "FeatureCollection",
+    "ImageCollection",
+    "Date",
+    "DateRange",
+    "Filter",
+    "Element",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """A shapely geometry with its CRS and Earth Engine's geodesic flag."""
+
+    shape: Any
+    crs: str = "EPSG:4326"
+    geodesic: bool = True
+
+    def in_crs(self, crs: str) -> Any:
+        """The shapely geometry transformed to ``crs``."""
+        if crs == self.crs:
+            return self.shape
+        from shapely.ops import transform as shapely_transform
+
+        from aef_ee.local.projection import transformer
+
+        t = transformer(self.crs, crs)
+        return shapely_transform(lambda x, y, z=None: t.transform(x, y), self.shape)
+
+    def to_geojson(self) -> dict[str, Any]:
+        from shapely.geometry import mapping
+
+        shape = self.in_crs("EPSG:4326")
+        gj = _lists(mapping(shape))
+        if gj["type"] != "Point" and gj["type"] != "MultiPoint":
+            gj["geodesic"] = self.geodesic
+        return gj
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    geometry: Geometry | None
+    properties: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def with_properties(self, properties: Mapping[str, Any]) -> "Feature":
+        return Feature(self.geometry, dict(properties))
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureCollection:
+    features: Sequence[Feature]
+    properties: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def with_features(self, features: Sequence[Feature]) -> "FeatureCollection":
+        return FeatureCollection(list(features), self.properties)
+
+    def with_properties(self, properties: Mapping[str, Any]) -> "FeatureCollection":
+        return FeatureCollection(self.features, dict(properties))
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageCollection:
+    images: Sequence[Image]
+    properties: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def with_images(self, images: Sequence[Image]) -> "ImageCollection":
+        return ImageCollection(list(images), self.properties)
+
+    def with_properties(self, properties: Mapping[str, Any]) -> "ImageCollection":
+        return ImageCollection(self.images, dict(properties))
+
+    # Collections expose elements uniformly for the shared Collection.* algorithms.
+    @property
+    def features(self) -> Sequence[Image]:
+        return self.images
+
+    def with_features(self, elements: Sequence[Image]) -> "ImageCollection":
+        return self.with_images(elements)
+
+
+Element = Image | Feature
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Date:
+    """An instant, milliseconds since 1970-01-01T00:00:00Z."""
+
+    millis: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DateRange:
+    """The half-open interval [start, end) in ms since the epoch."""
+
+    start: float
+    end: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Filter:
+    """A predicate over collection elements (images or features)."""
+
+    predicate: Callable[[Any], bool]
+    description: str = "Filter"
+
+    def __call__(self, element: Any) -> bool:
+        return bool(self.predicate(element))
+
+
+def element_properties(element: Any) -> Mapping[str, Any]:
+    """The property dict of an image, a feature or a collection."""
+    return element.properties
