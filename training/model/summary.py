@@ -1,0 +1,86 @@
+"""Summary: pool the video over time with a query built from the valid period, then upsample L/2 -> L."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from training.model.attention import MultiHeadAttention
+from training.model.stp import resample
+from training.model.timecode import timecode
+
+__all__ = ["Summary"]
+
+UPSAMPLE = 2  # L/2 -> L
+
+
+class Summary(nnx.Module):
+    """Video streams -> (B, L, L, E) unnormalised embedding field for the valid period [0, period_days).
+
+    A learned null key (always valid) lets a pixel with no valid frame fall back to a learned value instead of a
+    division by zero.
+    """
+
+    def __init__(
+        self,
+        *,
+        precision_width: int,
+        time_width: int,
+        space_width: int,
+        num_heads: int,
+        timecode_dim: int,
+        embedding_dim: int,
+        dtype: jnp.dtype,
+        rngs: nnx.Rngs,
+    ) -> None:
+        width = precision_width
+        self.timecode_dim = timecode_dim
+        self.norms = nnx.List([nnx.LayerNorm(w, dtype=dtype, rngs=rngs) for w in (width, time_width, space_width)])
+        self.from_time = nnx.Linear(time_width, width, dtype=dtype, rngs=rngs)
+        self.from_space = nnx.Linear(space_width, width, dtype=dtype, rngs=rngs)
+        self.key_time = nnx.Linear(timecode_dim, width, dtype=dtype, rngs=rngs)
+        self.query = nnx.Sequential(
+            nnx.Linear(2 * timecode_dim, width, dtype=dtype, rngs=rngs),
+            jax.nn.gelu,
+            nnx.Linear(width, width, dtype=dtype, rngs=rngs),
+        )
+        self.null = nnx.Param(nnx.initializers.normal(0.02)(rngs.params(), (width,)))
+        self.pool = MultiHeadAttention(width, num_heads, dtype=dtype, rngs=rngs)
+        self.upsample = nnx.Linear(width, UPSAMPLE * UPSAMPLE * width, dtype=dtype, rngs=rngs)
+        self.refine = nnx.Conv(width, width, (3, 3), dtype=dtype, rngs=rngs)
+        self.head_norm = nnx.LayerNorm(width, dtype=dtype, rngs=rngs)
+        self.head = nnx.Linear(width, embedding_dim, dtype=dtype, rngs=rngs)
+
+    def __call__(
+        self,
+        streams: tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray],
+        days: jnp.ndarray,
+        frame_mask: jnp.ndarray,
+        period_days: jnp.ndarray,
+    ) -> jnp.ndarray:
+        """days, frame_mask (B, T); period_days (B,). Returns (B, L, L, E) in the model dtype."""
+        p, t, s = streams
+        size = p.shape[2]
+        x = (
+            self.norms[0](p)
+            + resample(self.from_time(self.norms[1](t)), size)
+            + resample(self.from_space(self.norms[2](s)), size)
+        )  # (B, T, L/2, L/2, D)
+        b, n = x.shape[:2]
+        keys = x + self.key_time(timecode(days, self.timecode_dim))[:, :, None, None, :]
+        keys = jnp.moveaxis(keys, 1, 3)  # (B, h, w, T, D)
+        null = jnp.broadcast_to(self.null[...].astype(keys.dtype), (*keys.shape[:3], 1, keys.shape[-1]))
+        keys = jnp.concatenate([null, keys], axis=3)
+        mask = jnp.concatenate([jnp.ones((b, 1), bool), frame_mask], axis=1)[:, None, None, :]
+        period = jnp.concatenate(
+            [timecode(jnp.zeros_like(period_days), self.timecode_dim), timecode(period_days, self.timecode_dim)],
+            axis=-1,
+        )
+        query = self.query(period.astype(x.dtype))[:, None, None, None, :]  # (B, 1, 1, 1, D)
+        query = jnp.broadcast_to(query, (b, size, size, 1, query.shape[-1]))
+        pooled = self.pool(query, keys, mask)[:, :, :, 0, :]  # (B, L/2, L/2, D)
+        up = self.upsample(pooled).reshape(b, size, size, UPSAMPLE, UPSAMPLE, -1)
+        up = up.transpose(0, 1, 3, 2, 4, 5).reshape(b, size * UPSAMPLE, size * UPSAMPLE, -1)
+        up = up + self.refine(jax.nn.gelu(up))
+        return self.head(self.head_norm(up))

@@ -1,0 +1,253 @@
+"""Training: ``train_and_evaluate(config, workdir)`` reads top to bottom — mesh, input pipeline, model and
+optimiser, update step, checkpoint, loop.
+
+    python -m training.train --config tiny --data /path/to/videos --workdir /tmp/aef_tiny
+
+Outputs under ``workdir``: ``checkpoints/<step>/`` (Orbax: parameters, Adam state, step and the grain iterator
+state, so a restarted run continues with exactly the batches and random numbers it would have seen),
+``metrics.jsonl`` (one JSON object per logged step) and ``tensorboard/`` (tensorboardX event files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+from tqdm import tqdm
+
+from training import input_pipeline, sharding
+from training.errors import ConfigError, NonFiniteError
+from training.model.aef import AlphaEarth, count_params
+from training.objective import compute_losses
+
+__all__ = ["train_and_evaluate", "create_model", "create_optimizer", "make_train_step", "compute_dtype", "main"]
+
+logger = logging.getLogger(__name__)
+CONFIGS = ("tiny", "small", "paper")
+
+
+def compute_dtype(config: Any) -> jnp.dtype:
+    """bfloat16 on accelerators, float32 on CPU, unless ``config.dtype`` names one."""
+    if config.dtype == "auto":
+        return jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
+    return jnp.dtype(config.dtype)
+
+
+def create_model(config: Any, channels: Mapping[str, int], *, seed: int, dtype: jnp.dtype = jnp.float32) -> AlphaEarth:
+    m = config.model
+    return AlphaEarth(
+        channels,
+        input_sources=tuple(config.input_sources),
+        target_sources=tuple(config.target_sources),
+        site_size=config.site_size,
+        precision_width=m.precision_width,
+        time_width=m.time_width,
+        space_width=m.space_width,
+        num_blocks=m.num_blocks,
+        num_heads=m.num_heads,
+        timecode_dim=m.timecode_dim,
+        embedding_dim=m.embedding_dim,
+        decoder_hidden=tuple(m.decoder_hidden),
+        text_dim=config.text_dim,
+        dtype=dtype,
+        rngs=nnx.Rngs(seed),
+    )
+
+
+def create_optimizer(config: Any) -> optax.GradientTransformation:
+    """Adam; learning rate warmed up linearly over ``warmup_steps`` then decayed linearly to 0 at ``num_steps``."""
+    return optax.adam(create_optimizer_schedule(config))
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: Any):
+    """The pure update ``(params, opt_state, batch, step) -> (params, opt_state, metrics)``."""
+    base_key = jax.random.PRNGKey(config.seed)
+
+    def loss_fn(params: nnx.State, batch: Mapping[str, Any], key: jax.Array):
+        return compute_losses(nnx.merge(graphdef, params), batch, key, config=config)
+
+    def train_step(params, opt_state, batch, step):
+        key = jax.random.fold_in(base_key, step)
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, key)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+
+    return train_step
+
+
+def _check_finite(step: int, metrics: Mapping[str, float]) -> None:
+    bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
+    if bad:
+        raise NonFiniteError(f"step {step}: non-finite {bad}")
+
+
+def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | None = None) -> dict[str, float]:
+    """Trains ``config`` on ``config.data_dir``, resuming from the latest checkpoint in ``workdir``.
+
+    Args:
+      config: a config from ``training/configs`` with ``data_dir`` set.
+      workdir: checkpoints, metrics.jsonl and tensorboard/ go here.
+      stop_after: stop after this step as if killed (for preemption drills and tests); checkpoints follow the
+        usual schedule, so a restart resumes from the last periodic checkpoint.
+
+    Returns:
+      The last logged metrics (floats).
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not config.get("data_dir"):
+        raise ConfigError("config.data_dir is not set (python -m training.train --data DIR)")
+
+    # 1. Mesh: data parallel over every device, parameters sharded over 'fsdp'.
+    mesh = sharding.create_mesh(config.mesh.data, config.mesh.fsdp)
+    if config.batch_size % mesh.size:
+        raise ConfigError(f"batch_size {config.batch_size} is not divisible by the {mesh.size} devices")
+    host_batch = config.batch_size // jax.process_count()
+    batch_sharding = sharding.batch_sharding(mesh)
+
+    # 2. Input pipeline.
+    loader = input_pipeline.create_loader(config.data_dir, config, seed=config.seed, batch_size=host_batch)
+    data_iter = iter(loader)
+    stats = input_pipeline.source_stats(input_pipeline.VideoDataset(config.data_dir).stats)
+    channels = input_pipeline.channels_from_stats(
+        stats, sorted(set(config.input_sources) | set(config.target_sources))
+    )
+
+    # 3. Model and optimiser, created directly with their shardings.
+    dtype = compute_dtype(config)
+    abstract = nnx.eval_shape(lambda: create_model(config, channels, seed=config.seed, dtype=dtype))
+    graphdef, abstract_params = nnx.split(abstract)
+    param_shardings = sharding.param_sharding(abstract_params, mesh)
+    params = jax.jit(
+        lambda: nnx.split(create_model(config, channels, seed=config.seed, dtype=dtype))[1],
+        out_shardings=param_shardings,
+    )()
+    tx = create_optimizer(config)
+    opt_shardings = sharding.param_sharding(jax.eval_shape(tx.init, params), mesh)
+    opt_state = jax.jit(tx.init, out_shardings=opt_shardings)(params)
+    logger.info("model: %d parameters, compute dtype %s, mesh %s", count_params(abstract), dtype, dict(mesh.shape))
+
+    # 4. Update step.
+    step_fn = jax.jit(
+        make_train_step(graphdef, tx, config),
+        in_shardings=(param_shardings, opt_shardings, batch_sharding, sharding.replicated(mesh)),
+        out_shardings=(param_shardings, opt_shardings, sharding.replicated(mesh)),
+        donate_argnums=(0, 1),
+    )
+
+    # 5. Checkpoint: restore the latest (parameters, optimiser, step, data iterator) if there is one.
+    manager = ocp.CheckpointManager(
+        (workdir / "checkpoints").absolute(),
+        options=ocp.CheckpointManagerOptions(max_to_keep=config.max_checkpoints, create=True),
+        item_names=("state", "data"),
+    )
+    start_step = 0
+    if manager.latest_step() is not None:
+        start_step = int(manager.latest_step())
+        target = {"params": params, "opt_state": opt_state}
+        abstract_state = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), target
+        )
+        restored = manager.restore(
+            start_step,
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()),
+        )
+        params, opt_state = restored["state"]["params"], restored["state"]["opt_state"]
+        data_iter.set_state(json.dumps(restored["data"]).encode("utf-8"))
+        logger.info("resumed from step %d", start_step)
+
+    # 6. Loop.
+    is_main = jax.process_index() == 0
+    writer = None
+    if is_main:
+        from tensorboardX import SummaryWriter
+
+        writer = SummaryWriter(str(workdir / "tensorboard"))
+    metrics_path = workdir / "metrics.jsonl"
+    last: dict[str, float] = {}
+    end_step = config.num_steps if stop_after is None else min(stop_after, config.num_steps)
+    bar = tqdm(range(start_step, end_step), initial=start_step, total=config.num_steps, disable=not is_main,
+               desc="train", unit="step")
+    tick, sites = time.perf_counter(), 0
+    for step in bar:
+        local = next(data_iter)
+        batch = jax.tree.map(lambda x: jax.make_array_from_process_local_data(batch_sharding, x), local)
+        params, opt_state, metrics = step_fn(params, opt_state, batch, jnp.asarray(step, jnp.int32))
+        done = step + 1
+        sites += config.batch_size
+        if done % config.log_every == 0 or done == end_step:
+            last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            _check_finite(done, last)
+            now = time.perf_counter()
+            last["sites_per_s"] = sites / (now - tick)
+            last["learning_rate"] = float(create_optimizer_schedule(config)(step))
+            tick, sites = now, 0
+            bar.set_postfix(loss=f"{last['loss']:.4f}", sites_per_s=f"{last['sites_per_s']:.1f}")
+            if is_main:
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps({"step": done, **last}) + "\n")
+                for k, v in last.items():
+                    writer.add_scalar(k, v, done)
+        if done % config.checkpoint_every == 0 or done == config.num_steps:
+            manager.save(
+                done,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
+                    data=ocp.args.JsonSave(json.loads(data_iter.get_state().decode("utf-8"))),
+                ),
+            )
+    manager.wait_until_finished()
+    manager.close()
+    if writer is not None:
+        writer.close()
+    return last
+
+
+def create_optimizer_schedule(config: Any) -> optax.Schedule:
+    warmup = optax.linear_schedule(0.0, config.learning_rate, config.warmup_steps)
+    decay = optax.linear_schedule(config.learning_rate, 0.0, max(config.num_steps - config.warmup_steps, 1))
+    return optax.join_schedules([warmup, decay], [config.warmup_steps])
+
+
+def get_config(name: str) -> Any:
+    if name not in CONFIGS:
+        raise ConfigError(f"unknown config {name!r}; choose one of {CONFIGS}")
+    return importlib.import_module(f"training.configs.{name}").get_config()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="tiny", choices=CONFIGS)
+    parser.add_argument("--data", required=True, help="video dataset directory (index.json + shards)")
+    parser.add_argument("--workdir", required=True, help="checkpoints and metrics go here; resumes if present")
+    parser.add_argument("--steps", type=int, default=None, help="override config.num_steps")
+    parser.add_argument("--batch-size", type=int, default=None, help="override config.batch_size")
+    parser.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() (multi-host)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.distributed:
+        jax.distributed.initialize()
+    config = get_config(args.config)
+    config.data_dir = args.data
+    if args.steps is not None:
+        config.num_steps = args.steps
+    if args.batch_size is not None:
+        config.batch_size = args.batch_size
+    train_and_evaluate(config, args.workdir)
+
+
+if __name__ == "__main__":
+    main()
