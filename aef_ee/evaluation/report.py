@@ -73,7 +73,7 @@ def plot_scores(scores: pd.DataFrame, path: str | Path, *, title: str = "") -> N
         axis.set_xlabel("training samples per class" if scores["task"].iloc[0] == "classification" else "training samples")
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel(str(scores["metric"].iloc[0]).replace("_", " "))
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    axes[0][-1].legend(fontsize=8, loc="best")
     if title:
         figure.suptitle(title)
     figure.tight_layout()
