@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from aef_ee.local.raster import Image
 
 __all__ = [
@@ -37,12 +39,17 @@ class Geometry:
         """The shapely geometry transformed to ``crs``."""
         if crs == self.crs:
             return self.shape
-        from shapely.ops import transform as shapely_transform
+        import shapely
 
         from aef_ee.local.projection import transformer
 
         t = transformer(self.crs, crs)
-        return shapely_transform(lambda x, y, z=None: t.transform(x, y), self.shape)
+
+        def project(coords):
+            x, y = t.transform(coords[:, 0], coords[:, 1])
+            return np.column_stack([x, y])
+
+        return shapely.transform(self.shape, project)
 
     def to_geojson(self) -> dict[str, Any]:
         from shapely.geometry import mapping

@@ -38,6 +38,12 @@ def discovery_document(root_url: str) -> dict[str, Any]:
     doc["rootUrl"] = root_url.rstrip("/") + "/"
     doc["baseUrl"] = doc["rootUrl"]
     doc.pop("mtlsRootUrl", None)
+    # The packaged document predates listAssets' `filter` and `view` parameters, which the client sends for
+    # ee.data.listImages; declare them so the client accepts them.
+    for resource in (doc["resources"]["projects"], doc["resources"]["projects"]["resources"]["assets"]):
+        params = resource["methods"]["listAssets"]["parameters"]
+        params.setdefault("filter", {"type": "string", "location": "query"})
+        params.setdefault("view", {"type": "string", "location": "query"})
     return doc
 
 
