@@ -1,0 +1,14 @@
+"""Exporting multi-sensor Earth Engine collections as training videos (see docs/export.md).
+
+Entry point: :func:`export_videos` (the ``aef-ee export-videos`` command calls it). Two paths write the same
+shards: :func:`export_interactive` (``ee.data.computePixels``, up to thousands of sites) and :func:`submit_batch`
++ :func:`convert_batch` (``Export.image.toCloudStorage`` tasks over tiles of sites, then GeoTIFFs to shards).
+Both resume: re-running with the same arguments finishes the sites not yet written, never writing one twice.
+"""
+
+from __future__ import annotations
+
+from aef_ee.export.interactive import EarthEngineBackend, ExportResult, export_interactive
+from aef_ee.export.request import ExportRequest
+
+__all__ = ["ExportRequest", "ExportResult", "EarthEngineBackend", "export_interactive"]

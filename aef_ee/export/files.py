@@ -1,0 +1,230 @@
+"""Exporting straight from a local catalog's files with rasterio and numpy, no Earth Engine in between.
+
+:class:`CatalogFilesBackend` implements the interactive path's :class:`~aef_ee.export.interactive.PixelBackend`
+from a catalog directory (the local engine's format, :mod:`aef_ee.local.catalog`): listings from the image
+manifests, pixels by reading each band's window on the site grid (nearest neighbour when the band's grid differs),
+decoding, masking and compositing with the registry's numpy equivalents (:meth:`Source.decode_numpy`,
+:meth:`Source.quality_numpy`). It is the reference the Earth Engine paths are tested against, and the floor of
+the throughput benchmark.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from aef_ee.errors import ExportError
+from aef_ee.export.flatten import data_band, meta_band, valid_band
+from aef_ee.export.plan import Frame, ImageInfo, Tile
+from aef_ee.sites import Site
+from aef_ee.sources import S2CloudMask, Source
+
+__all__ = ["CatalogFilesBackend", "read_band_on_grid", "reduce_frames"]
+
+log = logging.getLogger(__name__)
+
+
+def read_band_on_grid(path: str, band_index: int, site: Site, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """One band of a raster file on the site's grid.
+
+    Returns:
+      values (L, L) float64 and valid (L, L) bool (False outside the file and where the value is ``nodata``).
+      Aligned grids of the same resolution are read as a window; others are warped with nearest neighbour.
+    """
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+    from rasterio.windows import Window
+
+    shape = (site.size, site.size)
+    with rasterio.open(path) as src:
+        a, b, c, d, e, f = src.transform[:6]
+        col = (site.x0 - c) / a
+        row = (site.y0 - f) / e
+        same_grid = (
+            src.crs is not None and src.crs.to_epsg() == site.epsg and b == 0 and d == 0
+            and abs(a - site.resolution_m) < 1e-9 and abs(-e - site.resolution_m) < 1e-9
+            and abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6
+        )
+        if same_grid:
+            window = Window(int(round(col)), int(round(row)), site.size, site.size)
+            values = src.read(band_index, window=window, boundless=True, masked=False,
+                              fill_value=np.nan if nodata is None else nodata).astype(np.float64)
+            inside = np.zeros(shape, bool)
+            r0, c0 = int(round(row)), int(round(col))
+            rs, re_ = max(0, -r0), min(site.size, src.height - r0)
+            cs, ce = max(0, -c0), min(site.size, src.width - c0)
+            if rs < re_ and cs < ce:
+                inside[rs:re_, cs:ce] = True
+        else:
+            values = np.full(shape, np.nan, np.float64)
+            reproject(
+                source=rasterio.band(src, band_index), destination=values, dst_transform=site.transform,
+                dst_crs=site.crs, src_nodata=nodata, dst_nodata=np.nan, resampling=Resampling.nearest,
+            )
+            inside = ~np.isnan(values)
+            if nodata is None:
+                inside &= True
+    valid = inside & np.isfinite(values)
+    if nodata is not None:
+        valid &= values != nodata
+    return values, valid
+
+
+def reduce_frames(stack: np.ndarray, valid: np.ndarray, reducer: str) -> tuple[np.ndarray, np.ndarray]:
+    """Combines images band by band over their valid pixels, as ``ee.ImageCollection.reduce`` / ``mosaic`` do.
+
+    Args:
+      stack: (N, H, W, C) values; valid: (N, H, W, C) bool.
+      reducer: ``median`` | ``mean`` | ``min`` | ``max`` | ``mosaic`` (the last valid image in order wins).
+
+    Returns:
+      values (H, W, C) float64 (0 where no image is valid) and valid (H, W, C) bool.
+    """
+    any_valid = valid.any(axis=0)
+    if reducer == "mosaic":
+        last = stack.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
+        out = np.take_along_axis(stack, last[None], axis=0)[0]
+    else:
+        masked = np.where(valid, stack, np.nan)
+        fn = {"median": np.nanmedian, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[reducer]
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no valid image there
+                out = fn(masked, axis=0)
+    return np.where(any_valid, out, 0.0), any_valid
+
+
+class CatalogFilesBackend:
+    """Listings and pixels from a catalog directory's manifests and GeoTIFFs (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        from aef_ee.local.catalog import Catalog
+
+        self.catalog = Catalog(root)
+
+    # -- listing ------------------------------------------------------------------------------------------------
+
+    def list_images(self, source: Source, tile: Tile) -> list[ImageInfo]:
+        import shapely.geometry
+
+        from aef_ee.local.errors import AssetNotFound
+
+        area = shapely.geometry.Polygon(tile.footprint_lonlat()).convex_hull
+        lo, hi = tile.window_ms
+        links = {}
+        for link_id, link_bands in source.links:
+            try:
+                for record in self.catalog.list_images(link_id):
+                    links[record.id.rsplit("/", 1)[-1]] = (record.id, link_bands)
+            except AssetNotFound:
+                if isinstance(source.quality, S2CloudMask) and source.quality.method != "auto":
+                    raise ExportError(f"source {source.name!r} needs {link_id}, which the catalog does not hold")
+        images = []
+        for collection in source.collections:
+            try:
+                records = self.catalog.list_images(collection)
+            except AssetNotFound:
+                continue
+            for record in records:
+                props = record.manifest.get("properties", {})
+                t = int(props.get("system:time_start", 0))
+                if not source.static and not lo <= t < hi:
+                    continue
+                if not all(f.matches(props) for f in source.filters):
+                    continue
+                footprint = self._footprint(record.id)
+                if not shapely.geometry.shape(footprint).intersects(area):
+                    continue
+                index = record.id.rsplit("/", 1)[-1]
+                link = (links[index],) if index in links else ()
+                bands = tuple(b["id"] for b in record.manifest["bands"])
+                bands += tuple(b for _, lb in link for b in lb if b not in bands)
+                images.append(ImageInfo(
+                    id=record.id, time_start_ms=t, bands=bands, links=link, footprint=footprint,
+                    properties={k: props[k] for k in source.frame_properties if k in props},
+                ))
+        return sorted(images, key=lambda i: (i.time_start_ms, i.id))
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one backend per export; manifests do not change meanwhile
+    def _footprint(self, image_id: str) -> dict[str, Any]:
+        import rasterio
+        from rasterio.warp import transform_geom
+
+        record = self.catalog.get(image_id)
+        band = record.manifest["bands"][0]
+        with rasterio.open(self.catalog.band_path(record, band)) as src:
+            left, bottom, right, top = src.bounds
+            ring = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top)]
+            return transform_geom(src.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]},
+                                  precision=-1)
+
+    # -- pixels -------------------------------------------------------------------------------------------------
+
+    def _raw(self, image: ImageInfo, site: Site, names: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Raw band name -> (values, valid) on the site grid, for the names the image (or its links) has."""
+        out = {}
+        records = [(self.catalog.get(image.id), None)]
+        records += [(self.catalog.get(link_id), set(bands)) for link_id, bands in image.links]
+        for record, keep in records:
+            for entry in record.manifest["bands"]:
+                if entry["id"] in names and (keep is None or entry["id"] in keep) and entry["id"] not in out:
+                    out[entry["id"]] = read_band_on_grid(self.catalog.band_path(record, entry),
+                                                         int(entry.get("band", 1)), site, entry.get("nodata"))
+        return out
+
+    def _prepared(self, source: Source, image: ImageInfo, site: Site) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(L, L, C) physical values, (L, L, C) per-band validity and the raw arrays, as ``prepare_image``."""
+        raw = self._raw(image, site, source.raw_bands(image.bands))
+        shape = (site.size, site.size)
+        values = np.zeros(shape + (len(source.bands),), np.float64)
+        valid = np.zeros(shape + (len(source.bands),), bool)
+        for c, band in enumerate(source.bands):
+            if band.ee_name in raw:
+                v, ok = raw[band.ee_name]
+                values[..., c] = band.decode_numpy(np.where(ok, v, 0.0))
+                valid[..., c] = ok
+        quality_raw = {k: np.where(ok, v, 0) for k, (v, ok) in raw.items()}
+        needed = source.quality.required_bands(image.bands)
+        quality = source.quality_numpy(quality_raw, image.bands) if quality_raw else np.ones(shape, bool)
+        for q in needed:  # a masked quality pixel masks the data, as updateMask with a masked mask does
+            quality = quality & raw[q][1]
+        valid &= quality[..., None]
+        return values, valid, raw
+
+    def fetch(self, site: Site, frames: Mapping[str, Sequence[Frame]], sources: Mapping[str, Source],
+              reducer: str) -> dict[str, np.ndarray]:
+        """Flat band name -> (L, L) float32, the same bands ``computePixels`` of the flat image returns."""
+        arrays: dict[str, np.ndarray] = {}
+        for name, source_frames in frames.items():
+            source = sources[name]
+            for frame in source_frames:
+                if not frame.images:
+                    continue
+                prepared = [self._prepared(source, image, site) for image in frame.images]
+                if len(prepared) == 1:
+                    values, valid, raw = prepared[0]
+                else:
+                    values, valid = reduce_frames(np.stack([p[0] for p in prepared]),
+                                                  np.stack([p[1] for p in prepared]),
+                                                  "mosaic" if frame.kind == "static" else reducer)
+                    raw = {}
+                available = {b for image in frame.images for b in image.bands}
+                present = [c for c, b in enumerate(source.bands) if b.ee_name in available]
+                frame_valid = valid[..., present].all(axis=-1) if present else np.zeros(valid.shape[:2], bool)
+                for c, band in enumerate(source.band_names):
+                    arrays[data_band(name, frame.key, band)] = np.where(valid[..., c], values[..., c], 0.0
+                                                                        ).astype(np.float32)
+                arrays[valid_band(name, frame.key)] = frame_valid.astype(np.float32)
+                if frame.kind != "composite" and len(frame.images) == 1:
+                    for m in source.metadata_bands:
+                        if m in raw:
+                            v, _ = raw[m]
+                            arrays[meta_band(name, frame.key, m)] = np.where(frame_valid, v, 0.0).astype(np.float32)
+        return arrays

@@ -1,0 +1,206 @@
+"""The interactive export path: pixels pulled with ``ee.data.computePixels`` in parallel, written straight to shards.
+
+For up to thousands of sites. Sites are grouped into tiles (one image listing per tile and source), each site's
+frames are fetched as flattened bands on the site's own grid (several requests when the bands exceed Earth
+Engine's request size), assembled into a video and written by :class:`~aef_ee.videos.VideoWriter`. Requests run on
+a bounded thread pool and retry quota and transient errors with backoff. The export is resumable (see
+:mod:`aef_ee.export.manifest`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from aef_ee.errors import ExportError, NoDataError
+from aef_ee.export.assemble import assemble_video
+from aef_ee.export.concurrency import bounded_map, call_with_retry
+from aef_ee.export.flatten import flat_image, frame_bands
+from aef_ee.export.manifest import open_manifest
+from aef_ee.export.plan import Frame, ImageInfo, Tile, list_images, plan_tile, site_frames, tile_sites
+from aef_ee.export.request import ExportRequest
+from aef_ee.sites import Site
+from aef_ee.sources import Source
+from aef_ee.videos import DEFAULT_SITES_PER_SHARD, SiteVideo, VideoWriter
+
+__all__ = ["PixelBackend", "EarthEngineBackend", "ExportResult", "export_interactive", "iter_site_plans",
+           "MAX_REQUEST_BYTES"]
+
+log = logging.getLogger(__name__)
+
+# Earth Engine refuses computePixels responses over 48 MiB ("Total request size must be less than or equal to
+# 50331648 bytes"); stay under it with float32 bands.
+MAX_REQUEST_BYTES = 48 * 1024 * 1024
+
+
+class PixelBackend(Protocol):
+    """Where listings and pixels come from (Earth Engine by default; tests may read local files)."""
+
+    def list_images(self, source: Source, tile: Tile) -> list[ImageInfo]: ...
+
+    def fetch(self, site: Site, frames: Mapping[str, Sequence[Frame]], sources: Mapping[str, Source],
+              reducer: str) -> dict[str, np.ndarray]: ...
+
+
+class EarthEngineBackend:
+    """Listings via ``getInfo`` and pixels via ``ee.data.computePixels`` (NumPy), with retry and chunking."""
+
+    def __init__(self, *, retries: int = 6, base_delay_s: float = 1.0,
+                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.retries = retries
+        self.base_delay_s = base_delay_s
+        self.max_request_bytes = max_request_bytes
+
+    def list_images(self, source: Source, tile: Tile) -> list[ImageInfo]:
+        return call_with_retry(lambda: list_images(source, tile), retries=self.retries,
+                               base_delay_s=self.base_delay_s)
+
+    def fetch(self, site: Site, frames: Mapping[str, Sequence[Frame]], sources: Mapping[str, Source],
+              reducer: str) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        for chunk in self._chunks(site, frames, sources):
+            image, names = flat_image(chunk, sources, reducer)
+            result = call_with_retry(lambda: _compute_pixels(image, site), retries=self.retries,
+                                     base_delay_s=self.base_delay_s)
+            for name in names:
+                arrays[name] = np.asarray(result[name], np.float32)
+        return arrays
+
+    def _chunks(self, site: Site, frames: Mapping[str, Sequence[Frame]],
+                sources: Mapping[str, Source]) -> Iterator[dict[str, list[Frame]]]:
+        per_band = site.size * site.size * 4
+        budget = max(1, self.max_request_bytes // per_band)
+        chunk: dict[str, list[Frame]] = {}
+        used = 0
+        for name, source_frames in frames.items():
+            for frame in source_frames:
+                n = len(frame_bands(sources[name], frame))
+                if n == 0:
+                    continue
+                if n > budget:
+                    raise ExportError(f"one frame of {name!r} has {n} bands of {site.size}^2 px, over the "
+                                      f"{self.max_request_bytes} byte request limit; use smaller sites")
+                if used + n > budget:
+                    yield chunk
+                    chunk, used = {}, 0
+                chunk.setdefault(name, []).append(frame)
+                used += n
+        if chunk:
+            yield chunk
+
+
+def _compute_pixels(image: Any, site: Site) -> np.ndarray:
+    import ee
+
+    return ee.data.computePixels({"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": site.ee_grid()})
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    """What an export run did.
+
+    Attributes:
+      out_dir: the dataset directory.
+      sites_total: sites asked for.
+      sites_written: sites written by this run.
+      sites_skipped: sites already done by an earlier run.
+      sites_empty: sites without any valid frame in this run (recorded, not written).
+      frames_written: frames (all sources) written by this run.
+      seconds: wall time of this run.
+    """
+
+    out_dir: Path
+    sites_total: int
+    sites_written: int
+    sites_skipped: int
+    sites_empty: int
+    frames_written: int
+    seconds: float
+
+    @property
+    def sites_per_second(self) -> float:
+        return self.sites_written / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames_written / self.seconds if self.seconds > 0 else 0.0
+
+
+def iter_site_plans(tiles: Sequence[Tile], sources: Mapping[str, Source], request: ExportRequest,
+                    backend: PixelBackend) -> Iterator[tuple[Site, dict[str, list[Frame]]]]:
+    """(site, source -> frames) for every site of every tile, listing each tile once per source."""
+    for tile in tiles:
+        listings = {name: backend.list_images(src, tile) for name, src in sources.items()}
+        tile_frames = plan_tile(tile, sources, request, listings)
+        for site in tile.sites:
+            yield site, {name: site_frames(site, fs, request) for name, fs in tile_frames.items()}
+
+
+def export_interactive(
+    sites: Sequence[Site],
+    request: ExportRequest,
+    out_dir: str | os.PathLike[str],
+    *,
+    backend: PixelBackend | None = None,
+    max_workers: int = 8,
+    tile_size: int = 8,
+    sites_per_shard: int = DEFAULT_SITES_PER_SHARD,
+    progress: bool = True,
+) -> ExportResult:
+    """Exports ``sites`` to a video dataset in ``out_dir`` via ``computePixels``; resumes an interrupted run.
+
+    Args:
+      sites: from :mod:`aef_ee.sites`.
+      request: sources, layout and options.
+      backend: pixel source (default :class:`EarthEngineBackend`, needs ``ee`` initialised).
+      max_workers: concurrent requests (Earth Engine allows 40 concurrent interactive requests per user by default).
+      tile_size: sites per side of a listing tile.
+
+    Raises:
+      ExportManifestError: ``out_dir`` holds another export.
+      NoDataError: no source had a valid frame over any site.
+    """
+    start = time.perf_counter()
+    backend = backend or EarthEngineBackend()
+    sources = request.resolved()
+    manifest = open_manifest(out_dir, request, sites, path_kind="interactive")
+    written = frames = empty = 0
+    with VideoWriter(out_dir, sites_per_shard=sites_per_shard) as writer:
+        pending = manifest.pending(writer.site_ids)
+        skipped = len(sites) - len(pending)
+        tiles = tile_sites(pending, tile_size)
+
+        def work(item: tuple[Site, dict[str, list[Frame]]]) -> SiteVideo:
+            site, site_plan = item
+            arrays = backend.fetch(site, site_plan, sources, request.reducer) if any(site_plan.values()) else {}
+            return assemble_video(site, site_plan, sources, arrays, drop_empty_frames=request.drop_empty_frames)
+
+        with tqdm(total=len(sites), initial=skipped, unit="site", desc="export-videos", disable=not progress) as bar:
+            for (site, _), video in bounded_map(work, iter_site_plans(tiles, sources, request, backend),
+                                                max_workers=max_workers):
+                if _has_valid_frame(video):
+                    writer.write(video)
+                    written += 1
+                    frames += sum(s.num_frames for s in video.sources.values())
+                else:
+                    manifest.mark_empty(site.site_id)
+                    empty += 1
+                bar.update(1)
+    if written == 0 and empty > 0 and skipped == 0:
+        raise NoDataError(
+            f"none of the sources {list(request.sources)} has a valid frame over any of the {empty} sites "
+            f"in their periods; check the region, the dates and the sources' coverage"
+        )
+    return ExportResult(Path(out_dir), len(sites), written, skipped, empty, frames, time.perf_counter() - start)
+
+
+def _has_valid_frame(video: SiteVideo) -> bool:
+    return any(bool(src.mask.any()) for src in video.sources.values())
