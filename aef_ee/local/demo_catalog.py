@@ -347,7 +347,7 @@ def _bigearthnet_s1(catalog: Catalog, data: Path) -> None:
                 # Values unchanged: BigEarthNet-S1 is already float32 dB, as Earth Engine's S1_GRD.
                 arrays.append(src.read(1))
                 transform, crs = src.transform, src.crs
-                centre = transform * (src.width / 2, src.height / 2)
+                centre = transform @ (src.width / 2, src.height / 2)
         write_geotiff(folder / f"{image_id}.tif", np.stack(arrays), transform=transform, crs=crs,
                       descriptions=["VV", "VH"])
         lon = warp_transform(crs, "EPSG:4326", [centre[0]], [centre[1]])[0][0]
