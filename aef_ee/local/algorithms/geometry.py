@@ -1,0 +1,673 @@
+"""Geometry algorithms: constructors (``GeometryConstructors.*``), measures, predicates, set operations, and the
+``Projection`` / ``ErrorMargin`` values they take.
+
+Geometries are :class:`aef_ee.local.values.Geometry` (a shapely shape in its CRS plus Earth Engine's geodesic flag).
+Measures follow Earth Engine: without ``proj``, areas are in m² and lengths in m, computed on the sphere used by
+``Image.pixelArea`` (radius :data:`EARTH_RADIUS_M`) with great-circle edges for geodesic geometries and edges
+straight in their CRS (densified before measuring) otherwise; with ``proj`` they are planar, in that projection's
+units. Buffers and simplification in metres run in a local azimuthal-equidistant projection about the geometry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+from shapely import geometry as sg
+from shapely.ops import nearest_points, unary_union
+from shapely.ops import transform as shapely_transform
+
+from aef_ee.local.algorithms.registry import algorithm
+from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.geometry_raster import EARTH_RADIUS_M, as_geometry
+from aef_ee.local.projection import Projection, normalize_crs, transformer
+from aef_ee.local.values import Feature, Geometry
+
+__all__ = [
+    "ErrorMargin",
+    "build_geometry",
+    "projection_crs",
+    "geodesic_area",
+    "geodesic_length",
+    "geometry_distance",
+    "in_common_crs",
+    "geometry_from_geojson",
+    "lookup_geometry_op",
+]
+
+WGS84 = "EPSG:4326"
+# Earth Engine measures on a sphere; use the radius Image.pixelArea uses so areas and pixel sums agree.
+SPHERE = pyproj.Geod(a=EARTH_RADIUS_M, b=EARTH_RADIUS_M)
+ELLIPSOID = pyproj.Geod(ellps="WGS84")
+# Straight (non-geodesic) edges are densified to this many degrees (or 1/1000 of the extent in projected CRSs)
+# before measuring them on the sphere, so a planar edge is measured as the curve it is on the Earth.
+DENSIFY_DEGREES = 0.01
+# A buffer's arcs are approximated by chords no further than this fraction of the distance from the true arc,
+# unless maxError says otherwise (Earth Engine's default error margin is 1% of the buffer distance).
+DEFAULT_BUFFER_ERROR_FRACTION = 0.01
+MIN_QUAD_SEGMENTS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorMargin:
+    """Earth Engine's ``ErrorMargin``: a tolerance in metres or projection units, or 'infinite'."""
+
+    value: float | None
+    unit: str = "meters"
+
+    def to_info(self) -> dict[str, Any]:
+        return {"type": "ErrorMargin", "unit": self.unit, "value": self.value}
+
+
+@algorithm("ErrorMargin")
+def error_margin(value: float | None = None, unit: str = "meters") -> ErrorMargin:
+    if unit not in ("meters", "projected", "infinite"):
+        raise InvalidArgument(f"ErrorMargin: unit must be 'meters', 'projected' or 'infinite'; got {unit!r}.")
+    return ErrorMargin(None if value is None else float(value), unit)
+
+
+def _max_error(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, ErrorMargin):
+        return value.value
+    if isinstance(value, dict) and value.get("type") == "ErrorMargin":
+        return value.get("value")
+    return float(value)
+
+
+# --- projections ---------------------------------------------------------------------------------------------
+
+@algorithm("Projection", "Proj")
+def projection(crs: Any, transform: Sequence[float] | None = None, transformWkt: str | None = None) -> Projection:  # noqa: N803
+    """A CRS (code or WKT) with an affine transform (default identity: one unit per pixel)."""
+    if isinstance(crs, Projection):
+        return crs if transform is None else Projection(crs.crs, tuple(transform))
+    if transformWkt is not None:
+        raise InvalidArgument("Projection: transformWkt is not supported by the local Earth Engine; use transform.")
+    t = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0) if transform is None else tuple(transform)
+    return Projection(normalize_crs(str(crs)), t)
+
+
+def projection_crs(proj: Any) -> str | None:
+    """The CRS code of a ``crs``/``proj`` argument (a Projection, a code, a GeoJSON crs, or None)."""
+    if proj is None:
+        return None
+    if isinstance(proj, Projection):
+        return proj.crs
+    if isinstance(proj, dict):
+        if proj.get("type") == "Projection":
+            return normalize_crs(proj["crs"])
+        name = (proj.get("properties") or {}).get("name")
+        if name:
+            return normalize_crs(name)
+    if isinstance(proj, str):
+        return normalize_crs(proj)
+    raise InvalidArgument(f"Expected a projection; got {proj!r}.")
+
+
+@algorithm("Projection.atScale")
+def projection_at_scale(projection: Projection, meters: float) -> Projection:  # noqa: F811
+    return projection.at_scale(float(meters))
+
+
+@algorithm("Projection.crs")
+def projection_crs_name(projection: Projection) -> str:  # noqa: F811
+    return projection.crs
+
+
+@algorithm("Projection.nominalScale")
+def projection_nominal_scale(proj: Projection) -> float:
+    return proj.nominal_scale
+
+
+@algorithm("Projection.scale")
+def projection_scale(projection: Projection, x: float, y: float) -> Projection:  # noqa: F811
+    return projection.scaled(float(x), float(y))
+
+
+@algorithm("Projection.translate")
+def projection_translate(projection: Projection, x: float, y: float) -> Projection:  # noqa: F811
+    a, b, c, d, e, f = projection.transform
+    return Projection(projection.crs, (a, b, c + float(x), d, e, f + float(y)))
+
+
+@algorithm("Projection.transform")
+def projection_transform_wkt(projection: Projection) -> str:  # noqa: F811
+    a, b, c, d, e, f = projection.transform
+    return (f'PARAM_MT["Affine", PARAMETER["elt_0_0", {a}], PARAMETER["elt_0_1", {b}], '
+            f'PARAMETER["elt_0_2", {c}], PARAMETER["elt_1_0", {d}], PARAMETER["elt_1_1", {e}], '
+            f'PARAMETER["elt_1_2", {f}]]')
+
+
+@algorithm("Projection.wkt")
+def projection_wkt(projection: Projection) -> str:  # noqa: F811
+    return projection.wkt()
+
+
+# --- constructors --------------------------------------------------------------------------------------------
+
+# How deeply each type nests its coordinates: a position is depth 1.
+_DEPTH = {"Point": 1, "MultiPoint": 2, "LineString": 2, "LinearRing": 2, "Polygon": 3, "MultiLineString": 3,
+          "MultiPolygon": 4}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def _nesting(value: Any) -> int:
+    depth = 0
+    while isinstance(value, (list, tuple)):
+        if not value:
+            return depth + 1
+        depth += 1
+        value = value[0]
+    return depth
+
+
+def _fix_depth(kind: str, coordinates: Any) -> Any:
+    """Accepts flat [x1, y1, x2, y2, ...] lists and under-nested lists, as Earth Engine's constructors do."""
+    if not isinstance(coordinates, (list, tuple)):
+        raise InvalidArgument(f"Geometry.{kind}: Invalid coordinates: expected a list; got {coordinates!r}.")
+    coords: Any = list(coordinates)
+    if coords and all(_is_number(v) for v in coords):
+        if len(coords) % 2:
+            raise InvalidArgument(f"Geometry.{kind}: Invalid number of coordinates: {len(coords)}.")
+        coords = coords if len(coords) == 2 and kind == "Point" else [coords[i:i + 2] for i in range(0, len(coords), 2)]
+        if kind == "Point" and len(coords) == 1:
+            coords = coords[0]
+    want = _DEPTH[kind]
+    have = _nesting(coords)
+    if have > want:
+        raise InvalidArgument(f"Geometry.{kind}: Invalid geometry: coordinates are nested {have} deep; "
+                              f"a {kind} takes {want}.")
+    while have < want:
+        coords = [coords]
+        have += 1
+    return coords
+
+
+def _position(kind: str, position: Any, geographic: bool) -> tuple[float, float]:
+    if not isinstance(position, (list, tuple)) or len(position) < 2:
+        raise InvalidArgument(f"Geometry.{kind}: Invalid coordinates: a position needs x and y; got {position!r}.")
+    if not all(_is_number(v) for v in position):
+        raise InvalidArgument(f"Geometry.{kind}: Invalid coordinates: expected numbers; got {position!r}.")
+    x, y = float(position[0]), float(position[1])
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise InvalidArgument(f"Geometry.{kind}: Invalid coordinates: {position!r} is not finite.")
+    if geographic and abs(y) > 90:
+        raise InvalidArgument(f"Geometry.{kind}: Latitude out of range [-90, 90]: {y}.")
+    return x, y
+
+
+def _line(kind: str, positions: Any, geographic: bool, minimum: int) -> list[tuple[float, float]]:
+    points = [_position(kind, p, geographic) for p in positions]
+    if len(points) < minimum:
+        raise InvalidArgument(f"Geometry.{kind}: Invalid geometry: a {kind} needs at least {minimum} points; "
+                              f"got {len(points)}.")
+    return points
+
+
+def _ring(kind: str, positions: Any, geographic: bool) -> list[tuple[float, float]]:
+    points = _line(kind, positions, geographic, 3)
+    if points[0] != points[-1]:
+        points.append(points[0])
+    if len(set(points)) < 3:
+        raise InvalidArgument(f"Geometry.{kind}: Invalid geometry: LinearRing requires at least 3 distinct points.")
+    return points
+
+
+def _polygon(kind: str, rings: Any, geographic: bool, even_odd: bool) -> sg.Polygon:
+    if not rings:
+        raise InvalidArgument(f"Geometry.{kind}: Invalid geometry: a polygon needs at least one ring.")
+    shell, *holes = [_ring(kind, r, geographic) for r in rings]
+    polygon = sg.Polygon(shell, holes)
+    if not polygon.is_valid:
+        # Earth Engine accepts self-intersecting rings (even/odd rule); make_valid gives that reading.
+        polygon = shapely.make_valid(polygon)
+    return polygon
+
+
+def _shape(kind: str, coordinates: Any, geographic: bool, even_odd: bool) -> Any:
+    coords = _fix_depth(kind, coordinates)
+    if kind == "Point":
+        return sg.Point(_position(kind, coords, geographic))
+    if kind == "MultiPoint":
+        return sg.MultiPoint([_position(kind, p, geographic) for p in coords])
+    if kind == "LineString":
+        return sg.LineString(_line(kind, coords, geographic, 2))
+    if kind == "LinearRing":
+        return sg.LinearRing(_ring(kind, coords, geographic))
+    if kind == "MultiLineString":
+        return sg.MultiLineString([_line(kind, line, geographic, 2) for line in coords])
+    if kind == "Polygon":
+        return _polygon(kind, coords, geographic, even_odd)
+    if kind == "MultiPolygon":
+        parts = []
+        for rings in coords:
+            poly = _polygon(kind, rings, geographic, even_odd)
+            parts.extend(poly.geoms if hasattr(poly, "geoms") else [poly])
+        return sg.MultiPolygon([p for p in parts if p.geom_type == "Polygon"])
+    raise InvalidArgument(f"Unknown geometry type {kind!r}.")
+
+
+def build_geometry(kind: str, coordinates: Any, crs: Any = None, geodesic: bool | None = None,
+                   even_odd: bool | None = True) -> Geometry:
+    """A geometry of ``kind`` from GeoJSON-style coordinates, validated as Earth Engine validates them.
+
+    Raises:
+        InvalidArgument: malformed coordinates, too few points, non-numeric values, latitude beyond ±90°.
+    """
+    code = projection_crs(crs) or WGS84
+    geographic = pyproj.CRS.from_user_input(code).is_geographic
+    shape = _shape(kind, coordinates, geographic, True if even_odd is None else bool(even_odd))
+    if geodesic is None:
+        geodesic = geographic
+    return Geometry(shape, code, bool(geodesic))
+
+
+def _register_constructor(kind: str) -> None:
+    def construct(coordinates: Any, crs: Any = None, geodesic: bool | None = None, maxError: Any = None,  # noqa: N803
+                  evenOdd: bool | None = True) -> Geometry:
+        return build_geometry(kind, coordinates, crs, geodesic, evenOdd)
+
+    construct.__name__ = f"construct_{kind.lower()}"
+    algorithm(f"GeometryConstructors.{kind}")(construct)
+
+
+for _kind in ("Point", "MultiPoint", "LineString", "LinearRing", "Polygon", "MultiLineString", "MultiPolygon"):
+    _register_constructor(_kind)
+
+
+@algorithm("GeometryConstructors.Rectangle")
+def rectangle(coordinates: Any, crs: Any = None, geodesic: bool | None = None, evenOdd: bool = True) -> Geometry:  # noqa: N803
+    """A rectangle from [xmin, ymin, xmax, ymax] or two corner points."""
+    flat = coordinates
+    if isinstance(coordinates, (list, tuple)) and coordinates and isinstance(coordinates[0], (list, tuple)):
+        flat = [v for p in coordinates for v in p]
+    if not isinstance(flat, (list, tuple)) or len(flat) != 4 or not all(_is_number(v) for v in flat):
+        raise InvalidArgument(f"Geometry.Rectangle: Invalid coordinates: expected [xMin, yMin, xMax, yMax]; "
+                              f"got {coordinates!r}.")
+    x0, y0, x1, y1 = (float(v) for v in flat)
+    ring = [[x0, y1], [x0, y0], [x1, y0], [x1, y1]]
+    # Earth Engine's rectangles are planar in their projection unless told otherwise.
+    return build_geometry("Polygon", [ring], crs, False if geodesic is None else geodesic, evenOdd)
+
+
+@algorithm("GeometryConstructors.BBox")
+def bbox(west: float, south: float, east: float, north: float) -> Geometry:
+    """A planar WGS84 rectangle between lines of longitude and latitude (latitudes clamped to ±90°)."""
+    west, south, east, north = (float(v) for v in (west, south, east, north))
+    if east - west >= 360:
+        west, east = -180.0, 180.0
+    south, north = max(south, -90.0), min(north, 90.0)
+    if south > north:
+        raise InvalidArgument(f"Geometry.BBox: south ({south}) must not be greater than north ({north}).")
+    ring = [[west, north], [west, south], [east, south], [east, north]]
+    return build_geometry("Polygon", [ring], None, False)
+
+
+@algorithm("GeometryConstructors.MultiGeometry")
+def multi_geometry(geometries: Sequence[Any], crs: Any = None, geodesic: bool | None = None,
+                   maxError: Any = None) -> Geometry:  # noqa: N803
+    parts = [as_geometry(g) for g in geometries]
+    code = projection_crs(crs) or (parts[0].crs if parts else WGS84)
+    shape = sg.GeometryCollection([p.in_crs(code) for p in parts])
+    if geodesic is None:
+        geodesic = parts[0].geodesic if parts else True
+    return Geometry(shape, code, bool(geodesic))
+
+
+def geometry_from_geojson(geojson: dict[str, Any]) -> Geometry:
+    """A geometry from a GeoJSON geometry object (with Earth Engine's optional ``geodesic``/``evenOdd``/``crs``)."""
+    if not isinstance(geojson, dict) or "type" not in geojson:
+        raise InvalidArgument(f"Invalid GeoJSON geometry: {str(geojson)[:200]}")
+    kind = geojson["type"]
+    if kind == "GeometryCollection":
+        parts = [geometry_from_geojson(g) for g in geojson.get("geometries", [])]
+        return multi_geometry(parts, geojson.get("crs"), geojson.get("geodesic"))
+    if kind not in _DEPTH:
+        raise InvalidArgument(f"Invalid GeoJSON geometry type {kind!r}.")
+    return build_geometry(kind, geojson.get("coordinates"), geojson.get("crs"), geojson.get("geodesic"),
+                          geojson.get("evenOdd", True))
+
+
+# --- coercion and common CRS ---------------------------------------------------------------------------------
+
+def _geometry(value: Any) -> Geometry:
+    if isinstance(value, dict):
+        return geometry_from_geojson(value)
+    return as_geometry(value)
+
+
+def in_common_crs(left: Geometry, right: Geometry, proj: Any = None) -> tuple[Any, Any, str]:
+    """Both shapes in one CRS: ``proj`` when given, else EPSG:4326."""
+    code = projection_crs(proj) or WGS84
+    return left.in_crs(code), right.in_crs(code), code
+
+
+def _local_aeqd(shape: Any) -> str:
+    """An azimuthal-equidistant CRS (metres, on the measuring sphere) centred on a WGS84 shape."""
+    c = shape.centroid if not shape.is_empty else sg.Point(0, 0)
+    lon = ((c.x + 180.0) % 360.0) - 180.0
+    return f"+proj=aeqd +lat_0={c.y:.9f} +lon_0={lon:.9f} +R={EARTH_RADIUS_M} +units=m +no_defs"
+
+
+@functools.lru_cache(maxsize=256)
+def _aeqd_transformers(crs: str) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+    forward = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+    backward = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+    return forward, backward
+
+
+def _apply(t: pyproj.Transformer, shape: Any) -> Any:
+    return shapely_transform(lambda x, y, z=None: t.transform(x, y), shape)
+
+
+def _in_metres(geometry: Geometry) -> tuple[Any, pyproj.Transformer]:
+    """The shape in a local metric projection, and the transformer back to EPSG:4326."""
+    lonlat = geometry.in_crs(WGS84)
+    forward, backward = _aeqd_transformers(_local_aeqd(lonlat))
+    return _apply(forward, lonlat), backward
+
+
+def _lonlat_for_measure(geometry: Geometry) -> Any:
+    """The shape in EPSG:4326, with straight edges densified when they are straight in another sense."""
+    if geometry.geodesic and geometry.crs == WGS84:
+        return geometry.shape
+    shape = geometry.shape
+    if shape.geom_type not in ("Point", "MultiPoint") and not shape.is_empty:
+        xmin, ymin, xmax, ymax = shape.bounds
+        step = DENSIFY_DEGREES if geometry.crs == WGS84 else max(xmax - xmin, ymax - ymin, 1e-9) / 1000.0
+        shape = shapely.segmentize(shape, step)
+    return Geometry(shape, geometry.crs, geometry.geodesic).in_crs(WGS84)
+
+
+# --- measures ------------------------------------------------------------------------------------------------
+
+def _polygons(shape: Any) -> list[Any]:
+    if shape.geom_type == "Polygon":
+        return [shape]
+    if hasattr(shape, "geoms"):
+        return [p for g in shape.geoms for p in _polygons(g)]
+    return []
+
+
+def _lines(shape: Any) -> list[Any]:
+    if shape.geom_type in ("LineString", "LinearRing"):
+        return [shape]
+    if shape.geom_type == "MultiLineString" or shape.geom_type == "GeometryCollection":
+        return [line for g in shape.geoms for line in _lines(g)]
+    return []
+
+
+def geodesic_area(geometry: Geometry) -> float:
+    """Area in m² on the sphere; points and lines have none; parts are summed."""
+    total = 0.0
+    for polygon in _polygons(_lonlat_for_measure(geometry)):
+        area, _ = SPHERE.geometry_area_perimeter(sg.polygon.orient(polygon, 1.0))
+        total += abs(area)
+    return total
+
+
+def geodesic_length(geometry: Geometry, *, perimeter: bool) -> float:
+    """Length in m on the sphere of the linear parts (``perimeter=False``) or of the polygon rings."""
+    shape = _lonlat_for_measure(geometry)
+    parts = ([r for p in _polygons(shape) for r in [p.exterior, *p.interiors]] if perimeter else _lines(shape))
+    return float(sum(SPHERE.line_length(*np.asarray(line.coords).T[:2]) for line in parts))
+
+
+def _planar_shape(geometry: Geometry, proj: Any) -> Any:
+    return geometry.in_crs(projection_crs(proj))
+
+
+@algorithm("Geometry.area")
+def area(geometry: Any, maxError: Any = None, proj: Any = None) -> float:  # noqa: N803
+    geom = _geometry(geometry)
+    if proj is not None:
+        return float(sum(p.area for p in _polygons(_planar_shape(geom, proj))))
+    return geodesic_area(geom)
+
+
+@algorithm("Geometry.perimeter")
+def perimeter(geometry: Any, maxError: Any = None, proj: Any = None) -> float:  # noqa: N803
+    geom = _geometry(geometry)
+    if proj is not None:
+        return float(sum(p.length for p in _polygons(_planar_shape(geom, proj))))
+    return geodesic_length(geom, perimeter=True)
+
+
+@algorithm("Geometry.length")
+def length(geometry: Any, maxError: Any = None, proj: Any = None) -> float:  # noqa: N803
+    geom = _geometry(geometry)
+    if proj is not None:
+        return float(sum(line.length for line in _lines(_planar_shape(geom, proj))))
+    return geodesic_length(geom, perimeter=False)
+
+
+def geometry_distance(left: Geometry, right: Geometry, proj: Any = None, spherical: bool = False) -> float:
+    """Shortest distance in metres (ellipsoidal, or spherical), or in ``proj`` units when given."""
+    if proj is not None:
+        a, b, _ = in_common_crs(left, right, proj)
+        return float(a.distance(b))
+    a, b = left.in_crs(WGS84), right.in_crs(WGS84)
+    if a.is_empty or b.is_empty:
+        raise InvalidArgument("Geometry.distance: Empty geometry.")
+    if a.intersects(b):
+        return 0.0
+    pa, pb = nearest_points(a, b)
+    if not (a.geom_type == "Point" and b.geom_type == "Point"):
+        # Nearest points in lon/lat are approximate; refine in a metric projection about them.
+        forward, backward = _aeqd_transformers(_local_aeqd(sg.MultiPoint([pa, pb])))
+        ma, mb = _apply(forward, a), _apply(forward, b)
+        pa, pb = (_apply(backward, p) for p in nearest_points(ma, mb))
+    geod = SPHERE if spherical else ELLIPSOID
+    _, _, dist = geod.inv(pa.x, pa.y, pb.x, pb.y)
+    return float(dist)
+
+
+@algorithm("Geometry.distance")
+def distance(left: Any, right: Any, maxError: Any = None, proj: Any = None, spherical: bool = False) -> float:  # noqa: N803
+    return geometry_distance(_geometry(left), _geometry(right), proj, spherical)
+
+
+# --- shape operations ----------------------------------------------------------------------------------------
+
+def _quad_segments(dist: float, max_error: float | None) -> int:
+    tolerance = max_error if max_error and max_error > 0 else abs(dist) * DEFAULT_BUFFER_ERROR_FRACTION
+    if dist == 0 or tolerance >= abs(dist):
+        return MIN_QUAD_SEGMENTS
+    half_angle = math.acos(1.0 - tolerance / abs(dist))
+    return max(MIN_QUAD_SEGMENTS, math.ceil((math.pi / 2) / (2 * half_angle)))
+
+
+def buffer_geometry(geometry: Geometry, dist: float, max_error: Any = None, proj: Any = None) -> Geometry:
+    """Buffered by ``dist`` metres (or ``proj`` units); negative distances shrink polygons."""
+    dist = float(dist)
+    quad = _quad_segments(dist, _max_error(max_error))
+    if proj is not None:
+        code = projection_crs(proj)
+        shape = geometry.in_crs(code).buffer(dist, quad_segs=quad)
+        return Geometry(Geometry(shape, code).in_crs(geometry.crs), geometry.crs, geometry.geodesic)
+    metric, back = _in_metres(geometry)
+    shape = _apply(back, metric.buffer(dist, quad_segs=quad))
+    return Geometry(Geometry(shape).in_crs(geometry.crs), geometry.crs, geometry.geodesic)
+
+
+@algorithm("Geometry.buffer")
+def buffer(geometry: Any, distance: float, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803,F811
+    return buffer_geometry(_geometry(geometry), distance, maxError, proj)
+
+
+def centroid_of(geometry: Geometry, proj: Any = None) -> Geometry:
+    """The centroid of the highest-dimension parts, computed in a local metric projection (or in ``proj``)."""
+    if proj is not None:
+        code = projection_crs(proj)
+        return Geometry(geometry.in_crs(code).centroid, code, False)
+    if geometry.shape.is_empty:
+        return Geometry(sg.Point(), WGS84, True)
+    metric, back = _in_metres(geometry)
+    return Geometry(_apply(back, metric.centroid), WGS84, True)
+
+
+@algorithm("Geometry.centroid")
+def centroid(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+    return centroid_of(_geometry(geometry), proj)
+
+
+def bounds_of(geometry: Geometry, proj: Any = None) -> Geometry:
+    """The bounding rectangle, planar, in EPSG:4326 or in ``proj``."""
+    code = projection_crs(proj) or WGS84
+    shape = geometry.in_crs(code)
+    if shape.is_empty:
+        return Geometry(sg.Polygon(), code, False)
+    xmin, ymin, xmax, ymax = shape.bounds
+    if xmin == xmax or ymin == ymax:  # a point or an axis-parallel line bounds to itself
+        return Geometry(shapely.envelope(shape), code, False)
+    ring = [(xmin, ymin), (xmax, ymin), (xmax, ymax), (xmin, ymax), (xmin, ymin)]
+    return Geometry(sg.Polygon(ring), code, False)
+
+
+@algorithm("Geometry.bounds")
+def bounds(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+    return bounds_of(_geometry(geometry), proj)
+
+
+@algorithm("Geometry.transform")
+def transform(geometry: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None) -> Geometry:  # noqa: N803
+    geom = _geometry(geometry)
+    code = projection_crs(proj) or WGS84
+    target_geographic = pyproj.CRS.from_user_input(code).is_geographic
+    if geodesic is None:
+        geodesic = geom.geodesic if target_geographic else False
+    return Geometry(geom.in_crs(code), code, bool(geodesic))
+
+
+def _metric_op(geometry: Geometry, op) -> Geometry:
+    metric, back = _in_metres(geometry)
+    return Geometry(Geometry(_apply(back, op(metric))).in_crs(geometry.crs), geometry.crs, geometry.geodesic)
+
+
+@algorithm("Geometry.simplify")
+def simplify(geometry: Any, maxError: Any, proj: Any = None) -> Geometry:  # noqa: N803
+    geom = _geometry(geometry)
+    tolerance = _max_error(maxError) or 0.0
+    if proj is not None:
+        code = projection_crs(proj)
+        shape = geom.in_crs(code).simplify(tolerance)
+        return Geometry(Geometry(shape, code).in_crs(geom.crs), geom.crs, geom.geodesic)
+    return _metric_op(geom, lambda s: s.simplify(tolerance))
+
+
+@algorithm("Geometry.convexHull")
+def convex_hull(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+    geom = _geometry(geometry)
+    return Geometry(geom.shape.convex_hull, geom.crs, geom.geodesic)
+
+
+@algorithm("Geometry.dissolve")
+def dissolve(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+    geom = _geometry(geometry)
+    parts = list(geom.shape.geoms) if hasattr(geom.shape, "geoms") else [geom.shape]
+    return Geometry(unary_union(parts), geom.crs, geom.geodesic)
+
+
+_BINARY_OPS: dict[str, Any] = {}
+
+
+def lookup_geometry_op(name: str) -> Any:
+    """The implementation of the binary ``Geometry.<name>`` (for the Feature.* variants)."""
+    return _BINARY_OPS[name]
+
+
+def _set_op(name: str, op) -> None:
+    def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+        lg, rg = _geometry(left), _geometry(right)
+        a, b, code = in_common_crs(lg, rg, proj)
+        return Geometry(op(a, b), code, lg.geodesic if code == WGS84 else False)
+
+    impl.__name__ = name
+    _BINARY_OPS[name] = impl
+    algorithm(f"Geometry.{name}")(impl)
+
+
+_set_op("intersection", lambda a, b: a.intersection(b))
+_set_op("union", lambda a, b: unary_union([a, b]))
+_set_op("difference", lambda a, b: a.difference(b))
+_set_op("symmetricDifference", lambda a, b: a.symmetric_difference(b))
+
+
+def _predicate(name: str, op) -> None:
+    def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> bool:  # noqa: N803
+        a, b, _ = in_common_crs(_geometry(left), _geometry(right), proj)
+        return bool(op(a, b))
+
+    impl.__name__ = name
+    _BINARY_OPS[name] = impl
+    algorithm(f"Geometry.{name}")(impl)
+
+
+_predicate("intersects", lambda a, b: a.intersects(b))
+_predicate("disjoint", lambda a, b: a.disjoint(b))
+_predicate("contains", lambda a, b: a.covers(b))
+_predicate("containedIn", lambda a, b: b.covers(a))
+
+
+@algorithm("Geometry.withinDistance")
+def within_distance(left: Any, right: Any, distance: float, maxError: Any = None, proj: Any = None) -> bool:  # noqa: N803,F811
+    return geometry_distance(_geometry(left), _geometry(right), proj) <= float(distance)
+
+
+# --- description ---------------------------------------------------------------------------------------------
+
+def _coords(shape: Any) -> Any:
+    kind = shape.geom_type
+    if kind == "Point":
+        return list(shape.coords[0]) if not shape.is_empty else []
+    if kind in ("LineString", "LinearRing"):
+        return [list(c) for c in shape.coords]
+    if kind == "Polygon":
+        return [[list(c) for c in ring.coords] for ring in [shape.exterior, *shape.interiors]] if not shape.is_empty else []
+    if kind == "GeometryCollection":
+        return [_coords(g) for g in shape.geoms]
+    return [_coords(g) for g in shape.geoms]
+
+
+@algorithm("Geometry.coordinates")
+def coordinates(geometry: Any) -> list[Any]:
+    return _coords(_geometry(geometry).shape)
+
+
+@algorithm("Geometry.type")
+def geometry_type(geometry: Any) -> str:
+    return _geometry(geometry).shape.geom_type
+
+
+@algorithm("Geometry.geometries")
+def geometries(geometry: Any) -> list[Geometry]:
+    geom = _geometry(geometry)
+    parts = list(geom.shape.geoms) if hasattr(geom.shape, "geoms") else [geom.shape]
+    return [Geometry(p, geom.crs, geom.geodesic) for p in parts]
+
+
+@algorithm("Geometry.geodesic", "Geometry.edgesAreGeodesics")
+def is_geodesic(geometry: Any) -> bool:
+    return _geometry(geometry).geodesic
+
+
+@algorithm("Geometry.isUnbounded")
+def is_unbounded(geometry: Any) -> bool:
+    shape = _geometry(geometry).in_crs(WGS84)
+    return bool(not shape.is_empty and shape.bounds == (-180.0, -90.0, 180.0, 90.0))
+
+
+@algorithm("Geometry.projection")
+def geometry_projection(geometry: Any) -> Projection:
+    return Projection(_geometry(geometry).crs)
