@@ -85,3 +85,86 @@ def image_random_visualizer(image: Image) -> Image:
         return [(colors[w], mask) if w < color_count else pixels[w - color_count] for w in wanted]
 
     return Image(specs + list(image.bands), read, image.properties, footprint=image.footprint)
+
+
+# --- thumbnail shaping ---------------------------------------------------------------------------------------
+# ``getThumbURL`` and ``getDownloadURL`` wrap the image in Image.clipToBoundsAndScale (region / dimensions / scale);
+# it lives beside the visualizers because thumbnails are its only caller.
+
+@algorithm("Image.clipToBoundsAndScale")
+def clip_to_bounds_and_scale(
+    input: Any,  # noqa: A002 - Earth Engine's argument name
+    geometry: Any = None,
+    width: Any = None,
+    height: Any = None,
+    maxDimension: Any = None,  # noqa: N803
+    scale: Any = None,
+) -> Image:
+    """Earth Engine's ``Image.clipToBoundsAndScale``: the bounding box of ``geometry`` in the image's projection,
+    as a grid of ``width`` x ``height`` pixels, or ``maxDimension`` pixels on the longer side, or ``scale`` metres
+    per pixel (default: the projection's own pixel size).
+
+    Every band gets that grid as its projection and dimensions, so the result has a native grid (what thumbnails
+    and downloads render); pixels are sampled nearest-neighbour from the input and masked outside the box.
+    """
+    import math
+
+    from shapely.geometry import box
+
+    from aef_ee.local.algorithms.image import as_image
+    from aef_ee.local.algorithms.image_ops import masked_and
+    from aef_ee.local.geometry_raster import as_geometry, geometry_mask
+    from aef_ee.local.projection import Projection
+    from aef_ee.local.values import Geometry
+
+    src = as_image(input)
+    if not src.bands:
+        raise InvalidArgument("Image.clipToBoundsAndScale: the image has no bands.")
+    projection = src.default_projection()
+    if geometry is None:
+        if src.footprint is None:
+            raise InvalidArgument("Image.clipToBoundsAndScale: the image is unbounded; provide a geometry.")
+        region = Geometry(src.footprint, geodesic=False)
+    else:
+        region = as_geometry(geometry)
+    xmin, ymin, xmax, ymax = region.in_crs(projection.crs).bounds
+    box_w, box_h = xmax - xmin, ymax - ymin
+    if not (box_w > 0 and box_h > 0):
+        raise InvalidArgument("Image.clipToBoundsAndScale: the geometry's bounding box is empty.")
+    given = [name for name, v in (("width/height", width if width is not None else height),
+                                  ("maxDimension", maxDimension), ("scale", scale)) if v is not None]
+    if len(given) > 1:
+        raise InvalidArgument(f"Image.clipToBoundsAndScale: {' and '.join(given)} are mutually exclusive.")
+    if width is not None or height is not None:
+        if width is None or height is None:
+            raise InvalidArgument("Image.clipToBoundsAndScale: width and height must be given together.")
+        w, h = int(width), int(height)
+        size_x, size_y = box_w / max(w, 1), box_h / max(h, 1)
+    elif maxDimension is not None:
+        longest = int(maxDimension)
+        w = longest if box_w >= box_h else max(1, round(longest * box_w / box_h))
+        h = longest if box_h >= box_w else max(1, round(longest * box_h / box_w))
+        size_x, size_y = box_w / max(w, 1), box_h / max(h, 1)
+    else:
+        if scale is not None:
+            size = projection.at_scale(float(scale)).transform[0]
+            size_x = size_y = size
+        else:
+            a, _, _, _, e, _ = projection.transform
+            size_x, size_y = abs(a), abs(e)
+        w, h = max(1, math.ceil(box_w / size_x - 1e-9)), max(1, math.ceil(box_h / size_y - 1e-9))
+    if w <= 0 or h <= 0:
+        raise InvalidArgument(f"Image.clipToBoundsAndScale: invalid dimensions {w} x {h}.")
+    # With scale (or the native pixel size) the pixels keep that exact size and the grid may overhang the box.
+    target = Projection(projection.crs, (size_x, 0.0, xmin, 0.0, -size_y, ymax))
+    specs = [BandSpec(b.name, b.pixel_type, target, (w, h), False) for b in src.bands]
+    clip_box = Geometry(box(xmin, ymin, xmax, ymax), crs=projection.crs, geodesic=False)
+
+    def read(grid, wanted: Sequence[int]) -> list[BandPixels]:
+        inside = geometry_mask(clip_box, grid)
+        return [(v, masked_and(np.asarray(m), inside)) for v, m in src.compute(grid, wanted)]
+
+    footprint = clip_box.in_crs("EPSG:4326")
+    if src.footprint is not None:
+        footprint = footprint.intersection(src.footprint)
+    return Image(specs, read, src.properties, footprint=footprint)
