@@ -84,13 +84,13 @@ def _max_error(value: Any) -> float | None:
 
 # --- projections ---------------------------------------------------------------------------------------------
 
-@algorithm("Projection", "Proj")
-def projection(crs: Any, transform: Sequence[float] | None = None, transformWkt: str | None = None) -> Projection:  # noqa: N803
-    """A CRS (code or WKT) with an affine transform (default identity: one unit per pixel)."""
+@algorithm("Proj")
+def proj(crs: Any, transform: Sequence[float] | None = None, transformWkt: str | None = None) -> Projection:  # noqa: N803
+    """``Proj``: the same as ``Projection`` (registered in image_ops), a CRS with an affine transform."""
     if isinstance(crs, Projection):
         return crs if transform is None else Projection(crs.crs, tuple(transform))
     if transformWkt is not None:
-        raise InvalidArgument("Projection: transformWkt is not supported by the local Earth Engine; use transform.")
+        raise InvalidArgument("Proj: transformWkt is not supported by the local Earth Engine; use transform.")
     t = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0) if transform is None else tuple(transform)
     return Projection(normalize_crs(str(crs)), t)
 
@@ -112,21 +112,6 @@ def projection_crs(proj: Any) -> str | None:
     raise InvalidArgument(f"Expected a projection; got {proj!r}.")
 
 
-@algorithm("Projection.atScale")
-def projection_at_scale(projection: Projection, meters: float) -> Projection:  # noqa: F811
-    return projection.at_scale(float(meters))
-
-
-@algorithm("Projection.crs")
-def projection_crs_name(projection: Projection) -> str:  # noqa: F811
-    return projection.crs
-
-
-@algorithm("Projection.nominalScale")
-def projection_nominal_scale(proj: Projection) -> float:
-    return proj.nominal_scale
-
-
 @algorithm("Projection.scale")
 def projection_scale(projection: Projection, x: float, y: float) -> Projection:  # noqa: F811
     return projection.scaled(float(x), float(y))
@@ -136,19 +121,6 @@ def projection_scale(projection: Projection, x: float, y: float) -> Projection: 
 def projection_translate(projection: Projection, x: float, y: float) -> Projection:  # noqa: F811
     a, b, c, d, e, f = projection.transform
     return Projection(projection.crs, (a, b, c + float(x), d, e, f + float(y)))
-
-
-@algorithm("Projection.transform")
-def projection_transform_wkt(projection: Projection) -> str:  # noqa: F811
-    a, b, c, d, e, f = projection.transform
-    return (f'PARAM_MT["Affine", PARAMETER["elt_0_0", {a}], PARAMETER["elt_0_1", {b}], '
-            f'PARAMETER["elt_0_2", {c}], PARAMETER["elt_1_0", {d}], PARAMETER["elt_1_1", {e}], '
-            f'PARAMETER["elt_1_2", {f}]]')
-
-
-@algorithm("Projection.wkt")
-def projection_wkt(projection: Projection) -> str:  # noqa: F811
-    return projection.wkt()
 
 
 # --- constructors --------------------------------------------------------------------------------------------
