@@ -199,8 +199,9 @@ class Catalog:
         except json.JSONDecodeError as e:
             raise EngineError(f"Corrupt manifest {str(manifest_path)!r} of asset {cid!r}: {e}") from e
         if not isinstance(manifest, dict) or manifest.get("type") != kind:
+            found = manifest.get("type") if isinstance(manifest, dict) else manifest
             raise EngineError(f"Manifest {str(manifest_path)!r} of asset {cid!r} must be an object with "
-                              f"type {kind!r}, got type {manifest.get('type') if isinstance(manifest, dict) else manifest!r}")
+                              f"type {kind!r}, got {found!r}")
         manifest.setdefault("properties", {})
         return AssetRecord(cid, kind, manifest_path, manifest, _rfc3339(mtime))
 

@@ -375,13 +375,15 @@ def _bigearthnet_s1(catalog: Catalog, data: Path) -> None:
 # ----- Slovenia: eo-learn example patch -----
 
 def _slovenia_grid(data: Path) -> tuple[object, str]:
-    from rasterio.transform import from_bounds
+    from affine import Affine
 
     bbox = json.loads((data / "eolearn_slovenia" / "TestEOPatch" / "bbox.geojson").read_text())
     xs = [p[0] for p in bbox["coordinates"][0]]
     ys = [p[1] for p in bbox["coordinates"][0]]
-    # 100 columns x 101 rows over the bbox (pixels of ~9.995 m, as eo-learn requested them), row 0 north.
-    return from_bounds(min(xs), min(ys), max(xs), max(ys), 100, 101), "EPSG:32633"
+    # 100 columns x 101 rows over the bbox (pixels of ~9.995 x 9.998 m, as eo-learn requested them), row 0 north.
+    width, height = 100, 101
+    transform = Affine((max(xs) - min(xs)) / width, 0.0, min(xs), 0.0, -(max(ys) - min(ys)) / height, max(ys))
+    return transform, "EPSG:32633"
 
 
 def _match_reference_times(scenes: np.ndarray, ndvi: np.ndarray, timestamps: list[str]) -> list[int]:
@@ -437,8 +439,8 @@ def _slovenia(catalog: Catalog, data: Path) -> None:
         {"SOURCE": "eo-learn example data, TestEOPatch/data_timeless/DEM.npy"}, overwrite=True)
     lulc = np.load(patch / "mask_timeless" / "LULC.npy")[..., 0].astype(np.uint16)  # 0 = no data
     raster_id = f"{USER_ROOT}/slovenia_lulc_raster"
-    write_geotiff(catalog.base_path(raster_id).with_name("slovenia_lulc_raster.tif"), lulc, transform=transform, crs=crs, nodata=0,
-                  descriptions=["LULC"])
+    write_geotiff(catalog.base_path(raster_id).with_name("slovenia_lulc_raster.tif"), lulc, transform=transform,
+                  crs=crs, nodata=0, descriptions=["LULC"])
     catalog.write_image(raster_id, [
         {"id": "LULC", "path": "slovenia_lulc_raster.tif", "band": 1, "data_type": "uint16", "nodata": 0}], {
         "class_names": ["no data", "cultivated land", "forest", "grassland", "shrubland", "", "", "",
