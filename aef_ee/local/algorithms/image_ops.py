@@ -728,3 +728,43 @@ def array_dot_product(image1: Any, image2: Any) -> Image:
         return [((va * vb).sum(axis=-1), masked_and(np.asarray(ma), np.asarray(mb))) for _ in wanted]
 
     return a.with_bands([spec], read)
+
+
+# --- Projection values (the geometry family adds Projection.scale / translate) ---------------------------
+
+@algorithm("Projection")
+def projection_constructor(crs: Any, transform: Any = None, transformWkt: Any = None) -> Projection:  # noqa: N803
+    if isinstance(crs, Projection):
+        return crs
+    if transformWkt is not None:
+        raise InvalidArgument("Projection: transformWkt is not supported by the local Earth Engine; use transform.")
+    t = tuple(transform) if transform is not None else (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    return Projection(normalize_crs(str(crs)), t)
+
+
+@algorithm("Projection.atScale")
+def projection_at_scale(projection: Projection, meters: float) -> Projection:
+    return projection.at_scale(float(meters))
+
+
+@algorithm("Projection.nominalScale")
+def projection_nominal_scale(proj: Projection) -> float:
+    return proj.nominal_scale
+
+
+@algorithm("Projection.crs")
+def projection_crs(projection: Projection) -> str:
+    return projection.crs
+
+
+@algorithm("Projection.transform")
+def projection_transform(projection: Projection) -> str:
+    a, b, c, d, e, f = projection.transform
+    return (f'PARAM_MT["Affine", PARAMETER["num_row", 3], PARAMETER["num_col", 3], PARAMETER["elt_0_0", {a}], '
+            f'PARAMETER["elt_0_1", {b}], PARAMETER["elt_0_2", {c}], PARAMETER["elt_1_0", {d}], '
+            f'PARAMETER["elt_1_1", {e}], PARAMETER["elt_1_2", {f}]]')
+
+
+@algorithm("Projection.wkt")
+def projection_wkt(projection: Projection) -> str:
+    return projection.wkt()

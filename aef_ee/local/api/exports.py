@@ -1,0 +1,52 @@
+"""``image:export`` and ``table:export``: start an export as a long-running operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aef_ee.local.api.compute import PROJECT, evaluate_request
+from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.exports import export_image, export_table
+from aef_ee.local.operations import registry_of
+from aef_ee.local.raster import Image
+from aef_ee.local.server import Request, route
+from aef_ee.local.values import FeatureCollection
+
+
+@route("POST", PROJECT + r"/image:export")
+def start_image_export(request: Request) -> dict[str, Any]:
+    body = request.json()
+    image = evaluate_request(request, body)
+    if not isinstance(image, Image):
+        raise InvalidArgument("image:export: the expression must evaluate to an Image.")
+    server = request.server
+    # Validate the grid and limits now, so a bad request fails at start() as on Earth Engine.
+    from aef_ee.local import pixels
+    from aef_ee.local.exports import _max_pixels
+
+    grid = pixels.grid_from_json(body.get("grid"), image)
+    if grid.width * grid.height > _max_pixels(body):
+        from aef_ee.local.errors import ResourceExhausted
+
+        raise ResourceExhausted(
+            f"Too many pixels in the region. Found {grid.width * grid.height}, but maxPixels allows only "
+            f"{int(_max_pixels(body))}.")
+    settings = dict(server.settings)
+    op = registry_of(server).submit(
+        request.match["project"], "EXPORT_IMAGE", body.get("description") or "myExportImageTask",
+        lambda op: export_image(op, image, body, settings, server.catalog))
+    return op.to_json()
+
+
+@route("POST", PROJECT + r"/table:export")
+def start_table_export(request: Request) -> dict[str, Any]:
+    body = request.json()
+    table = evaluate_request(request, body)
+    if not isinstance(table, FeatureCollection):
+        raise InvalidArgument("table:export: the expression must evaluate to a FeatureCollection.")
+    server = request.server
+    settings = dict(server.settings)
+    op = registry_of(server).submit(
+        request.match["project"], "EXPORT_FEATURES", body.get("description") or "myExportTableTask",
+        lambda op: export_table(op, table, body, settings, server.catalog))
+    return op.to_json()

@@ -1,0 +1,42 @@
+"""Operations: get, list, cancel, wait, delete (what ``ee.batch.Task`` and ``ee.data.listOperations`` call)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aef_ee.local.operations import registry_of
+from aef_ee.local.server import Request, route
+
+OPERATION = r"/v1/projects/(?P<project>[^/:]+)/operations/(?P<op>[A-Za-z0-9_-]+)"
+
+
+@route("GET", r"/v1/projects/(?P<project>[^/:]+)/operations")
+def list_operations(request: Request) -> dict[str, Any]:
+    ops = registry_of(request.server).list()
+    return {"operations": [op.to_json() for op in ops]} if ops else {}
+
+
+@route("GET", OPERATION)
+def get_operation(request: Request) -> dict[str, Any]:
+    return registry_of(request.server).get(request.match["op"]).to_json()
+
+
+@route("DELETE", OPERATION)
+def delete_operation(request: Request) -> dict[str, Any]:
+    registry_of(request.server).delete(request.match["op"])
+    return {}
+
+
+@route("POST", OPERATION + r":cancel")
+def cancel_operation(request: Request) -> dict[str, Any]:
+    registry_of(request.server).get(request.match["op"]).request_cancel()
+    return {}
+
+
+@route("POST", OPERATION + r":wait")
+def wait_operation(request: Request) -> dict[str, Any]:
+    op = registry_of(request.server).get(request.match["op"])
+    timeout = request.json().get("timeout", "60s")
+    seconds = float(str(timeout).rstrip("s") or 60)
+    op.wait(min(seconds, 600.0))
+    return op.to_json()
