@@ -379,7 +379,8 @@ def add_to_catalog(catalog_root: str | Path, asset_id: str, file: str | Path, *,
         catalog_root: the catalog directory.
         asset_id: e.g. ``projects/local/assets/my_export``; missing parent folders are created.
         file: a GeoTIFF (``.tif``/``.tiff``), or a table: CSV with a ``.geo`` column, GeoJSON, GeoPackage.
-        time_start, time_end: ISO dates (or ms since epoch) stored as ``system:time_start``/``system:time_end``.
+        time_start, time_end: ISO dates (or ms since epoch) stored as ``system:time_start``/``system:time_end``;
+            ``time_start`` may also be the ``--time`` option's ``START/END``.
         properties: a dict, or ``key=value`` strings (numbers are parsed).
         overwrite: replace an existing image or table of that ID.
 
@@ -399,6 +400,11 @@ def add_to_catalog(catalog_root: str | Path, asset_id: str, file: str | Path, *,
     if not source.is_file():
         raise FileNotFoundError(f"No such file: {str(source)!r}")
     props = parse_properties(properties)
+    if isinstance(time_start, str) and "/" in time_start:
+        if time_end is not None:
+            raise InvalidArgument(f"Bad time {time_start!r}: give START/END or time_end, not both")
+        start_ms, end_ms = parse_time_range(time_start)
+        time_start, time_end = start_ms, end_ms
     if time_start is not None:
         props["system:time_start"] = parse_time(time_start)
     if time_end is not None:
@@ -410,6 +416,10 @@ def add_to_catalog(catalog_root: str | Path, asset_id: str, file: str | Path, *,
     cid = catalog.canonical_id(asset_id)
     if catalog.exists(cid) and not overwrite:
         raise AlreadyExists(f"Asset '{cid}' already exists; pass overwrite=True (--overwrite) to replace it.")
+    parent = cid.rsplit("/", 1)[0] if "/" in cid else None
+    if suffix in TABLE_SUFFIXES and parent is not None and catalog.exists(parent) \
+            and catalog.get(parent).type == "IMAGE_COLLECTION":
+        raise InvalidArgument(f"Cannot add table '{cid}': its parent '{parent}' is an IMAGE_COLLECTION")
     if suffix in RASTER_SUFFIXES:
         record = _add_raster(catalog, cid, source, props, overwrite)
     else:

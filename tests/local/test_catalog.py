@@ -370,6 +370,10 @@ def test_add_geotiff_exported_from_earth_engine(tmp_path: Path) -> None:
         add_to_catalog(root, "projects/local/assets/togo", TOGO_TIF)
     again = add_to_catalog(root, "projects/local/assets/togo", TOGO_TIF, overwrite=True)
     assert "system:time_start" not in again.manifest["properties"]
+    ranged = add_to_catalog(root, "projects/local/assets/togo", TOGO_TIF, overwrite=True,
+                            time_start="2019-02-06/2020-02-01")
+    assert (ranged.manifest["properties"]["system:time_start"],
+            ranged.manifest["properties"]["system:time_end"]) == (1_549_411_200_000, 1_580_515_200_000)
 
 
 def test_add_ee_csv_export(tmp_path: Path) -> None:
@@ -436,6 +440,11 @@ def test_add_errors_name_the_bad_value(tmp_path: Path) -> None:
         add_to_catalog(root, "projects/local/assets/x", TOGO_TIF, properties=["cloud"])
     with pytest.raises(InvalidAssetId):
         add_to_catalog(root, "projects/local/assets/../x", TOGO_TIF)
+    Catalog(root).create_container("projects/local/assets/col", "IMAGE_COLLECTION")
+    with pytest.raises(InvalidArgument, match="IMAGE_COLLECTION"):
+        add_to_catalog(root, "projects/local/assets/col/t", IOWA_CSV)
+    assert Catalog(root).list_children("projects/local/assets/col") == []
+    Catalog(root).delete("projects/local/assets/col")
     with pytest.raises(FileNotFoundError):
         add_to_catalog(root, "projects/local/assets/x", tmp_path / "missing.tif")
     assert Catalog(root).list_children("projects/local/assets") == []
