@@ -42,20 +42,26 @@ def _check(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def _nearest(features: np.ndarray, draws: Draws, k: int, memory_budget: int) -> Iterator[tuple[slice, np.ndarray]]:
-    """Yield (repeat slice, (r, n_eval, k) global row indices of the k nearest training rows)."""
+    """Yield (repeat slice, (r, n_eval, k) global row indices of the k nearest training rows).
+
+    Squared Euclidean distances by expansion (|a|² + |b|² - 2 a·b, as scikit-learn's brute-force search).
+    When the (n_samples, n_samples) Gram matrix fits in half the budget, it is computed once and every
+    repeat's distances are gathered from it, so the per-repeat cost no longer grows with n_features.
+    """
+    n_samples, n_features = features.shape
     n_train = draws.train.shape[1]
     if not 1 <= k <= n_train:
         raise AefValueError(f"k={k!r} nearest neighbours need 1 <= k <= n_train={n_train}")
-    for chunk in _repeat_chunks(draws, features.shape[1], memory_budget):
+    gram = features @ features.T if 8 * n_samples**2 <= memory_budget // 2 else None
+    squared_norms = np.einsum("nd,nd->n", features, features)
+    for chunk in _repeat_chunks(draws, 0 if gram is not None else n_features, memory_budget // 2):
         train_rows = draws.train[chunk]
-        train = features[train_rows]  # (r, n_train, d)
-        evaluation = features[draws.evaluation[chunk]]  # (r, n_eval, d)
-        # Squared Euclidean distance by expansion, as scikit-learn's brute-force search computes it.
-        distances = (
-            np.einsum("rnd,rnd->rn", evaluation, evaluation)[:, :, None]
-            + np.einsum("rnd,rnd->rn", train, train)[:, None, :]
-            - 2.0 * evaluation @ train.transpose(0, 2, 1)
-        )
+        eval_rows = draws.evaluation[chunk]
+        if gram is not None:
+            products = gram[eval_rows[:, :, None], train_rows[:, None, :]]
+        else:
+            products = features[eval_rows] @ features[train_rows].transpose(0, 2, 1)
+        distances = squared_norms[eval_rows][:, :, None] + squared_norms[train_rows][:, None, :] - 2.0 * products
         if k == 1:
             local = distances.argmin(axis=2)[:, :, None]
         else:

@@ -22,11 +22,12 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("shots", [2, 8])
-def test_knn_classify_equals_sklearn(blobs, k: int, shots: int) -> None:
+# 20 kB: no Gram matrix, several chunks of repeats; 1 MB: distances gathered from the Gram matrix.
+@pytest.mark.parametrize("memory_budget", [20_000, 1_000_000])
+def test_knn_classify_equals_sklearn(blobs, k: int, shots: int, memory_budget: int) -> None:
     x, codes = blobs
     draws = draw_class_balanced(codes, shots, 12, seed=(3, shots))
-    # A small budget forces several chunks of repeats.
-    ours = predictors.knn_classify(x, codes, draws, n_classes=4, k=k, memory_budget=20_000)
+    ours = predictors.knn_classify(x, codes, draws, n_classes=4, k=k, memory_budget=memory_budget)
     for r in range(draws.repeats):
         model = KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(x[draws.train[r]], codes[draws.train[r]])
         np.testing.assert_array_equal(ours[r], model.predict(x[draws.evaluation[r]]))
