@@ -330,3 +330,20 @@ def element_get_string(object: Any, property: str) -> Any:  # noqa: A002
 @algorithm("Image.getArray", "Element.getArray")
 def element_get_array(object: Any, property: str) -> Any:  # noqa: A002
     return object.properties.get(property)
+
+
+@algorithm("Image.loadGeoTIFF")
+def load_geotiff(uri: str) -> Image:
+    """An image read in place from a Cloud GeoTIFF (``gs://``) or local GeoTIFF."""
+    from aef_ee.local.ingest import bands_from_files, resolve_uri
+
+    context = current_context()
+    path = resolve_uri(uri, dict(context.settings), context.catalog)
+    bands = []
+    footprint = None
+    for entry in bands_from_files([path]):
+        proj, dims, fp = _file_meta(path, _mtime(path))
+        footprint = footprint or fp
+        bands.append((entry["id"], FileBand(path, entry["band"], entry["nodata"]),
+                      PixelType.from_dtype(entry["data_type"]), proj, dims))
+    return file_image(bands, {"system:index": uri.rsplit("/", 1)[-1]}, footprint=footprint)

@@ -39,8 +39,12 @@ def algorithm(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         for name in names:
-            if name in _ALGORITHMS and _ALGORITHMS[name] is not fn:
-                raise RuntimeError(f"algorithm {name!r} registered twice")
+            old = _ALGORITHMS.get(name)
+            # A module re-imported after a failed import registers the same functions again; that is fine.
+            if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
+                raise RuntimeError(
+                    f"algorithm {name!r} registered twice: {old.__module__}.{old.__qualname__} and "
+                    f"{fn.__module__}.{fn.__qualname__}")
             _ALGORITHMS[name] = fn
         return fn
 

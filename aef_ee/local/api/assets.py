@@ -217,3 +217,144 @@ def get_pixels(request: Request):
     if record.type != "IMAGE":
         raise InvalidArgument(f"Asset '{record.id}' is not an image.")
     return render_pixels(image_from_record(catalog, record), request.json())
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+def _times_to_properties(asset: dict[str, Any]) -> dict[str, Any]:
+    props = dict(asset.get("properties") or {})
+    if asset.get("startTime"):
+        props["system:time_start"] = int(parse_rfc3339(asset["startTime"]))
+    if asset.get("endTime"):
+        props["system:time_end"] = int(parse_rfc3339(asset["endTime"]))
+    return props
+
+
+@route("POST", r"/v1/projects/(?P<project>[^/:]+)/assets")
+def create_asset(request: Request) -> dict[str, Any]:
+    from aef_ee.local.ingest import bands_from_files, resolve_uri
+
+    catalog = request.server.catalog
+    asset_id = request.param("assetId")
+    if not asset_id:
+        raise InvalidArgument("createAsset: the assetId parameter is required.")
+    asset = request.json()
+    kind = str(asset.get("type", "")).upper()
+    if kind in ("FOLDER", "IMAGE_COLLECTION"):
+        record = catalog.create_container(asset_id, kind, _times_to_properties(asset))
+    elif kind == "IMAGE":
+        location = asset.get("cloudStorageLocation") or asset.get("cloud_storage_location") \
+            or asset.get("gcsLocation") or asset.get("gcs_location") or {}
+        uris = location.get("uris") or []
+        if len(uris) != 1:
+            raise InvalidArgument("createAsset: an IMAGE needs cloudStorageLocation.uris with exactly one GeoTIFF.")
+        path = resolve_uri(uris[0], request.server.settings, catalog)
+        bands = bands_from_files([path], [b["id"] for b in asset["bands"]] if asset.get("bands") else None)
+        record = catalog.write_image(asset_id, bands, _times_to_properties(asset))
+    else:
+        raise InvalidArgument(f"createAsset: unsupported asset type {asset.get('type')!r}; "
+                              "use FOLDER, IMAGE_COLLECTION or IMAGE (Cloud GeoTIFF).")
+    return asset_resource(catalog, record)
+
+
+@route("PATCH", ASSET_NAME)
+def update_asset(request: Request) -> dict[str, Any]:
+    catalog = request.server.catalog
+    body = request.json()
+    asset = body.get("asset") or {}
+    paths = (body.get("updateMask") or {}).get("paths") or []
+    record = catalog.get(request.match["name"])
+    new_props = _times_to_properties(asset)
+    changes: dict[str, Any] = {}
+    removals: list[str] = []
+    replace_all = False
+    for path in paths:
+        if path in ("start_time", "startTime"):
+            key = "system:time_start"
+        elif path in ("end_time", "endTime"):
+            key = "system:time_end"
+        elif path == "properties":
+            replace_all = True
+            continue
+        elif path.startswith("properties."):
+            key = path[len("properties."):].strip('"')
+        elif path in ("title", "description"):
+            key = path
+        else:
+            raise InvalidArgument(f"updateAsset: unsupported update mask path {path!r}.")
+        if key in new_props:
+            changes[key] = new_props[key]
+        elif key in (asset.get("properties") or {}) or key in ("title", "description"):
+            changes[key] = asset.get(key)
+        else:
+            removals.append(key)
+    if replace_all:
+        keep = {k: v for k, v in (record.manifest.get("properties") or {}).items() if k.startswith("system:")}
+        keep.update(new_props)
+        keep.update(changes)
+        record = catalog.update_properties(record.id, keep, replace=True)
+    else:
+        props = dict(record.manifest.get("properties") or {})
+        props.update(changes)
+        for key in removals:
+            props.pop(key, None)
+        record = catalog.update_properties(record.id, props, replace=True)
+    return asset_resource(catalog, record)
+
+
+@route("DELETE", ASSET_NAME)
+def delete_asset(request: Request) -> dict[str, Any]:
+    request.server.catalog.delete(request.match["name"])
+    return {}
+
+
+def _transfer(request: Request, *, keep_source: bool) -> dict[str, Any]:
+    catalog = request.server.catalog
+    body = request.json()
+    destination = body.get("destinationName")
+    if not destination:
+        raise InvalidArgument("destinationName is required.")
+    if body.get("overwrite") and catalog.exists(destination):
+        catalog.delete(destination)
+    record = catalog.copy(request.match["name"], destination) if keep_source \
+        else catalog.move(request.match["name"], destination)
+    return asset_resource(catalog, record)
+
+
+@route("POST", ASSET_NAME + r":copy")
+def copy_asset(request: Request) -> dict[str, Any]:
+    return _transfer(request, keep_source=True)
+
+
+@route("POST", ASSET_NAME + r":move")
+def move_asset(request: Request) -> dict[str, Any]:
+    return _transfer(request, keep_source=False)
+
+
+@route("POST", r"/v1/projects/(?P<project>[^/:]+)/image:import")
+def import_image(request: Request) -> dict[str, Any]:
+    """Image ingestion from a manifest, as a long-running INGEST_IMAGE operation."""
+    from aef_ee.local.errors import AlreadyExists
+    from aef_ee.local.ingest import bands_from_manifest
+    from aef_ee.local.operations import registry_of
+
+    server = request.server
+    body = request.json()
+    manifest = body.get("imageManifest") or {}
+    name = manifest.get("name")
+    if not name:
+        raise InvalidArgument("imageManifest.name is required.")
+    overwrite = bool(body.get("overwrite"))
+    if server.catalog.exists(name) and not overwrite:
+        raise AlreadyExists(f"Cannot overwrite asset '{server.catalog.canonical_id(name)}'.")
+    settings = dict(server.settings)
+
+    def work(op) -> None:
+        bands = bands_from_manifest(manifest, settings, server.catalog)
+        op.check_cancelled()
+        server.catalog.write_image(name, bands, _times_to_properties(manifest), overwrite=overwrite)
+        op.destination_uris.append(asset_name(server.catalog.canonical_id(name)))
+
+    op = registry_of(server).submit(request.match["project"], "INGEST_IMAGE",
+                                    f"Ingest image: \"{name}\"", work)
+    return op.to_json()
