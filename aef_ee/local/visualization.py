@@ -249,7 +249,7 @@ def stretch(
     elif hi == lo:
         pos = np.where(v >= hi, top, 0.0)
     else:
-        pos = (v - lo) * (top / (hi - lo))  # type: ignore[operator]
+        pos = (v - lo) / (hi - lo) * top  # type: ignore[operator]
     pos = np.clip(np.nan_to_num(pos, nan=0.0), 0.0, top)
     if gamma is not None and gamma != 1.0 and top > 0:
         pos = top * np.power(pos / top, 1.0 / gamma)
