@@ -1,0 +1,225 @@
+"""ee.Classifier on the local engine, through the real earthengine-api client, checked against scikit-learn fitted
+directly on the same samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ml_testdata import (
+    BANDS,
+    build_catalog,
+    grid_json,
+    sample_pixels,
+    scene_bands,
+    training_features,
+    zone_map,
+)
+
+
+@pytest.fixture(scope="module")
+def ml_server(tmp_path_factory):
+    from aef_ee.local.server import LocalServer
+
+    server = LocalServer(build_catalog(tmp_path_factory.mktemp("ml-catalog"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def ee(ml_server):
+    import ee as ee_module
+
+    from aef_ee.backend import initialize
+
+    initialize("local", url=ml_server.url)
+    return ee_module
+
+
+def _pixels(ee, image, band: str) -> np.ndarray:
+    return ee.data.computePixels({"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": grid_json()})[band]
+
+
+def _table(rows, cols) -> np.ndarray:
+    return scene_bands()[:, rows, cols].T.astype(np.float64)
+
+
+def _all_pixels() -> np.ndarray:
+    return scene_bands().reshape(3, -1).T.astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def split():
+    rows, cols, labels = sample_pixels(150, seed=1)
+    return (rows[:100], cols[:100], labels[:100]), (rows[100:], cols[100:], labels[100:])
+
+
+def test_knn_classifies_image_like_sklearn(ee, split):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    (rows, cols, labels), _ = split
+    classifier = ee.Classifier.smileKNN(3).train(training_features(ee, rows, cols, labels), "zone", list(BANDS))
+    image = ee.Image("ML/scene").classify(classifier)
+    got = _pixels(ee, image.unmask(255), "classification")
+    expected = KNeighborsClassifier(3).fit(_table(rows, cols), labels).predict(_all_pixels()).reshape(got.shape)
+    assert got[0, 0] == 255  # the nodata pixel stays masked
+    np.testing.assert_array_equal(got.ravel()[1:], expected.ravel()[1:])
+    assert (got == zone_map()).mean() > 0.95
+    assert image.bandNames().getInfo() == ["classification"]
+
+
+def test_random_forest_matches_sklearn_and_is_repeatable(ee, split):
+    from sklearn.ensemble import RandomForestClassifier
+
+    (rows, cols, labels), _ = split
+    fc = training_features(ee, rows, cols, labels)
+    classifier = ee.Classifier.smileRandomForest(numberOfTrees=15, seed=7).train(fc, "zone")
+    image = ee.Image("ML/scene").classify(classifier, "lc")
+    first = _pixels(ee, image, "lc")
+    again = _pixels(ee, ee.Image("ML/scene").classify(
+        ee.Classifier.smileRandomForest(numberOfTrees=15, seed=7).train(fc, "zone"), "lc"), "lc")
+    np.testing.assert_array_equal(first, again)
+    # Earth Engine's defaults expressed in scikit-learn: sqrt(d) variables per split, bags of half the samples.
+    model = RandomForestClassifier(n_estimators=15, max_features=1, max_samples=0.5, random_state=7, oob_score=True)
+    expected = model.fit(_table(rows, cols), labels).predict(_all_pixels()).reshape(first.shape)
+    np.testing.assert_array_equal(first.ravel()[1:], expected.ravel()[1:])
+    explained = classifier.explain().getInfo()
+    assert explained["numberOfTrees"] == 15
+    assert set(explained["importance"]) == set(BANDS)
+    assert explained["outOfBagErrorEstimate"] == pytest.approx(1 - model.oob_score_)
+    assert classifier.schema().getInfo() == list(BANDS)
+
+
+@pytest.mark.parametrize("make, build", [
+    ("cart", lambda: __import__("sklearn.tree", fromlist=["x"]).DecisionTreeClassifier(random_state=0)),
+    ("svm_rbf", lambda: __import__("sklearn.svm", fromlist=["x"]).SVC(kernel="rbf", gamma=2.0, C=10.0)),
+    ("svm_linear", lambda: __import__("sklearn.svm", fromlist=["x"]).SVC(kernel="linear", gamma="auto")),
+    ("gtb", lambda: __import__("sklearn.ensemble", fromlist=["x"]).GradientBoostingClassifier(
+        n_estimators=20, learning_rate=0.1, subsample=0.7, random_state=3)),
+    ("bayes", lambda: __import__("sklearn.naive_bayes", fromlist=["x"]).MultinomialNB(alpha=1e-6)),
+])
+def test_feature_collection_classify_matches_sklearn(ee, split, make, build):
+    (rows, cols, labels), (trows, tcols, tlabels) = split
+    constructors = {
+        "cart": lambda: ee.Classifier.smileCart(),
+        "svm_rbf": lambda: ee.Classifier.libsvm(kernelType="RBF", gamma=2.0, cost=10.0),
+        "svm_linear": lambda: ee.Classifier.libsvm(),
+        "gtb": lambda: ee.Classifier.smileGradientTreeBoost(20, shrinkage=0.1, seed=3),
+        "bayes": lambda: ee.Classifier.smileNaiveBayes(),
+    }
+    classifier = constructors[make]().train(training_features(ee, rows, cols, labels), "zone", list(BANDS))
+    test = training_features(ee, trows, tcols, tlabels)
+    got = test.classify(classifier).aggregate_array("classification").getInfo()
+    x, q = _table(rows, cols), _table(trows, tcols)
+    if make == "bayes":  # Smile's multinomial model discards negative inputs
+        x, q = np.maximum(x, 0), np.maximum(q, 0)
+    expected = build().fit(x, labels).predict(q)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "mahalanobis", "manhattan"])
+def test_minimum_distance(ee, split, metric):
+    (rows, cols, labels), (trows, tcols, tlabels) = split
+    x = _table(rows, cols)
+    means = np.stack([x[labels == c].mean(axis=0) for c in (0, 1, 2)])
+    q = _table(trows, tcols)
+    diff = q[:, None, :] - means[None]
+    if metric == "euclidean":
+        dist = np.linalg.norm(diff, axis=2)
+    elif metric == "manhattan":
+        dist = np.abs(diff).sum(axis=2)
+    elif metric == "cosine":
+        cos = (q @ means.T) / np.linalg.norm(q, axis=1)[:, None] / np.linalg.norm(means, axis=1)[None]
+        dist = np.arccos(np.clip(cos, -1, 1))
+    else:
+        inv = [np.linalg.pinv(np.cov(x[labels == c], rowvar=False)) for c in (0, 1, 2)]
+        dist = np.sqrt(np.stack([np.einsum("ni,ij,nj->n", diff[:, c], inv[c], diff[:, c]) for c in range(3)], 1))
+    classifier = ee.Classifier.minimumDistance(metric).train(training_features(ee, rows, cols, labels), "zone")
+    test = training_features(ee, trows, tcols, tlabels)
+    got = test.classify(classifier).aggregate_array("classification").getInfo()
+    np.testing.assert_array_equal(got, np.argmin(dist, axis=1))
+    distance = test.classify(classifier.setOutputMode("REGRESSION")).aggregate_array("classification").getInfo()
+    np.testing.assert_allclose(distance, dist.min(axis=1), rtol=1e-9)
+
+
+def test_output_modes(ee, split):
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    (rows, cols, labels), (trows, tcols, tlabels) = split
+    fc = training_features(ee, rows, cols, labels)
+    test = training_features(ee, trows, tcols, tlabels)
+    base = ee.Classifier.smileRandomForest(10, seed=2)
+    x, q = _table(rows, cols), _table(trows, tcols)
+    forest = RandomForestClassifier(n_estimators=10, max_features=1, max_samples=0.5, random_state=2,
+                                    oob_score=True).fit(x, labels)
+
+    multi = test.classify(base.setOutputMode("MULTIPROBABILITY").train(fc, "zone")).aggregate_array(
+        "classification").getInfo()
+    np.testing.assert_allclose(multi, forest.predict_proba(q))
+    prob = test.classify(base.train(fc, "zone").setOutputMode("PROBABILITY")).aggregate_array(
+        "classification").getInfo()
+    np.testing.assert_allclose(prob, forest.predict_proba(q).max(axis=1))
+    # Regression on a continuous property: the B1 reflectance from B2 and B3.
+    regression = base.setOutputMode("REGRESSION").train(fc, "B1", ["B2", "B3"])
+    assert regression.mode().getInfo() == "REGRESSION"
+    got = test.classify(regression).aggregate_array("classification").getInfo()
+    expected = RandomForestRegressor(n_estimators=10, max_features=1, max_samples=0.5, random_state=2,
+                                     oob_score=True).fit(x[:, 1:], x[:, 0]).predict(q[:, 1:])
+    np.testing.assert_allclose(got, expected)
+    # A binary problem: PROBABILITY is the probability of class 1.
+    binary = (labels == 2).astype(int)
+    bfc = training_features(ee, rows, cols, binary)
+    bprob = test.classify(base.setOutputMode("PROBABILITY").train(bfc, "zone")).aggregate_array(
+        "classification").getInfo()
+    bforest = RandomForestClassifier(n_estimators=10, max_features=1, max_samples=0.5, random_state=2,
+                                     oob_score=True).fit(x, binary)
+    np.testing.assert_allclose(bprob, bforest.predict_proba(q)[:, 1])
+    # The probability image is a float band.
+    prob_image = ee.Image("ML/scene").classify(base.setOutputMode("PROBABILITY").train(bfc, "zone"))
+    values = _pixels(ee, prob_image, "classification")
+    assert values.dtype == np.float64 and 0 <= values.min() and values.max() <= 1
+
+
+def test_training_confusion_matrix_is_resubstitution(ee, split):
+    from sklearn.metrics import confusion_matrix
+    from sklearn.tree import DecisionTreeClassifier
+
+    (rows, cols, labels), _ = split
+    classifier = ee.Classifier.smileCart(maxNodes=3).train(training_features(ee, rows, cols, labels), "zone")
+    got = classifier.confusionMatrix().getInfo()
+    x = _table(rows, cols)
+    predicted = DecisionTreeClassifier(max_leaf_nodes=3, random_state=0).fit(x, labels).predict(x)
+    np.testing.assert_array_equal(got, confusion_matrix(labels, predicted, labels=[0, 1, 2]))
+
+
+def test_subsampling_is_seeded(ee, split):
+    (rows, cols, labels), _ = split
+    fc = training_features(ee, rows, cols, labels)
+
+    def trained(seed):
+        return ee.Classifier.smileKNN(1).train(fc, "zone", subsampling=0.5, subsamplingSeed=seed)
+
+    n = trained(1).explain().getInfo()["numberOfTrainingFeatures"]
+    keep = np.random.default_rng(1).random(100) < 0.5
+    assert n == keep.sum()
+    a = _pixels(ee, ee.Image("ML/scene").classify(trained(1)), "classification")
+    b = _pixels(ee, ee.Image("ML/scene").classify(trained(1)), "classification")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bad_inputs_fail_clearly_and_server_keeps_serving(ee, split):
+    (rows, cols, labels), _ = split
+    fc = training_features(ee, rows, cols, labels)
+    with pytest.raises(ee.EEException, match="class property 'nope' is not in the training features"):
+        ee.Classifier.smileKNN().train(fc, "nope").schema().getInfo()
+    with pytest.raises(ee.EEException, match="property 'B9' is not in the training features"):
+        ee.Classifier.smileKNN().train(fc, "zone", ["B1", "B9"]).schema().getInfo()
+    single = training_features(ee, rows[:5], cols[:5], np.zeros(5, int))
+    with pytest.raises(ee.EEException, match="single class"):
+        single.classify(ee.Classifier.smileRandomForest(5).train(single, "zone")).getInfo()
+    with pytest.raises(ee.EEException, match="has no band 'B1'"):
+        ee.Image("ML/zones").classify(ee.Classifier.smileKNN().train(fc, "zone")).getInfo()
+    with pytest.raises(ee.EEException, match="not been trained"):
+        ee.Image("ML/scene").classify(ee.Classifier.smileKNN()).getInfo()
+    with pytest.raises(ee.EEException, match="unknown mode"):
+        ee.Classifier.smileKNN().setOutputMode("FANCY").mode().getInfo()
+    assert ee.Classifier.smileKNN(1).train(fc, "zone").schema().getInfo() == list(BANDS)
