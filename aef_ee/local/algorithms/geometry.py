@@ -21,7 +21,6 @@ import pyproj
 import shapely
 from shapely import geometry as sg
 from shapely.ops import nearest_points, unary_union
-from shapely.ops import transform as shapely_transform
 
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
@@ -340,7 +339,11 @@ def _aeqd_transformers(crs: str) -> tuple[pyproj.Transformer, pyproj.Transformer
 
 
 def _apply(t: pyproj.Transformer, shape: Any) -> Any:
-    return shapely_transform(lambda x, y, z=None: t.transform(x, y), shape)
+    def project(xy: np.ndarray) -> np.ndarray:
+        x, y = t.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(shape, project)
 
 
 def _in_metres(geometry: Geometry) -> tuple[Any, pyproj.Transformer]:
