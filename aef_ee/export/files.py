@@ -24,23 +24,34 @@ from aef_ee.export.plan import Frame, ImageInfo, Tile
 from aef_ee.sites import Site
 from aef_ee.sources import S2CloudMask, Source
 
-__all__ = ["CatalogFilesBackend", "read_band_on_grid", "reduce_frames"]
+__all__ = ["CatalogFilesBackend", "read_band_on_grid", "read_bands_on_grid", "reduce_frames"]
 
 log = logging.getLogger(__name__)
 
 
 def read_band_on_grid(path: str, band_index: int, site: Site, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """One band of a raster file on the site's grid.
+    """One band of a raster file on the site's grid; see :func:`read_bands_on_grid`."""
+    return read_bands_on_grid(path, [(band_index, nodata)], site)[0]
+
+
+def read_bands_on_grid(path: str, bands: Sequence[tuple[int, float | None]],
+                       site: Site) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Bands of one raster file on the site's grid.
+
+    Args:
+      bands: (1-based band index, nodata or None) pairs.
 
     Returns:
-      values (L, L) float64 and valid (L, L) bool (False outside the file and where the value is ``nodata``).
-      Aligned grids of the same resolution are read as a window; others are warped with nearest neighbour.
+      Per band: values (L, L) float64 and valid (L, L) bool (False outside the file and where the value is the
+      band's nodata or not finite). An aligned grid of the same resolution is read as one clipped window; other
+      grids are warped with nearest neighbour.
     """
     import rasterio
     from rasterio.warp import Resampling, reproject
     from rasterio.windows import Window
 
     shape = (site.size, site.size)
+    out = []
     with rasterio.open(path) as src:
         a, b, c, d, e, f = src.transform[:6]
         col = (site.x0 - c) / a
@@ -51,28 +62,32 @@ def read_band_on_grid(path: str, band_index: int, site: Site, nodata: float | No
             and abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6
         )
         if same_grid:
-            window = Window(int(round(col)), int(round(row)), site.size, site.size)
-            values = src.read(band_index, window=window, boundless=True, masked=False,
-                              fill_value=np.nan if nodata is None else nodata).astype(np.float64)
-            inside = np.zeros(shape, bool)
             r0, c0 = int(round(row)), int(round(col))
             rs, re_ = max(0, -r0), min(site.size, src.height - r0)
             cs, ce = max(0, -c0), min(site.size, src.width - c0)
+            inside = np.zeros(shape, bool)
+            stack = np.zeros((len(bands),) + shape, np.float64)
             if rs < re_ and cs < ce:
                 inside[rs:re_, cs:ce] = True
+                window = Window(c0 + cs, r0 + rs, ce - cs, re_ - rs)
+                stack[:, rs:re_, cs:ce] = src.read([i for i, _ in bands], window=window)
+            for k, (_, nodata) in enumerate(bands):
+                valid = inside & np.isfinite(stack[k])
+                if nodata is not None:
+                    valid &= stack[k] != nodata
+                out.append((stack[k], valid))
         else:
-            values = np.full(shape, np.nan, np.float64)
-            reproject(
-                source=rasterio.band(src, band_index), destination=values, dst_transform=site.transform,
-                dst_crs=site.crs, src_nodata=nodata, dst_nodata=np.nan, resampling=Resampling.nearest,
-            )
-            inside = ~np.isnan(values)
-            if nodata is None:
-                inside &= True
-    valid = inside & np.isfinite(values)
-    if nodata is not None:
-        valid &= values != nodata
-    return values, valid
+            for index, nodata in bands:
+                values = np.full(shape, np.nan, np.float64)
+                reproject(
+                    source=rasterio.band(src, index), destination=values, dst_transform=site.transform,
+                    dst_crs=site.crs, src_nodata=nodata, dst_nodata=np.nan, resampling=Resampling.nearest,
+                )
+                valid = np.isfinite(values)
+                if nodata is not None:
+                    valid &= values != nodata
+                out.append((values, valid))
+    return out
 
 
 def reduce_frames(stack: np.ndarray, valid: np.ndarray, reducer: str) -> tuple[np.ndarray, np.ndarray]:
@@ -169,14 +184,22 @@ class CatalogFilesBackend:
 
     def _raw(self, image: ImageInfo, site: Site, names: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Raw band name -> (values, valid) on the site grid, for the names the image (or its links) has."""
-        out = {}
         records = [(self.catalog.get(image.id), None)]
         records += [(self.catalog.get(link_id), set(bands)) for link_id, bands in image.links]
+        by_file: dict[str, list[tuple[str, int, float | None]]] = {}
+        seen: set[str] = set()
         for record, keep in records:
             for entry in record.manifest["bands"]:
-                if entry["id"] in names and (keep is None or entry["id"] in keep) and entry["id"] not in out:
-                    out[entry["id"]] = read_band_on_grid(self.catalog.band_path(record, entry),
-                                                         int(entry.get("band", 1)), site, entry.get("nodata"))
+                band_id = entry["id"]
+                if band_id in names and (keep is None or band_id in keep) and band_id not in seen:
+                    seen.add(band_id)
+                    by_file.setdefault(self.catalog.band_path(record, entry), []).append(
+                        (band_id, int(entry.get("band", 1)), entry.get("nodata")))
+        out = {}
+        for path, entries in by_file.items():
+            results = read_bands_on_grid(path, [(i, nd) for _, i, nd in entries], site)
+            for (band_id, _, _), result in zip(entries, results):
+                out[band_id] = result
         return out
 
     def _prepared(self, source: Source, image: ImageInfo, site: Site) -> tuple[np.ndarray, np.ndarray, dict]:
