@@ -170,9 +170,13 @@ class Catalog:
     def _base(self, cid: str) -> Path:
         """The path of ``cid`` without suffix, checked to stay inside the root (also through symlinks)."""
         base = self.root.joinpath(*cid.split("/"))
+        # Segments cannot be "." or "..", so only symlinks can lead out: the resolved parent must be inside,
+        # and so must whatever a symlinked asset path points to.
+        if not base.parent.resolve().is_relative_to(self.root):
+            raise InvalidAssetId(f"Invalid asset ID {cid!r}: resolves outside the catalog")
         for candidate in (base, base.with_name(base.name + IMAGE_SUFFIX), base.with_name(base.name + TABLE_SUFFIX),
                           base / CONTAINER_MANIFEST):
-            if not candidate.resolve().is_relative_to(self.root):
+            if candidate.is_symlink() and not candidate.resolve().is_relative_to(self.root):
                 raise InvalidAssetId(f"Invalid asset ID {cid!r}: resolves outside the catalog")
         return base
 
