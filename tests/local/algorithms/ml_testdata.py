@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 WIDTH, HEIGHT = 40, 30
 ORIGIN = (500000.0, 5100000.0)  # UTM 33N, in Slovenia's zone
@@ -87,3 +88,29 @@ def grid_json() -> dict:
     return {"crsCode": CRS, "affineTransform": {"scaleX": PIXEL, "shearX": 0, "translateX": ORIGIN[0], "shearY": 0,
                                                 "scaleY": -PIXEL, "translateY": ORIGIN[1]},
             "dimensions": {"width": WIDTH, "height": HEIGHT}}
+
+
+def pixels(ee, image, band: str) -> np.ndarray:
+    """One band of ``image`` computed on the scene's grid (H, W)."""
+    return ee.data.computePixels({"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": grid_json()})[band]
+
+
+@pytest.fixture(scope="module")
+def ml_server(tmp_path_factory):
+    """A local engine serving this tiny catalog (its own server: the demo one keeps serving other tests)."""
+    from aef_ee.local.server import LocalServer
+
+    server = LocalServer(build_catalog(tmp_path_factory.mktemp("ml-catalog"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def ee(ml_server):
+    """The ``ee`` module initialised against ``ml_server``."""
+    import ee as ee_module
+
+    from aef_ee.backend import initialize
+
+    initialize("local", url=ml_server.url)
+    return ee_module

@@ -5,38 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml_testdata import (
+from ml_testdata import (  # noqa: F401 - ee and ml_server are fixtures
     BANDS,
-    build_catalog,
-    grid_json,
+    ee,
+    ml_server,
+    pixels,
     sample_pixels,
     scene_bands,
     training_features,
     zone_map,
 )
-
-
-@pytest.fixture(scope="module")
-def ml_server(tmp_path_factory):
-    from aef_ee.local.server import LocalServer
-
-    server = LocalServer(build_catalog(tmp_path_factory.mktemp("ml-catalog"))).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
-def ee(ml_server):
-    import ee as ee_module
-
-    from aef_ee.backend import initialize
-
-    initialize("local", url=ml_server.url)
-    return ee_module
-
-
-def _pixels(ee, image, band: str) -> np.ndarray:
-    return ee.data.computePixels({"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": grid_json()})[band]
 
 
 def _table(rows, cols) -> np.ndarray:
@@ -59,7 +37,7 @@ def test_knn_classifies_image_like_sklearn(ee, split):
     (rows, cols, labels), _ = split
     classifier = ee.Classifier.smileKNN(3).train(training_features(ee, rows, cols, labels), "zone", list(BANDS))
     image = ee.Image("ML/scene").classify(classifier)
-    got = _pixels(ee, image.unmask(255), "classification")
+    got = pixels(ee, image.unmask(255), "classification")
     expected = KNeighborsClassifier(3).fit(_table(rows, cols), labels).predict(_all_pixels()).reshape(got.shape)
     assert got[0, 0] == 255  # the nodata pixel stays masked
     np.testing.assert_array_equal(got.ravel()[1:], expected.ravel()[1:])
@@ -74,8 +52,8 @@ def test_random_forest_matches_sklearn_and_is_repeatable(ee, split):
     fc = training_features(ee, rows, cols, labels)
     classifier = ee.Classifier.smileRandomForest(numberOfTrees=15, seed=7).train(fc, "zone")
     image = ee.Image("ML/scene").classify(classifier, "lc")
-    first = _pixels(ee, image, "lc")
-    again = _pixels(ee, ee.Image("ML/scene").classify(
+    first = pixels(ee, image, "lc")
+    again = pixels(ee, ee.Image("ML/scene").classify(
         ee.Classifier.smileRandomForest(numberOfTrees=15, seed=7).train(fc, "zone"), "lc"), "lc")
     np.testing.assert_array_equal(first, again)
     # Earth Engine's defaults expressed in scikit-learn: sqrt(d) variables per split, bags of half the samples.
@@ -175,7 +153,7 @@ def test_output_modes(ee, split):
     np.testing.assert_allclose(bprob, bforest.predict_proba(q)[:, 1])
     # The probability image is a float band.
     prob_image = ee.Image("ML/scene").classify(base.setOutputMode("PROBABILITY").train(bfc, "zone"))
-    values = _pixels(ee, prob_image, "classification")
+    values = pixels(ee, prob_image, "classification")
     assert values.dtype == np.float64 and 0 <= values.min() and values.max() <= 1
 
 
@@ -201,8 +179,8 @@ def test_subsampling_is_seeded(ee, split):
     n = trained(1).explain().getInfo()["numberOfTrainingFeatures"]
     keep = np.random.default_rng(1).random(100) < 0.5
     assert n == keep.sum()
-    a = _pixels(ee, ee.Image("ML/scene").classify(trained(1)), "classification")
-    b = _pixels(ee, ee.Image("ML/scene").classify(trained(1)), "classification")
+    a = pixels(ee, ee.Image("ML/scene").classify(trained(1)), "classification")
+    b = pixels(ee, ee.Image("ML/scene").classify(trained(1)), "classification")
     np.testing.assert_array_equal(a, b)
 
 
