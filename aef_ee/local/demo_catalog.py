@@ -601,6 +601,8 @@ def build_demo_catalog(root: str | Path, *, force: bool = False, progress: bool 
     from tqdm.auto import tqdm
 
     root = Path(root).expanduser()
+    if not force and is_built(root):
+        return root  # no lock needed to read a finished catalog (which may be read-only)
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
         if not force and is_built(root):
