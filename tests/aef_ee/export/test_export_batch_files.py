@@ -20,7 +20,13 @@ from aef_ee.export.plan import site_frames
 from aef_ee.export.storage import LocalBucketStore
 from aef_ee.videos import VideoDataset
 
-from .helpers import belgium_sites
+from export_helpers import belgium_sites
+
+
+@pytest.fixture()
+def catalog(demo_catalog_dir: Path) -> Path:
+    """The demo catalog (built once per session by tests/conftest.py)."""
+    return demo_catalog_dir
 
 
 class FileTasks:

@@ -20,7 +20,13 @@ from aef_ee.export import ExportRequest, export_interactive
 from aef_ee.export.files import CatalogFilesBackend, reduce_frames
 from aef_ee.videos import VideoDataset
 
-from .helpers import BELGIUM_PERIOD, belgium_sites, bigearthnet_sites, image_manifest, read_window
+from export_helpers import BELGIUM_PERIOD, belgium_sites, bigearthnet_sites, image_manifest, read_window
+
+
+@pytest.fixture()
+def catalog(demo_catalog_dir: Path) -> Path:
+    """The demo catalog (built once per session by tests/conftest.py)."""
+    return demo_catalog_dir
 
 S2_BELGIUM = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B11", "B12")  # the cube has no B8A
 
@@ -204,7 +210,7 @@ def test_hard_kill_then_restart(catalog: Path, tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from helpers import belgium_sites
+        from export_helpers import belgium_sites
         from aef_ee.export import ExportRequest, export_interactive
         from aef_ee.export.files import CatalogFilesBackend
 
