@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pyproj
 import shapely
+import shapely.ops
+import shapely.prepared
 from shapely import geometry as sg
 from shapely.ops import nearest_points, unary_union
 
@@ -646,3 +648,98 @@ def is_unbounded(geometry: Any) -> bool:
 @algorithm("Geometry.projection")
 def geometry_projection(geometry: Any) -> Projection:
     return Projection(_geometry(geometry).crs)
+
+
+# --- nearest points, grids and cut lines ---------------------------------------------------------------------
+
+def _point_or_none(shape: Any) -> Geometry | None:
+    return None if shape is None or shape.is_empty else Geometry(shape, WGS84, True)
+
+
+def _closest(left: Any, right: Any, proj: Any) -> tuple[Any, Any] | None:
+    lg, rg = _geometry(left), _geometry(right)
+    a, b, code = in_common_crs(lg, rg, proj)
+    if a.is_empty or b.is_empty:
+        return None
+    if code == WGS84:
+        forward, backward = _aeqd_transformers(_local_aeqd(sg.GeometryCollection([a, b])))
+        pa, pb = nearest_points(_apply(forward, a), _apply(forward, b))
+        return _apply(backward, pa), _apply(backward, pb)
+    pa, pb = nearest_points(a, b)
+    t = transformer(code, WGS84)
+    return sg.Point(t.transform(pa.x, pa.y)), sg.Point(t.transform(pb.x, pb.y))
+
+
+@algorithm("Geometry.closestPoint")
+def closest_point(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Geometry | None:  # noqa: N803
+    """The point of ``right`` nearest to ``left`` (None when either is empty)."""
+    found = _closest(left, right, proj)
+    return None if found is None else _point_or_none(found[1])
+
+
+@algorithm("Geometry.closestPoints")
+def closest_points(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> dict[str, Any] | None:  # noqa: N803
+    """{'left': point of left nearest right, 'right': point of right nearest left}."""
+    found = _closest(left, right, proj)
+    if found is None:
+        return None
+    return {"left": _point_or_none(found[0]), "right": _point_or_none(found[1])}
+
+
+@algorithm("Geometry.coveringGrid")
+def covering_grid(geometry: Any, proj: Any, scale: float | None = None) -> Any:
+    """The cells of ``proj``'s grid (at ``scale`` metres when given) that intersect the geometry, as features
+    with ids "col,row" (cell indices in the grid)."""
+    from aef_ee.local.values import FeatureCollection
+
+    if not isinstance(proj, Projection):
+        proj = Projection(projection_crs(proj) or WGS84)
+    if scale is not None:
+        proj = proj.at_scale(float(scale))
+    a, b, c, d, e, f = proj.transform
+    if b or d:
+        raise InvalidArgument("Geometry.coveringGrid: rotated or sheared projections are not supported.")
+    shape = _geometry(geometry).in_crs(proj.crs)
+    if shape.is_empty:
+        return FeatureCollection([])
+    xmin, ymin, xmax, ymax = shape.bounds
+    cols = sorted(((xmin - c) / a, (xmax - c) / a))
+    rows = sorted(((ymin - f) / e, (ymax - f) / e))
+    col0, col1 = math.floor(cols[0]), math.ceil(cols[1])
+    row0, row1 = math.floor(rows[0]), math.ceil(rows[1])
+    if (col1 - col0) * (row1 - row0) > MAX_GRID_CELLS:
+        raise InvalidArgument(f"Geometry.coveringGrid: {(col1 - col0) * (row1 - row0)} cells exceed the limit of "
+                              f"{MAX_GRID_CELLS}; use a coarser scale.")
+    prepared = shapely.prepared.prep(shape)
+    features = []
+    for row in range(row0, max(row1, row0 + 1)):
+        for col in range(col0, max(col1, col0 + 1)):
+            x0, x1 = sorted((c + a * col, c + a * (col + 1)))
+            y0, y1 = sorted((f + e * row, f + e * (row + 1)))
+            cell = sg.box(x0, y0, x1, y1)
+            if prepared.intersects(cell):
+                features.append(Feature(Geometry(cell, proj.crs, False), {"system:index": f"{col},{row}"}))
+    return FeatureCollection(features)
+
+
+# coveringGrid refuses to make more cells than this in one call (a guard against a scale typo).
+MAX_GRID_CELLS = 1_000_000
+
+
+@algorithm("Geometry.cutLines")
+def cut_lines(geometry: Any, distances: Sequence[float], maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+    """Lines cut at the given distances (metres, or ``proj`` units) along each, as a MultiLineString."""
+    geom = _geometry(geometry)
+    cuts = sorted(float(v) for v in distances)
+    if proj is not None:
+        code = projection_crs(proj)
+        lines, back = _lines(geom.in_crs(code)), transformer(code, WGS84)
+    else:
+        metric, back = _in_metres(geom)
+        lines = _lines(metric)
+    pieces = []
+    for line in lines:
+        marks = [0.0] + [v for v in cuts if 0.0 < v < line.length] + [line.length]
+        pieces.extend(shapely.ops.substring(line, s, t) for s, t in zip(marks, marks[1:]) if t > s)
+    shape = _apply(back, sg.MultiLineString(pieces))
+    return Geometry(Geometry(shape).in_crs(geom.crs), geom.crs, geom.geodesic)

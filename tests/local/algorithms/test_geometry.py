@@ -184,6 +184,28 @@ def test_description_and_simplification(ee):
     assert ee.Geometry.Point([1, 2]).projection().getInfo()["crs"] == "EPSG:4326"
 
 
+def test_closest_points_covering_grid_and_cut_lines(ee):
+    line = ee.Geometry.LineString([[1, -1], [1, 1]], None, False)
+    points = ee.Geometry.Point([0, 0.2]).closestPoints(line).getInfo()
+    assert points["left"]["coordinates"] == pytest.approx([0, 0.2], abs=1e-9)
+    assert points["right"]["coordinates"] == pytest.approx([1, 0.2], abs=1e-3)
+    assert ee.Geometry.Point([0, 0.2]).closestPoint(line).getInfo()["coordinates"] == pytest.approx([1, 0.2],
+                                                                                                     abs=1e-3)
+    # A 250 m x 150 m UTM box on a 100 m grid touches 3 x 2 cells (the grid is anchored at the CRS origin).
+    box = ee.Geometry.Rectangle([600010, 5600010, 600260, 5600160], "EPSG:32631", False)
+    cells = box.coveringGrid(ee.Projection("EPSG:32631"), 100).getInfo()["features"]
+    assert sorted(f["id"] for f in cells) == sorted(f"{c},{r}" for c in (6000, 6001, 6002)
+                                                    for r in (-56002, -56001))
+    utm = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32631", always_xy=True)
+    for f in cells:
+        cell = sg.Polygon([utm.transform(x, y) for x, y in f["geometry"]["coordinates"][0]])
+        assert cell.area == pytest.approx(1e4, rel=1e-6)
+    cut = ee.Geometry.LineString([[0, 0], [0.01, 0]]).cutLines([300, 600])
+    pieces = cut.coordinates().getInfo()
+    lengths = [SPHERE.line_length(*np.asarray(p).T) for p in pieces]
+    assert lengths == pytest.approx([300, 300, SPHERE.line_length([0, 0.01], [0, 0]) - 600], rel=1e-6)
+
+
 @pytest.mark.parametrize("make, fragment", [
     (lambda ee: ee.Geometry.Polygon([[0, 0], [1, 1]], None, True), "at least 3 points"),
     (lambda ee: ee.Geometry.Point([0, 95], "EPSG:4326"), "Latitude out of range"),
