@@ -201,3 +201,67 @@ def test_bad_inputs_fail_clearly_and_server_keeps_serving(ee, split):
     with pytest.raises(ee.EEException, match="unknown mode"):
         ee.Classifier.smileKNN().setOutputMode("FANCY").mode().getInfo()
     assert ee.Classifier.smileKNN(1).train(fc, "zone").schema().getInfo() == list(BANDS)
+
+
+# --- end to end on the demo catalog: Slovenia land cover --------------------------------------------------
+
+SLOVENIA_POLYGONS = "projects/local/assets/slovenia_lulc"
+SLOVENIA_SCENES = "COPERNICUS/S2_HARMONIZED"
+
+
+def _table_of(features: list[dict], names: list[str], label: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([[f["properties"][n] for n in names] for f in features], np.float64)
+    y = np.array([f["properties"][label] for f in features], np.int64)
+    return x, y
+
+
+def _scene_pixels(local_server, image_id: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The scene's bands read straight from its GeoTIFF: (H*W, d) float64 and the valid mask (H, W)."""
+    import rasterio
+
+    record = local_server.catalog.get(image_id)
+    bands = {b["id"]: b for b in record.manifest["bands"]}
+    with rasterio.open(local_server.catalog.band_path(record, bands[names[0]])) as ds:
+        data = ds.read([bands[n]["band"] for n in names]).astype(np.float64)
+    valid = (data != 0).all(axis=0)  # nodata 0 in any input masks the pixel
+    return data.reshape(len(names), -1).T, valid
+
+
+def test_slovenia_knn_and_random_forest_match_sklearn(ee_local, local_server):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import accuracy_score, confusion_matrix
+    from sklearn.neighbors import KNeighborsClassifier
+
+    ee = ee_local
+    scene = ee.ImageCollection(SLOVENIA_SCENES).first()
+    names = scene.bandNames().getInfo()
+    samples = scene.sampleRegions(collection=ee.FeatureCollection(SLOVENIA_POLYGONS), properties=["LULC_ID"],
+                                  scale=20).randomColumn("random", 7)
+    train = samples.filter(ee.Filter.lt("random", 0.7))
+    test = samples.filter(ee.Filter.gte("random", 0.7))
+    x, y = _table_of(train.getInfo()["features"], names, "LULC_ID")
+    tx, ty = _table_of(test.getInfo()["features"], names, "LULC_ID")
+    assert len(y) > 1000 and len(ty) > 500 and len(np.unique(y)) >= 4
+    labels = list(range(int(max(y.max(), ty.max())) + 1))
+    models = {
+        "knn": (ee.Classifier.smileKNN(5), KNeighborsClassifier(5)),
+        "forest": (ee.Classifier.smileRandomForest(20, seed=3),
+                   RandomForestClassifier(n_estimators=20, max_features=int(np.sqrt(len(names))), max_samples=0.5,
+                                          random_state=3, oob_score=True)),
+    }
+    image_id = scene.get("system:id").getInfo()
+    all_x, valid = _scene_pixels(local_server, image_id, names)
+    for name, (classifier, reference) in models.items():
+        trained = classifier.train(train, "LULC_ID", names)
+        matrix = test.classify(trained).errorMatrix("LULC_ID", "classification")
+        reference.fit(x, y)
+        predicted = reference.predict(tx)
+        np.testing.assert_array_equal(matrix.getInfo(), confusion_matrix(ty, predicted, labels=labels), name)
+        assert matrix.accuracy().getInfo() == pytest.approx(accuracy_score(ty, predicted)), name
+        assert matrix.accuracy().getInfo() > 0.6, name
+        # The whole scene, classified on its own grid, against scikit-learn on the GeoTIFF's pixels.
+        classified = ee.data.computePixels({"expression": scene.classify(trained).unmask(255),
+                                            "fileFormat": "NUMPY_NDARRAY"})["classification"]
+        expected = np.full(valid.shape, 255)
+        expected[valid] = reference.predict(all_x[valid.ravel()])
+        np.testing.assert_array_equal(classified, expected, name)

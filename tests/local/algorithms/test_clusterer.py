@@ -86,3 +86,30 @@ def test_clusterer_errors(ee):
         fc.cluster(ee.Clusterer.wekaKMeans(2, distanceFunction="Manhattan").train(fc)).getInfo()
     with pytest.raises(ee.EEException, match="not been trained"):
         ee.Image("ML/scene").cluster(ee.Clusterer.wekaKMeans(2)).getInfo()
+
+
+def test_kmeans_on_image_sample_end_to_end(ee_local):
+    """wekaKMeans trained on image.sample() clusters the Slovenia scene; the same seed gives the same result."""
+    from sklearn.cluster import KMeans
+
+    ee = ee_local
+    scene = ee.ImageCollection("COPERNICUS/S2_HARMONIZED").first().select(["B2", "B3", "B4", "B8"])
+    samples = scene.sample(region=scene.geometry(), scale=20, numPixels=400, seed=3)
+    features = samples.getInfo()["features"]
+    names = ["B2", "B3", "B4", "B8"]
+    x = np.array([[f["properties"][n] for n in names] for f in features], np.float64)
+    assert len(x) > 100
+
+    def clustered(seed):
+        clusterer = ee.Clusterer.wekaKMeans(4, init=1, seed=seed).train(samples)
+        request = {"expression": scene.cluster(clusterer).addBands(scene), "fileFormat": "NUMPY_NDARRAY"}
+        return ee.data.computePixels(request)
+
+    first, again = clustered(11), clustered(11)
+    np.testing.assert_array_equal(first["cluster"], again["cluster"])
+    lo, span = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+    model = KMeans(4, init="k-means++", n_init=1, max_iter=500, random_state=11).fit((x - lo) / span)
+    image_x = np.stack([first[n].astype(np.float64) for n in names], axis=-1).reshape(-1, len(names))
+    expected = model.predict((image_x - lo) / span).reshape(first["cluster"].shape)
+    np.testing.assert_array_equal(first["cluster"], expected)
+    assert len(np.unique(first["cluster"])) == 4
