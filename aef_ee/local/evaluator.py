@@ -179,6 +179,8 @@ class _Walker:
         raise InvalidArgument(f"Invalid expression: unknown value kind {kind!r}.")
 
     def invoke(self, body: Mapping[str, Any], env: Mapping[str, Any], *, depth: int, cache: dict[str, Any]) -> Any:
+        if body.get("functionName") in _LAZY_CONDITIONALS:
+            return self._if(body, env, depth=depth, cache=cache)
         args = {
             name: self.node(arg, env, depth=depth + 1, cache=cache)
             for name, arg in (body.get("arguments") or {}).items()
@@ -201,6 +203,21 @@ class _Walker:
             if "unexpected keyword argument" in message or "missing" in message and "argument" in message:
                 raise InvalidArgument(f"{name}: {_argument_message(message)}") from exc
             raise
+
+
+    def _if(self, body: Mapping[str, Any], env: Mapping[str, Any], *, depth: int, cache: dict[str, Any]) -> Any:
+        """``Algorithms.If`` evaluates only the branch it returns, so the other may be invalid (e.g. the first
+        image of an empty collection), as on Earth Engine."""
+        from aef_ee.local.algorithms.primitives import truthy
+
+        arguments = body.get("arguments") or {}
+        condition = self.node(arguments["condition"], env, depth=depth + 1, cache=cache) \
+            if "condition" in arguments else None
+        branch = arguments.get("trueCase" if truthy(condition) else "falseCase")
+        return None if branch is None else self.node(branch, env, depth=depth + 1, cache=cache)
+
+
+_LAZY_CONDITIONALS = ("If", "Algorithms.If")
 
 
 def _argument_message(message: str) -> str:
