@@ -110,14 +110,20 @@ def test_reduce_region_over_a_polygon_at_a_scale(ee_local, demo_catalog_dir):
     image = ee.Image(f"{S2}/20210701_BE")
     ndvi = image.normalizedDifference(["B8", "B4"]).rename("NDVI")
     got = ndvi.addBands(image.select("B2")).reduceRegion(ee.Reducer.mean(), region, 10).getInfo()
-    # Numpy: pixels of the image's 10 m grid whose centre lies inside the polygon (projected to the image's CRS).
+    # Numpy: Earth Engine's weighted mean over the image's 10 m grid -- each pixel weighted by the fraction of it
+    # inside the polygon (projected to the image's CRS), pixels under 0.5% left out.
     polygon = Polygon([transformer("EPSG:4326", crs).transform(*p) for p in ring])
     rows, cols = np.mgrid[0:100, 0:100]
-    xs, ys = t.c + 10 * (cols + 0.5), t.f - 10 * (rows + 0.5)
-    inside = shapely.contains_xy(polygon, xs, ys)
+    boxes = shapely.box(t.c + 10 * cols, t.f - 10 * (rows + 1), t.c + 10 * (cols + 1), t.f - 10 * rows)
+    fraction = shapely.area(shapely.intersection(boxes, polygon)) / 100.0
+    w = np.where(fraction >= 0.005, fraction, 0.0)
     red, nir = data[2].astype(np.float64), data[6].astype(np.float64)
-    assert got["NDVI"] == pytest.approx(((nir - red) / (nir + red))[inside].mean(), rel=1e-6)
-    assert got["B2"] == pytest.approx(data[0][inside].mean(), rel=1e-12)
+    assert got["NDVI"] == pytest.approx((w * (nir - red) / (nir + red)).sum() / w.sum(), rel=1e-6)
+    assert got["B2"] == pytest.approx((w * data[0]).sum() / w.sum(), rel=1e-12)
+    # Unweighted: the pixels whose centre lies inside.
+    inside = shapely.contains_xy(polygon, t.c + 10 * (cols + 0.5), t.f - 10 * (rows + 0.5))
+    plain = image.select("B2").reduceRegion(ee.Reducer.mean().unweighted(), region, 10).getInfo()
+    assert plain["B2"] == pytest.approx(data[0][inside].mean(), rel=1e-12)
     # At 20 m the grid keeps the image's origin: every other pixel, the centre of each 2 x 2 block.
     coarse = image.select("B2").reduceRegion(ee.Reducer.count(), region, 20).getInfo()
     rows2, cols2 = np.mgrid[0:50, 0:50]

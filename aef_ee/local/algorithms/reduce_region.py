@@ -2,11 +2,13 @@
 ``stratifiedSample`` and ``ImageCollection.getRegion``.
 
 Pixels are taken on a grid in the working projection: ``crs`` + ``crsTransform``, or ``crs`` at ``scale``, or the
-image's default projection (its first band's) rescaled to ``scale`` (its origin kept). A pixel belongs to a
-geometry when its centre lies inside (points and lines: the pixels they touch). Every pixel counts with weight 1:
-Earth Engine instead weights a pixel by the fraction of it inside a polygon, so means over polygons differ from
-Earth Engine's slightly at the edges — unweighted results equal Earth Engine's ``reducer.unweighted()``. Masked
-pixels are left out. Large regions are processed in strips of rows, never all pixels at once.
+image's default projection (its first band's) rescaled to ``scale`` (its origin kept). Which pixels of a polygon
+count follows Earth Engine's two rules: weighted reducers (mean, sum, stdDev, percentiles, histograms) take every
+pixel with at least 0.5% of its area inside, weighted by that fraction (computed exactly with shapely for the pixels
+on the boundary); unweighted ones (count, min, max, toList, ..., and any ``reducer.unweighted()``) and all sampling
+take the pixels whose centre lies inside. Points and lines take the pixels they touch, with weight 1. Masked pixels
+are left out (masks are 0/1 here, so they do not scale weights). Large regions are processed in strips of rows,
+never all pixels at once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ __all__ = ["working_projection", "region_grid", "region_pixels", "RegionPixels"]
 
 # Pixels per strip when pulling a region (bounded memory: 2^18 pixels x 64 float32 bands is 64 MiB).
 STRIP_PIXELS = 2**18
+# Earth Engine includes a pixel in a weighted reduction when at least this fraction of it is inside the region.
+MIN_COVERAGE = 0.005
 # Earth Engine's getRegion limit on the number of values it returns.
 GET_REGION_MAX_VALUES = 1048576
 DEFAULT_MAX_PIXELS = 1e7
@@ -117,6 +121,8 @@ class RegionPixels:
     rows: np.ndarray  # (N,) row in the grid
     cols: np.ndarray  # (N,) column in the grid
     grid: Grid
+    weights: np.ndarray | None = None  # (N,) fraction of each pixel inside the region (weighted pulls only)
+    inside: np.ndarray | None = None  # (N,) whether each pixel's centre is inside (weighted pulls only)
 
     def lonlat(self) -> tuple[np.ndarray, np.ndarray]:
         """Pixel-centre longitudes and latitudes, each (N,) float64."""
@@ -141,6 +147,43 @@ def _inside_positions(geometry: Geometry, grid: Grid) -> Iterator[tuple[int, int
             yield r0, r1, inside
 
 
+def coverage(shape: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """(centre inside (H, W) bool, fraction of each pixel inside (H, W) float64) of a shape in the grid's CRS.
+
+    Areal shapes: fraction 1 in the interior, exact intersection areas on the boundary. Points and lines: 1 for the
+    pixels they touch (and those count as centre-inside).
+    """
+    import shapely
+    from rasterio.features import rasterize
+    from rasterio.transform import Affine
+
+    a, b, c, d, e, f = grid.transform
+    transform = Affine(a, b, c, d, e, f)
+    if shape.is_empty:
+        empty = np.zeros(grid.shape, bool)
+        return empty, empty.astype(np.float64)
+    if shapely.get_dimensions(shape) < 2:
+        touched = rasterize([(shape, 1)], out_shape=grid.shape, transform=transform, fill=0, all_touched=True,
+                            dtype=np.uint8).astype(bool)
+        return touched, touched.astype(np.float64)
+    centre = rasterize([(shape, 1)], out_shape=grid.shape, transform=transform, fill=0, dtype=np.uint8).astype(bool)
+    touched = rasterize([(shape, 1)], out_shape=grid.shape, transform=transform, fill=0, all_touched=True,
+                        dtype=np.uint8).astype(bool)
+    edge = rasterize([(shape.boundary, 1)], out_shape=grid.shape, transform=transform, fill=0, all_touched=True,
+                     dtype=np.uint8).astype(bool) & touched | (touched & ~centre) | (centre & ~touched)
+    fraction = touched.astype(np.float64)
+    rr, cc = np.nonzero(edge)
+    if len(rr):
+        x0, x1 = c + a * cc, c + a * (cc + 1)
+        y0, y1 = f + e * rr, f + e * (rr + 1)
+        boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+        xmin, ymin, xmax, ymax = grid.bounds()
+        local = shapely.clip_by_rect(shape, xmin, ymin, xmax, ymax)
+        shapely.prepare(local)
+        fraction[rr, cc] = shapely.area(shapely.intersection(boxes, local)) / abs(a * e - b * d)
+    return centre, fraction
+
+
 def _estimate_pixels(geometry: Geometry, grid: Grid) -> float:
     a, b, _, d, e, _ = grid.transform
     return geometry.in_crs(grid.crs).area / abs(a * e - b * d)
@@ -148,11 +191,13 @@ def _estimate_pixels(geometry: Geometry, grid: Grid) -> float:
 
 def region_pixels(image: Image, geometry: Geometry, grid: Grid, band_indexes: Sequence[int] | None = None,
                   *, max_pixels: float | None = None, what: str = "Image.reduceRegion",
-                  picks: np.ndarray | None = None) -> RegionPixels:
+                  picks: np.ndarray | None = None, weighted: bool = False) -> RegionPixels:
     """The region's pixels of the given bands, strip by strip.
 
     Args:
       picks: optional sorted linear indexes (row * width + col) to keep (sampling); others are dropped.
+      weighted: also take pixels partly inside (>= 0.5%) and record each pixel's covered fraction and whether its
+        centre is inside (for reductions); otherwise only centre-inside pixels.
 
     Raises:
       InvalidArgument: more than ``max_pixels`` pixels in the region (Earth Engine's wording).
@@ -163,12 +208,20 @@ def region_pixels(image: Image, geometry: Geometry, grid: Grid, band_indexes: Se
         if estimate > 1.05 * max_pixels:
             _too_many(what, int(round(estimate)), max_pixels)
     dtype = np.result_type(*[image.bands[i].pixel_type.dtype for i in indexes]) if indexes else np.float64
-    values, valid, rows, cols = [], [], [], []
+    values, valid, rows, cols, weights, centres = [], [], [], [], [], []
     found = 0
-    for r0, r1, inside in _inside_positions(geometry, grid):
-        rr, cc = np.nonzero(inside)
+    shape = geometry.in_crs(grid.crs) if weighted else None
+    for r0, r1, inside in (_covered_positions(shape, grid) if weighted else _inside_positions(geometry, grid)):
+        if weighted:
+            inside, fraction = inside
+            member = inside | (fraction >= MIN_COVERAGE)
+            rr, cc = np.nonzero(member)
+            weights.append(np.where(fraction[rr, cc] >= MIN_COVERAGE, fraction[rr, cc], 0.0))
+            centres.append(inside[rr, cc])
+        else:
+            rr, cc = np.nonzero(inside)
         rr = rr + r0
-        if picks is not None:
+        if picks is not None:  # sampling pulls are never weighted
             linear = rr.astype(np.int64) * grid.width + cc
             keep = np.isin(linear, picks, assume_unique=False)
             if not keep.any():
@@ -193,10 +246,20 @@ def region_pixels(image: Image, geometry: Geometry, grid: Grid, band_indexes: Se
         _too_many(what, found, max_pixels)
     k = len(indexes)
     if not values:
-        return RegionPixels(np.empty((0, k), dtype), np.empty((0, k), bool), np.empty(0, np.int64),
-                            np.empty(0, np.int64), grid)
+        none = np.empty(0, np.int64)
+        return RegionPixels(np.empty((0, k), dtype), np.empty((0, k), bool), none, none, grid,
+                            np.empty(0) if weighted else None, np.empty(0, bool) if weighted else None)
     return RegionPixels(np.concatenate(values), np.concatenate(valid), np.concatenate(rows).astype(np.int64),
-                        np.concatenate(cols).astype(np.int64), grid)
+                        np.concatenate(cols).astype(np.int64), grid,
+                        np.concatenate(weights) if weighted else None, np.concatenate(centres) if weighted else None)
+
+
+def _covered_positions(shape: Any, grid: Grid) -> Iterator[tuple[int, int, Any]]:
+    """(row0, row1, (centre inside, covered fraction)) for the strips holding part of the region."""
+    for r0, r1 in _strips(grid, 1):
+        centre, fraction = coverage(shape, grid.window(r0, r1))
+        if centre.any() or (fraction >= MIN_COVERAGE).any():
+            yield r0, r1, (centre, fraction)
 
 
 def _too_many(what: str, found: int, max_pixels: float) -> None:
@@ -217,8 +280,10 @@ def _reduce_pixels(reducer: Reducer, names: Sequence[str], px: RegionPixels, *, 
     if reducer.n_inputs == 1:
         out: dict[str, Any] = {}
         for j, name in enumerate(names):
-            column = px.values[px.valid[:, j], j]
-            result = reducer.reduce_samples(column[:, None])
+            ok = px.valid[:, j]
+            result = reducer.reduce_samples(
+                px.values[ok, j][:, None], None if px.weights is None else px.weights[ok],
+                inside=None if px.inside is None else px.inside[ok])
             if k == 1 and single_band_raw:
                 out.update(result)
             elif len(result) == 1:
@@ -227,8 +292,9 @@ def _reduce_pixels(reducer: Reducer, names: Sequence[str], px: RegionPixels, *, 
                 out.update({f"{name}_{o}": v for o, v in result.items()})
         return out
     if reducer.n_inputs == k:
-        rows = px.valid.all(axis=1)
-        return reducer.reduce_samples(px.values[rows])
+        ok = px.valid.all(axis=1)
+        return reducer.reduce_samples(px.values[ok], None if px.weights is None else px.weights[ok],
+                                      inside=None if px.inside is None else px.inside[ok])
     raise InvalidArgument(
         f"Image.reduceRegion: Need {reducer.n_inputs} bands for {reducer.name}, but the image has {k} bands.")
 
@@ -246,7 +312,7 @@ def reduce_region(image: Any, reducer: Any, geometry: Any = None, scale: Any = N
     max_pixels = float(maxPixels if maxPixels is not None else DEFAULT_MAX_PIXELS)
     if bestEffort:
         grid, proj = _best_effort(region, proj, grid, max_pixels)
-    px = region_pixels(image, region, grid, max_pixels=max_pixels)
+    px = region_pixels(image, region, grid, max_pixels=max_pixels, weighted=True)
     return _reduce_pixels(reducer, image.band_names, px, single_band_raw=False)
 
 
@@ -275,7 +341,7 @@ def reduce_regions(image: Any, collection: Any, reducer: Any, scale: Any = None,
             raise InvalidArgument("Image.reduceRegions: a feature has no geometry.")
         grid = region_grid(feature.geometry, proj)
         px = region_pixels(image, feature.geometry, grid, max_pixels=maxPixelsPerRegion,
-                           what="Image.reduceRegions")
+                           what="Image.reduceRegions", weighted=True)
         props = dict(feature.properties)
         props.update(_reduce_pixels(reducer, image.band_names, px, single_band_raw=True))
         out.append(feature.with_properties(props))

@@ -92,10 +92,13 @@ class Reducer:
 
     name = "Reducer"
     n_inputs = 1
+    # Earth Engine weights region pixels by their coverage for statistics (mean, sum, stdDev, percentiles,
+    # histograms); order statistics and lists (min, max, count, first, toList, ...) take whole pixels.
+    WEIGHTED = True
 
-    def __init__(self, outputs: Sequence[str], *, weighted: bool = True, args: dict[str, Any] | None = None):
+    def __init__(self, outputs: Sequence[str], *, weighted: bool | None = None, args: dict[str, Any] | None = None):
         self.outputs = list(outputs)
-        self.weighted = weighted
+        self.weighted = self.WEIGHTED if weighted is None else weighted
         self.args = dict(args or {})
 
     # --- the interface the engine uses ------------------------------------------------------------------
@@ -116,20 +119,42 @@ class Reducer:
             raise InvalidArgument(f"{self.name}: nothing to reduce.")
         return self._stack(list(values), [np.asarray(m) for m in masks])
 
-    def reduce_samples(self, values: np.ndarray, weights: np.ndarray | None = None) -> dict[str, Any]:
-        """Reduces N samples of the inputs: ``values`` (N, k) with k == n_inputs, ``weights`` (N,) >= 0."""
+    def reduce_samples(self, values: np.ndarray, weights: np.ndarray | None = None, *,
+                       inside: np.ndarray | None = None) -> dict[str, Any]:
+        """Reduces N samples of the inputs.
+
+        Args:
+          values: (N, k) with k == n_inputs (a (N,) column for one input).
+          weights: (N,) >= 0, e.g. the fraction of each pixel inside a region; None means 1 each.
+          inside: (N,) bool, e.g. whether each pixel's centre is inside the region. A weighted reducer uses the rows
+            of positive weight, weighted; an unweighted one (count, min, max, toList, ...) the ``inside`` rows with
+            weight 1 — Earth Engine's two rules for pixels of a region.
+        """
         values = np.asarray(values)
         if values.ndim == 1:
             values = values[:, None]
         if values.shape[1] != self.n_inputs:
             raise InvalidArgument(
                 f"{self.name}: Need {self.n_inputs} inputs, but got {values.shape[1]}.")
-        n = values.shape[0]
-        w = np.ones(n) if weights is None or not self.weighted else np.asarray(weights, np.float64)
-        keep = w > 0
-        if not keep.all():
-            values, w = values[keep], w[keep]
+        rows, w = self._rows(values.shape[0], weights, inside)
+        if rows is not None:
+            values = values[rows]
         return dict(zip(self.outputs, self._samples(values, w)))
+
+    def _rows(self, n: int, weights: np.ndarray | None, inside: np.ndarray | None
+              ) -> tuple[np.ndarray | None, np.ndarray]:
+        """(rows to use or None for all, their weights) under this reducer's weighting rule."""
+        if self.weighted and weights is not None:
+            w = np.asarray(weights, np.float64)
+            rows = w > 0
+            return (None, w) if rows.all() else (rows, w[rows])
+        if inside is not None:
+            rows = np.asarray(inside, bool)
+            return (None, np.ones(n)) if rows.all() else (rows, np.ones(int(rows.sum())))
+        if weights is not None:
+            rows = np.asarray(weights) > 0
+            return (None, np.ones(n)) if rows.all() else (rows, np.ones(int(rows.sum())))
+        return None, np.ones(n)
 
     def to_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"type": "Reducer", "algorithm": self.name, "outputs": list(self.outputs)}
@@ -264,6 +289,7 @@ class _Mean(Reducer):
 
 
 class _Count(Reducer):
+    WEIGHTED = False
     name = "Reducer.count"
 
     def output_types(self, types):
@@ -281,6 +307,7 @@ class _Count(Reducer):
 
 
 class _Extreme(Reducer):
+    WEIGHTED = False
     """min or max; with numInputs > 1 the other inputs' values at the extreme are outputs too."""
 
     def __init__(self, outputs, *, largest: bool, n_inputs: int = 1, args=None):
@@ -325,6 +352,7 @@ class _Extreme(Reducer):
 
 
 class _MinMax(Reducer):
+    WEIGHTED = False
     name = "Reducer.minMax"
 
     def output_types(self, types):
@@ -413,7 +441,15 @@ class _Percentile(Reducer):
         col = _numeric(values[:, 0])
         if len(col) == 0:
             return [None] * len(self.percentiles)
-        return [float(v) for v in np.percentile(col, self.percentiles)]
+        if np.all(weights == weights[0]):
+            return [float(v) for v in np.percentile(col, self.percentiles)]
+        # Weighted order statistics: element i sits at (weights before it) / (total weight - last weight), which
+        # is i / (n - 1) -- numpy's linear rule -- when the weights are equal.
+        order = np.argsort(col, kind="stable")
+        col, w = col[order], weights[order]
+        before = np.cumsum(w) - w
+        span = before[-1] if before[-1] > 0 else 1.0
+        return [float(np.interp(p / 100.0, before / span, col)) for p in self.percentiles]
 
 
 class _Mode(Reducer):
@@ -443,6 +479,7 @@ class _Mode(Reducer):
 
 
 class _Pick(Reducer):
+    WEIGHTED = False
     """first / last (of the valid inputs, in order)."""
 
     def __init__(self, outputs, *, last: bool, name: str, args=None):
@@ -474,6 +511,7 @@ class _Pick(Reducer):
 
 
 class _Boolean(Reducer):
+    WEIGHTED = False
     """anyNonZero / allNonZero / and / or."""
 
     def __init__(self, outputs, *, every: bool, name: str, args=None):
@@ -504,6 +542,7 @@ class _Boolean(Reducer):
 
 
 class _Product(Reducer):
+    WEIGHTED = False
     name = "Reducer.product"
 
     def _stack(self, values, masks):
@@ -519,6 +558,7 @@ class _Product(Reducer):
 
 
 class _ToList(Reducer):
+    WEIGHTED = False
     name = "Reducer.toList"
 
     def __init__(self, outputs, tuple_size: int | None = None, args=None):
@@ -551,6 +591,7 @@ def _sort_key(item: tuple[str, Any]) -> tuple[int, float, str]:
 
 
 class _CountDistinct(Reducer):
+    WEIGHTED = False
     name = "Reducer.countDistinct"
 
     def output_types(self, types):
@@ -676,14 +717,15 @@ class _Combined(Reducer):
             raise InvalidArgument("Reducer.combine: pixel-wise reduction needs sharedInputs=true.")
         return self.first.reduce_stack(values, masks) + self.second.reduce_stack(values, masks)
 
-    def _samples(self, values, weights):
+    def reduce_samples(self, values, weights=None, *, inside=None):
+        values = _table(values, self)
         if self.shared:
             a, b = values, values
         else:
             a, b = values[:, :self.first.n_inputs], values[:, self.first.n_inputs:]
-        out = list(self.first.reduce_samples(a, weights).values()) + list(
-            self.second.reduce_samples(b, weights).values())
-        return out
+        out = list(self.first.reduce_samples(a, weights, inside=inside).values()) + list(
+            self.second.reduce_samples(b, weights, inside=inside).values())
+        return dict(zip(self.outputs, out))
 
 
 class _Grouped(Reducer):
@@ -696,17 +738,22 @@ class _Grouped(Reducer):
         if not 0 <= self.group_field < self.n_inputs:
             raise InvalidArgument(f"Reducer.group: groupField {group_field} out of range for {self.n_inputs} inputs.")
 
-    def _samples(self, values, weights):
+    def reduce_samples(self, values, weights=None, *, inside=None):
+        values = _table(values, self)
+        rows, _ = self._rows(values.shape[0], weights, inside)
         keys = values[:, self.group_field]
         rest = np.delete(values, self.group_field, axis=1)
+        used = np.ones(len(keys), bool) if rows is None else rows
         groups = []
-        uniq = sorted({_scalar(k) for k in keys}, key=lambda k: (isinstance(k, str), k))
+        uniq = sorted({_scalar(k) for k in keys[used]}, key=lambda k: (isinstance(k, str), k))
         for key in uniq:
-            rows = np.asarray([_scalar(k) == key for k in keys])
+            member = np.asarray([_scalar(k) == key for k in keys], bool)
             entry = {self.group_name: key}
-            entry.update(self.inner.reduce_samples(rest[rows], weights[rows]))
+            entry.update(self.inner.reduce_samples(
+                rest[member], None if weights is None else np.asarray(weights)[member],
+                inside=None if inside is None else np.asarray(inside)[member]))
             groups.append(entry)
-        return [groups]
+        return {self.outputs[0]: groups}
 
 
 class _ForEach(Reducer):
@@ -722,12 +769,22 @@ class _ForEach(Reducer):
     def output_types(self, types):
         return self.inner.output_types(types) * len(self.names)
 
-    def _samples(self, values, weights):
+    def reduce_samples(self, values, weights=None, *, inside=None):
+        values = _table(values, self)
         k = self.inner.n_inputs
         out = []
         for i in range(len(self.names)):
-            out.extend(self.inner.reduce_samples(values[:, i * k:(i + 1) * k], weights).values())
-        return out
+            out.extend(self.inner.reduce_samples(values[:, i * k:(i + 1) * k], weights, inside=inside).values())
+        return dict(zip(self.outputs, out))
+
+
+def _table(values: Any, reducer: Reducer) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.shape[1] != reducer.n_inputs:
+        raise InvalidArgument(f"{reducer.name}: Need {reducer.n_inputs} inputs, but got {values.shape[1]}.")
+    return values
 
 
 def as_reducer(value: Any) -> Reducer:

@@ -76,6 +76,42 @@ def test_reduce_region_mean_over_polygon_equals_numpy(ee, catalog):
     assert counts == {"B4": int((window[0] != 0).sum()), "B8": 400, "B2": 400}
 
 
+def _fractions(polygon):
+    """Fraction of each source pixel inside ``polygon`` (UTM metres), (H, W), by exact shapely areas."""
+    import shapely
+
+    rows, cols = np.mgrid[0:H, 0:W]
+    boxes = shapely.box(X0 + 10 * cols, Y0 - 10 * (rows + 1), X0 + 10 * (cols + 1), Y0 - 10 * rows)
+    return shapely.area(shapely.intersection(boxes, polygon)) / 100.0
+
+
+def test_weighted_and_unweighted_pixels_of_a_polygon(ee, catalog):
+    from shapely.geometry import Polygon
+
+    _, data, _ = catalog
+    corners = [(X0 + 33, Y0 - 41), (X0 + 377, Y0 - 18), (X0 + 402, Y0 - 355), (X0 + 61, Y0 - 290)]
+    region = ee.Geometry.Polygon([[list(_lonlat(x, y)) for x, y in corners]], None, False)
+    # The engine projects the lon/lat ring back to UTM; use that same ring for the expected values.
+    polygon = Polygon([transformer("EPSG:4326", CRS).transform(*_lonlat(x, y)) for x, y in corners])
+    fraction = _fractions(polygon)
+    rows, cols = np.mgrid[0:H, 0:W]
+    import shapely
+
+    centre = shapely.contains_xy(polygon, X0 + 10 * (cols + 0.5), Y0 - 10 * (rows + 0.5))
+    b8 = data[1].astype(np.float64)
+    img = ee.Image("T/img").select("B8")
+    weighted = img.reduceRegion(ee.Reducer.mean(), region, 10).getInfo()["B8"]
+    w = np.where(fraction >= 0.005, fraction, 0)
+    assert weighted == pytest.approx((w * b8).sum() / w.sum(), rel=1e-9)
+    total = img.reduceRegion(ee.Reducer.sum(), region, 10).getInfo()["B8"]
+    assert total == pytest.approx((w * b8).sum(), rel=1e-9)
+    unweighted = img.reduceRegion(ee.Reducer.mean().unweighted(), region, 10).getInfo()["B8"]
+    assert unweighted == pytest.approx(b8[centre].mean(), rel=1e-12)
+    assert img.reduceRegion(ee.Reducer.count(), region, 10).getInfo() == {"B8": int(centre.sum())}
+    listed = img.reduceRegion(ee.Reducer.toList(), region, 10).getInfo()["B8"]
+    assert sorted(listed) == sorted(data[1][centre].tolist())
+
+
 def test_reduce_region_scale_crs_and_transform(ee, catalog):
     _, data, _ = catalog
     region = _utm_polygon(ee, X0, Y0 - 200, X0 + 200, Y0)
