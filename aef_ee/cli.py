@@ -22,18 +22,6 @@ _PLUGGED = {
 }
 
 
-def _parse_property(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"property {text!r} is not of the form key=value")
-    key, value = text.split("=", 1)
-    for cast in (int, float):
-        try:
-            return key, cast(value)
-        except ValueError:
-            pass
-    return key, value
-
-
 def _serve(args: argparse.Namespace) -> int:
     from aef_ee.local.server import serve
 
@@ -48,12 +36,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _catalog_add(args: argparse.Namespace) -> int:
-    from aef_ee.local.catalog_add import add_to_catalog
+    from aef_ee.local.catalog_add import add_to_catalog, parse_properties, parse_time_range
 
-    time_start, time_end = (args.time.split("/", 1) + [None])[:2] if args.time else (None, None)
+    time_start, time_end = parse_time_range(args.time) if args.time else (None, None)
     record = add_to_catalog(
         _catalog_root(args), args.asset_id, args.file, time_start=time_start, time_end=time_end,
-        properties=dict(args.property or []),
+        properties=parse_properties(args.property or []), overwrite=args.overwrite,
     )
     print(f"added {record.type} {record.id}")
     return 0
@@ -113,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("asset_id", help="e.g. projects/local/assets/my_image")
     add.add_argument("file")
     add.add_argument("--time", help="START[/END] as ISO dates, e.g. 2024-01-01/2025-01-01")
-    add.add_argument("--property", action="append", type=_parse_property, metavar="KEY=VALUE")
+    add.add_argument("--property", action="append", metavar="KEY=VALUE", help="a property (numbers parsed)")
+    add.add_argument("--overwrite", action="store_true", help="replace an existing asset with that ID")
     add.add_argument("--catalog", help="catalog directory (default: the demo catalog)")
     add.set_defaults(func=_catalog_add)
     demo = catalog_sub.add_parser("demo", help="build the demo catalog from the repository's data/")
