@@ -442,13 +442,17 @@ def _select(names: Sequence[str], selectors: Any, ignore_missing: bool, where: s
 
 
 @algorithm("Dictionary.select")
-def dictionary_select(dictionary: Any, selectors: Any, ignoreMissing: bool = False) -> dict[str, Any]:  # noqa: N803,F811
+def dictionary_select(  # noqa: N803,F811
+    dictionary: Any, selectors: Any, ignoreMissing: bool = False,
+) -> dict[str, Any]:
     d = _dict(dictionary, "Dictionary.select")
     return _sorted({k: d[k] for k in _select(list(d), selectors, ignoreMissing, "Dictionary.select")})
 
 
 @algorithm("Dictionary.remove")
-def dictionary_remove(dictionary: Any, selectors: Any, ignoreMissing: bool = False) -> dict[str, Any]:  # noqa: N803,F811
+def dictionary_remove(  # noqa: N803,F811
+    dictionary: Any, selectors: Any, ignoreMissing: bool = False,
+) -> dict[str, Any]:
     d = _dict(dictionary, "Dictionary.remove")
     drop = set(_select(list(d), selectors, ignoreMissing, "Dictionary.remove"))
     return _sorted({k: v for k, v in d.items() if k not in drop})

@@ -51,7 +51,9 @@ def make_feature(geometry: Any = None, metadata: Mapping[str, Any] | None = None
 
 
 @algorithm("Feature")
-def feature(geometry: Any = None, metadata: Mapping[str, Any] | None = None, geometryKey: str | None = None) -> Feature:  # noqa: N803
+def feature(  # noqa: N803
+    geometry: Any = None, metadata: Mapping[str, Any] | None = None, geometryKey: str | None = None,
+) -> Feature:
     if geometryKey is not None:
         raise InvalidArgument("Feature: geometryKey is not supported by the local Earth Engine.")
     return make_feature(geometry, metadata)
@@ -87,7 +89,9 @@ def collection(features: Sequence[Any]) -> FeatureCollection:
 # --- geometry access -----------------------------------------------------------------------------------------
 
 @algorithm("Feature.geometry", "Element.geometry")
-def feature_geometry(feature: Any, maxError: Any = None, proj: Any = None, geodesics: bool | None = None) -> Geometry:  # noqa: N803,F811
+def feature_geometry(  # noqa: N803,F811
+    feature: Any, maxError: Any = None, proj: Any = None, geodesics: bool | None = None,
+) -> Geometry:
     if isinstance(feature, Image):
         return geo.as_geometry(feature) if feature.footprint is not None else geo.bbox(-180, -90, 180, 90)
     f = as_feature(feature)
@@ -168,7 +172,9 @@ def feature_simplify(feature: Any, maxError: Any, proj: Any = None) -> Feature: 
 
 
 @algorithm("Feature.transform", "ProjectionTransform")
-def feature_transform(feature: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None) -> Feature:  # noqa: N803,F811
+def feature_transform(  # noqa: N803,F811
+    feature: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None,
+) -> Feature:
     f = as_feature(feature)
     return Feature(geo.transform(_geom(f, "transform"), proj, maxError, geodesic), dict(f.properties))
 
@@ -198,7 +204,9 @@ for _name in ("intersects", "disjoint", "contains", "containedIn"):
 
 
 @algorithm("Feature.distance")
-def feature_distance(left: Any, right: Any, maxError: Any = None, proj: Any = None, spherical: bool = False) -> float:  # noqa: N803
+def feature_distance(  # noqa: N803
+    left: Any, right: Any, maxError: Any = None, proj: Any = None, spherical: bool = False,
+) -> float:
     return geo.geometry_distance(_geom(as_feature(left), "distance"), _other_geometry(right, "distance"), proj,
                                  spherical)
 
@@ -234,8 +242,10 @@ def _select_keys(names: Sequence[str], selectors: Sequence[Any], what: str) -> l
 
 
 @algorithm("Feature.select")
-def feature_select(input: Any, propertySelectors: Sequence[Any], newProperties: Sequence[str] | None = None,  # noqa: A002,N803
-                   retainGeometry: bool = True) -> Feature:  # noqa: N803
+def feature_select(  # noqa: N803
+    input: Any, propertySelectors: Sequence[Any], newProperties: Sequence[str] | None = None,  # noqa: A002
+    retainGeometry: bool = True,
+) -> Feature:
     """Keeps the properties matching the selectors (names or regexes), optionally renamed, plus system:index."""
     f = as_feature(input)
     if isinstance(propertySelectors, str):

@@ -20,7 +20,7 @@ from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.raster import Image
 from aef_ee.local.values import Date, DateRange, Feature, Filter, Geometry
 
-__all__ = ["binary_filter", "element_value", "MISSING"]
+__all__ = ["binary_filter", "element_value", "element_geometry", "matches", "lookup_filter", "MISSING"]
 
 MISSING = object()
 _GEOMETRY_FIELDS = (".all", ".geo")
@@ -50,6 +50,16 @@ def element_value(element: Any, field: str) -> Any:
     return MISSING if value is None else value
 
 
+def matches(flt: Filter, primary: Any, secondary: Any = None) -> bool:
+    """Whether ``primary`` passes ``flt``; with ``secondary`` (a join), right-hand fields are read from it."""
+    if secondary is None:
+        return flt(primary)
+    try:
+        return bool(flt.predicate(primary, secondary))
+    except TypeError as exc:  # a filter built elsewhere that takes one element
+        raise InvalidArgument(f"Filter {flt.description} cannot compare two elements.") from exc
+
+
 def _comparable(value: Any) -> Any:
     if isinstance(value, Date):
         return value.millis
@@ -60,7 +70,10 @@ def _comparable(value: Any) -> Any:
 
 def binary_filter(name: str, test: Callable[[Any, Any], bool], leftField: str | None = None,  # noqa: N803
                   rightValue: Any = None, rightField: str | None = None, leftValue: Any = None) -> Filter:
-    """A filter applying ``test(left, right)`` to operands taken from constants or element properties."""
+    """A filter applying ``test(left, right)`` to operands taken from constants or element properties.
+
+    Its predicate also takes an optional second element (a join's secondary): ``rightField`` is then read from it.
+    """
     if leftField is None and leftValue is None:
         raise InvalidArgument(f"Filter.{name}: Either leftField or leftValue is required.")
     if leftField is not None and leftValue is not None:
@@ -71,9 +84,9 @@ def binary_filter(name: str, test: Callable[[Any, Any], bool], leftField: str | 
     def operand(element: Any, field: str | None, value: Any) -> Any:
         return element_value(element, field) if field is not None else value
 
-    def predicate(element: Any) -> bool:
+    def predicate(element: Any, secondary: Any = None) -> bool:
         left = operand(element, leftField, leftValue)
-        right = operand(element, rightField, rightValue)
+        right = operand(element if secondary is None else secondary, rightField, rightValue)
         if left is MISSING or right is MISSING:
             return False
         try:
@@ -134,12 +147,21 @@ _ALIASES = {"eq": "equals", "neq": "notEquals", "lt": "lessThan", "lte": "lessTh
             "gte": "greaterThanOrEquals"}
 
 
+_REGISTERED: dict[str, Callable[..., Filter]] = {}
+
+
+def lookup_filter(name: str) -> Callable[..., Filter]:
+    """The constructor of ``Filter.<name>`` for the comparison filters (e.g. 'equals', 'lessThan')."""
+    return _REGISTERED[name]
+
+
 def _register_comparison(name: str, test: Callable[[Any, Any], bool]) -> None:
     def impl(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,  # noqa: N803
              leftValue: Any = None) -> Filter:
         return binary_filter(name, test, leftField, rightValue, rightField, leftValue)
 
     impl.__name__ = f"filter_{name}"
+    _REGISTERED[name] = impl
     names = [f"Filter.{name}"] + [f"Filter.{alias}" for alias, target in _ALIASES.items() if target == name]
     algorithm(*names)(impl)
 
@@ -190,8 +212,9 @@ def _range_contains(rng: Any, when: Any) -> bool:
 
 
 @algorithm("Filter.dateRangeContains")
-def date_range_contains(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,  # noqa: N803
-                        leftValue: Any = None) -> Filter:  # noqa: N803
+def date_range_contains(  # noqa: N803
+    leftField: str | None = None, rightValue: Any = None, rightField: str | None = None, leftValue: Any = None,
+) -> Filter:
     return binary_filter("dateRangeContains", _range_contains, leftField, rightValue, rightField, leftValue)
 
 
@@ -233,7 +256,7 @@ def calendar_range(start: int, end: int | None = None, field: str = "day_of_year
     lo = int(start)
     hi = lo if end is None else int(end)
 
-    def predicate(element: Any) -> bool:
+    def predicate(element: Any, secondary: Any = None) -> bool:
         t = _time_start(element)
         return t is not None and _in_cycle(get(_utc(t)), lo, hi)
 
@@ -250,7 +273,7 @@ def range_contains(field: str, minValue: Any, maxValue: Any) -> Filter:  # noqa:
     """Elements whose ``field`` lies in [minValue, maxValue]."""
     lo, hi = _comparable(minValue), _comparable(maxValue)
 
-    def predicate(element: Any) -> bool:
+    def predicate(element: Any, secondary: Any = None) -> bool:
         value = element_value(element, field)
         if value is MISSING:
             return False
@@ -315,12 +338,17 @@ def within_distance(distance: float, leftField: str | None = None, rightValue: A
 
 @algorithm("Filter.hasGeometry")
 def has_geometry() -> Filter:
-    return Filter(lambda e: isinstance(e, Image) or getattr(e, "geometry", None) is not None, "hasGeometry")
+    def predicate(element: Any, secondary: Any = None) -> bool:
+        return isinstance(element, Image) or getattr(element, "geometry", None) is not None
+
+    return Filter(predicate, "hasGeometry")
 
 
 @algorithm("Filter.area")
-def filter_area(min: float, max: float, maxError: Any = None, geometrySelector: str | None = None) -> Filter:  # noqa: A002,N803
-    def predicate(element: Any) -> bool:
+def filter_area(  # noqa: A002,N803
+    min: float, max: float, maxError: Any = None, geometrySelector: str | None = None,
+) -> Filter:
+    def predicate(element: Any, secondary: Any = None) -> bool:
         g = element_geometry(element)
         return g is not None and float(min) <= geo.geodesic_area(g) <= float(max)
 
@@ -340,37 +368,39 @@ def _filters(filters: Any, name: str) -> list[Filter]:
 @algorithm("Filter.and")
 def filter_and(filters: Sequence[Filter]) -> Filter:
     parts = _filters(filters, "and")
-    return Filter(lambda e: all(f(e) for f in parts), "and(" + ", ".join(f.description for f in parts) + ")")
+    description = "and(" + ", ".join(f.description for f in parts) + ")"
+    return Filter(lambda e, s=None: all(matches(f, e, s) for f in parts), description)
 
 
 @algorithm("Filter.or")
 def filter_or(filters: Sequence[Filter]) -> Filter:
     parts = _filters(filters, "or")
-    return Filter(lambda e: any(f(e) for f in parts), "or(" + ", ".join(f.description for f in parts) + ")")
+    description = "or(" + ", ".join(f.description for f in parts) + ")"
+    return Filter(lambda e, s=None: any(matches(f, e, s) for f in parts), description)
 
 
 @algorithm("Filter.not")
 def filter_not(filter: Filter) -> Filter:  # noqa: A002
     if not isinstance(filter, Filter):
         raise InvalidArgument("Filter.not: expected a filter.")
-    return Filter(lambda e: not filter(e), f"not({filter.description})")
+    return Filter(lambda e, s=None: not matches(filter, e, s), f"not({filter.description})")
 
 
 @algorithm("Filter.always")
 def always() -> Filter:
-    return Filter(lambda e: True, "always")
+    return Filter(lambda e, s=None: True, "always")
 
 
 @algorithm("Filter.never")
 def never() -> Filter:
-    return Filter(lambda e: False, "never")
+    return Filter(lambda e, s=None: False, "never")
 
 
 @algorithm("Filter.notNull")
 def not_null(properties: Sequence[str]) -> Filter:
     names = [properties] if isinstance(properties, str) else list(properties)
 
-    def predicate(element: Any) -> bool:
+    def predicate(element: Any, secondary: Any = None) -> bool:
         return all(_present(element_value(element, n)) for n in names)
 
     return Filter(predicate, f"notNull({names})")

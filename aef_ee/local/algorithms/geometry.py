@@ -86,7 +86,9 @@ def _max_error(value: Any) -> float | None:
 # --- projections ---------------------------------------------------------------------------------------------
 
 @algorithm("Proj")
-def proj(crs: Any, transform: Sequence[float] | None = None, transformWkt: str | None = None) -> Projection:  # noqa: N803
+def proj(  # noqa: N803
+    crs: Any, transform: Sequence[float] | None = None, transformWkt: str | None = None,
+) -> Projection:
     """``Proj``: the same as ``Projection`` (registered in image_ops), a CRS with an affine transform."""
     if isinstance(crs, Projection):
         return crs if transform is None else Projection(crs.crs, tuple(transform))
@@ -260,7 +262,9 @@ for _kind in ("Point", "MultiPoint", "LineString", "LinearRing", "Polygon", "Mul
 
 
 @algorithm("GeometryConstructors.Rectangle")
-def rectangle(coordinates: Any, crs: Any = None, geodesic: bool | None = None, evenOdd: bool = True) -> Geometry:  # noqa: N803
+def rectangle(  # noqa: N803
+    coordinates: Any, crs: Any = None, geodesic: bool | None = None, evenOdd: bool = True,
+) -> Geometry:
     """A rectangle from [xmin, ymin, xmax, ymax] or two corner points."""
     flat = coordinates
     if isinstance(coordinates, (list, tuple)) and coordinates and isinstance(coordinates[0], (list, tuple)):
@@ -451,7 +455,9 @@ def geometry_distance(left: Geometry, right: Geometry, proj: Any = None, spheric
 
 
 @algorithm("Geometry.distance")
-def distance(left: Any, right: Any, maxError: Any = None, proj: Any = None, spherical: bool = False) -> float:  # noqa: N803
+def distance(  # noqa: N803
+    left: Any, right: Any, maxError: Any = None, proj: Any = None, spherical: bool = False,
+) -> float:
     return geometry_distance(_geometry(left), _geometry(right), proj, spherical)
 
 
@@ -518,7 +524,9 @@ def bounds(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  
 
 
 @algorithm("Geometry.transform")
-def transform(geometry: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None) -> Geometry:  # noqa: N803
+def transform(  # noqa: N803
+    geometry: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None,
+) -> Geometry:
     geom = _geometry(geometry)
     code = projection_crs(proj) or WGS84
     target_geographic = pyproj.CRS.from_user_input(code).is_geographic
@@ -598,7 +606,9 @@ _predicate("containedIn", lambda a, b: b.covers(a))
 
 
 @algorithm("Geometry.withinDistance")
-def within_distance(left: Any, right: Any, distance: float, maxError: Any = None, proj: Any = None) -> bool:  # noqa: N803,F811
+def within_distance(  # noqa: N803,F811
+    left: Any, right: Any, distance: float, maxError: Any = None, proj: Any = None,
+) -> bool:
     return geometry_distance(_geometry(left), _geometry(right), proj) <= float(distance)
 
 
@@ -611,7 +621,9 @@ def _coords(shape: Any) -> Any:
     if kind in ("LineString", "LinearRing"):
         return [list(c) for c in shape.coords]
     if kind == "Polygon":
-        return [[list(c) for c in ring.coords] for ring in [shape.exterior, *shape.interiors]] if not shape.is_empty else []
+        if shape.is_empty:
+            return []
+        return [[list(c) for c in ring.coords] for ring in [shape.exterior, *shape.interiors]]
     if kind == "GeometryCollection":
         return [_coords(g) for g in shape.geoms]
     return [_coords(g) for g in shape.geoms]
@@ -678,7 +690,9 @@ def closest_point(left: Any, right: Any, maxError: Any = None, proj: Any = None)
 
 
 @algorithm("Geometry.closestPoints")
-def closest_points(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> dict[str, Any] | None:  # noqa: N803
+def closest_points(  # noqa: N803
+    left: Any, right: Any, maxError: Any = None, proj: Any = None,
+) -> dict[str, Any] | None:
     """{'left': point of left nearest right, 'right': point of right nearest left}."""
     found = _closest(left, right, proj)
     if found is None:
@@ -727,7 +741,9 @@ MAX_GRID_CELLS = 1_000_000
 
 
 @algorithm("Geometry.cutLines")
-def cut_lines(geometry: Any, distances: Sequence[float], maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+def cut_lines(  # noqa: N803
+    geometry: Any, distances: Sequence[float], maxError: Any = None, proj: Any = None,
+) -> Geometry:
     """Lines cut at the given distances (metres, or ``proj`` units) along each, as a MultiLineString."""
     geom = _geometry(geometry)
     cuts = sorted(float(v) for v in distances)

@@ -155,3 +155,20 @@ def test_bad_filters_are_refused_and_the_server_goes_on(ee):
     with pytest.raises(ee.EEException, match="leftField or leftValue"):
         ee.List([1]).filter(ee.ApiFunction.call_("Filter.equals", None, 1)).getInfo()
     assert _passing(ee, ee.Filter.eq("v", 2)) == [2]
+
+
+def test_filters_compare_two_elements_for_joins():
+    """A join's condition reads ``leftField`` from the primary element and ``rightField`` from the secondary."""
+    from aef_ee.local.algorithms import filter as filters
+    from aef_ee.local.values import Feature, Geometry
+
+    primary = Feature(Geometry(sg.Point(0, 0)), {"id": 1, "t": 1000})
+    near = Feature(Geometry(sg.Point(0.001, 0)), {"ref": 1, "t": 1500})
+    far = Feature(Geometry(sg.Point(1, 0)), {"ref": 2, "t": 9000})
+    same_id = filters.lookup_filter("equals")(leftField="id", rightField="ref")
+    close_in_time = filters.max_difference(1000, leftField="t", rightField="t")
+    close_in_space = filters.within_distance(500, leftField=".geo", rightField=".geo")
+    both = filters.filter_and([same_id, close_in_time])
+    assert [filters.matches(f, primary, other) for f in (same_id, close_in_time, close_in_space, both)
+            for other in (near, far)] == [True, False, True, False, True, False, True, False]
+    assert filters.matches(filters.filter_not(same_id), primary, far) is True
