@@ -26,10 +26,10 @@ from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.evaluator import current_context
 from aef_ee.local.projection import DEFAULT_PROJECTION, Grid, transformer
-from aef_ee.local.raster import BandSpec, Image, PixelType
+from aef_ee.local.raster import BandSpec, Image, PixelType, file_image
 from aef_ee.local.values import Feature, FeatureCollection, Geometry, ImageCollection
 
-__all__ = ["composite", "load_image_collection", "load_table", "collection_of", "elements"]
+__all__ = ["composite", "compute_many", "load_image_collection", "load_table", "collection_of", "elements"]
 
 # The denominators of 2^53 used to turn a hash into a uniform double in [0, 1).
 _HASH_BITS = 53
@@ -207,18 +207,41 @@ def _band_sources(images: Sequence[Image], names: Sequence[str]) -> list[list[tu
     return sources
 
 
+def compute_many(images: Sequence[Image], requests: Sequence[tuple[int, int]], grid: Grid
+                 ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Pixels of many (image index, band index) pairs on ``grid``.
+
+    Bands of images loaded straight from files are read together, one read per file and projection (744 hourly
+    ERA5 images stored as the bands of one file cost one read); other images are computed one by one.
+    """
+    out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    by_image: dict[int, list[int]] = {}
+    for i, b in requests:
+        if b not in by_image.setdefault(i, []):
+            by_image[i].append(b)
+    batch: list[tuple[int, int]] = []
+    for i, bands in by_image.items():
+        if getattr(images[i], "_file_bands", None) is not None and getattr(images[i], "_resampling", "") == "nearest":
+            batch.extend((i, b) for b in bands)
+        else:
+            for b, px in zip(bands, images[i].compute(grid, bands)):
+                out[(i, b)] = px
+    if batch:
+        specs = []
+        for n, (i, b) in enumerate(batch):
+            location, projection, dims = images[i]._file_bands[b]  # type: ignore[attr-defined]
+            specs.append((f"b{n}", location, images[i].bands[b].pixel_type, projection, dims))
+        combined = file_image(specs, {})
+        for key, px in zip(batch, combined.compute(grid)):
+            out[key] = px
+    return out
+
+
 def _gather(images: Sequence[Image], sources: list[list[tuple[int, int]]], wanted: Sequence[int], grid: Grid,
             keep: set[int]) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """For each wanted output band, the (values, mask) of that band in every relevant image, in image order."""
-    per_image: dict[int, list[int]] = {}
-    for w in wanted:
-        for i, b in sources[w]:
-            if i in keep and b not in per_image.setdefault(i, []):
-                per_image[i].append(b)
-    pixels: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    for i in sorted(per_image):
-        for b, px in zip(per_image[i], images[i].compute(grid, per_image[i])):
-            pixels[(i, b)] = px
+    requests = [(i, b) for w in wanted for i, b in sources[w] if i in keep]
+    pixels = compute_many(images, requests, grid)
     return [[pixels[(i, b)] for i, b in sources[w] if i in keep] for w in wanted]
 
 
@@ -410,13 +433,7 @@ def to_bands(collection: ImageCollection) -> Image:
             where.append((i, b))
 
     def read(grid: Grid, wanted: Sequence[int]):
-        per_image: dict[int, list[int]] = {}
-        for w in wanted:
-            per_image.setdefault(where[w][0], []).append(where[w][1])
-        pixels = {}
-        for i, bands in per_image.items():
-            for b, px in zip(bands, images[i].compute(grid, bands)):
-                pixels[(i, b)] = px
+        pixels = compute_many(images, [where[w] for w in wanted], grid)
         return [pixels[where[w]] for w in wanted]
 
     return Image(specs, read, {}, footprint=_union_footprint(images))

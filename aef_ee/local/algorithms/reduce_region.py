@@ -535,20 +535,38 @@ def get_region(collection: Any, geometry: Any, scale: Any = None, crs: Any = Non
             f"ImageCollection.getRegion: Too many values: {len(linear)} points x {len(names)} bands x "
             f"{len(images)} images > {GET_REGION_MAX_VALUES}.")
     rows: list[list[Any]] = [header]
-    for image in images:
-        present = [n for n in names if n in image.band_names]
-        idx = [image.band_names.index(n) for n in present]
-        px = region_pixels(image, region, grid, idx, what="ImageCollection.getRegion")
-        lon, lat = px.lonlat()
-        inside = np.ones(len(lon), bool)
-        if image.footprint is not None and len(lon):
+    if not len(linear):
+        return rows
+    rr, cc = linear // grid.width, linear % grid.width
+    r0, c0 = int(rr.min()), int(cc.min())
+    window = grid.window(r0, int(rr.max()) + 1, c0, int(cc.max()) + 1)
+    lon, lat = RegionPixels(np.empty((len(rr), 0)), np.empty((len(rr), 0), bool), rr, cc, grid).lonlat()
+    requests = [(i, image.band_names.index(n)) for i, image in enumerate(images) for n in names
+                if n in image.band_names]
+    from aef_ee.local.algorithms.collection import compute_many
+
+    pixels = compute_many(images, requests, window)
+    local_r, local_c = rr - r0, cc - c0
+    for i, image in enumerate(images):
+        columns = []
+        for n in names:
+            if n not in image.band_names:
+                columns.append(None)
+                continue
+            v, m = pixels[(i, image.band_names.index(n))]
+            columns.append((np.broadcast_to(v, window.shape)[local_r, local_c].tolist(),
+                            np.broadcast_to(m, window.shape)[local_r, local_c]))
+        inside = np.ones(len(rr), bool)
+        if image.footprint is not None:
             import shapely
 
-            inside = shapely.contains_xy(image.footprint, lon, lat) | px.valid.any(axis=1)
-        time = image.properties.get("system:time_start")
+            inside = shapely.contains_xy(image.footprint, lon, lat)
+            for col in columns:
+                if col is not None:
+                    inside |= col[1]
+        time = _python(image.properties.get("system:time_start"))
         index = image.properties.get("system:index")
-        values = px.values.tolist()
-        for i in np.nonzero(inside)[0]:
-            by_name = {n: (_python(values[i][j]) if px.valid[i, j] else None) for j, n in enumerate(present)}
-            rows.append([index, float(lon[i]), float(lat[i]), _python(time), *[by_name.get(n) for n in names]])
+        for p in np.nonzero(inside)[0]:
+            rows.append([index, float(lon[p]), float(lat[p]), time,
+                         *[None if col is None or not col[1][p] else _python(col[0][p]) for col in columns]])
     return rows
