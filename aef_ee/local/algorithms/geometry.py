@@ -274,8 +274,8 @@ def rectangle(  # noqa: N803
                               f"got {coordinates!r}.")
     x0, y0, x1, y1 = (float(v) for v in flat)
     ring = [[x0, y1], [x0, y0], [x1, y0], [x1, y1]]
-    # Earth Engine's rectangles are planar in their projection unless told otherwise.
-    return build_geometry("Polygon", [ring], crs, False if geodesic is None else geodesic, evenOdd)
+    # As Earth Engine documents: geodesic by default when the corners are numbers in a geographic CRS.
+    return build_geometry("Polygon", [ring], crs, geodesic, evenOdd)
 
 
 @algorithm("GeometryConstructors.BBox")

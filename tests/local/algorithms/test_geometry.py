@@ -55,6 +55,9 @@ def test_constructors_round_trip(ee):
     assert poly["coordinates"] == [[[0, 0], [1, 0], [1, 1], [0, 0]]] and poly["geodesic"] is True
     rect = ee.Geometry.Rectangle([0, 0, 2, 1], "EPSG:4326", False).getInfo()
     assert sg.shape(rect).equals(sg.box(0, 0, 2, 1))
+    # Documented default: geodesic when the corners are numbers (in a geographic CRS), planar in a projected one.
+    assert ee.Geometry.Rectangle([0, 0, 2, 1], "EPSG:4326").getInfo()["geodesic"] is True
+    assert ee.Geometry.Rectangle([0, 0, 2, 1], "EPSG:3857").geodesic().getInfo() is False
     multi = ee.Geometry.MultiPolygon([[[[0, 0], [1, 0], [1, 1]]], [[[2, 2], [3, 2], [3, 3]]]]).getInfo()
     assert multi["type"] == "MultiPolygon" and len(multi["coordinates"]) == 2
     bbox = ee.Geometry.BBox(-1, -2, 3, 4)
