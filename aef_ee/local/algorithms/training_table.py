@@ -24,6 +24,10 @@ __all__ = ["feature_table", "default_inputs", "model_image", "subsample", "diges
 
 log = logging.getLogger(__name__)
 
+# Pixels predicted per model call: bounds the float64 input table (16384 x 64 bands = 8 MiB) and the distance
+# matrices of nearest-neighbour searches, whatever the strip size.
+PREDICT_CHUNK = 16384
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
@@ -175,17 +179,18 @@ def model_image(image: Image, names: Sequence[str], predict: Callable[[np.ndarra
         mask = np.ones(grid.shape, bool)
         for _, m in pixels:
             mask &= np.asarray(m)
-        shape = grid.shape + ((array_length,) if array_length else ())
-        values = np.zeros(shape, dtype)
-        if mask.any():
-            x = np.stack([np.asarray(v)[mask] for v, _ in pixels], axis=1).astype(np.float64, copy=False)
+        values = np.zeros(grid.shape + ((array_length,) if array_length else ()), dtype)
+        arrays = [np.asarray(v) for v, _ in pixels]
+        rows, cols = np.nonzero(mask)
+        for start in range(0, len(rows), PREDICT_CHUNK):
+            r, c = rows[start:start + PREDICT_CHUNK], cols[start:start + PREDICT_CHUNK]
+            x = np.stack([a[r, c] for a in arrays], axis=1).astype(np.float64, copy=False)
             finite = np.isfinite(x).all(axis=1)
-            if not finite.all():  # NaN/inf inputs behave as masked pixels
-                rows, cols = np.nonzero(mask)
-                mask[rows[~finite], cols[~finite]] = False
-                x = x[finite]
+            if not finite.all():  # NaN / inf inputs behave as masked pixels
+                mask[r[~finite], c[~finite]] = False
+                r, c, x = r[finite], c[finite], x[finite]
             if len(x):
-                values[mask] = np.asarray(predict(x)).astype(dtype, copy=False)
+                values[r, c] = np.asarray(predict(x)).astype(dtype, copy=False)
         return [(values, mask) for _ in wanted]
 
     out = Image([spec], read, image.properties, footprint=image.footprint)

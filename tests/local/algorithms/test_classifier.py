@@ -157,6 +157,30 @@ def test_output_modes(ee, split):
     assert values.dtype == np.float64 and 0 <= values.min() and values.max() <= 1
 
 
+@pytest.mark.parametrize("make", ["knn", "svr", "gtb", "cart"])
+def test_regressors_match_sklearn(ee, split, make):
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.svm import SVR
+    from sklearn.tree import DecisionTreeRegressor
+
+    (rows, cols, labels), (trows, tcols, tlabels) = split
+    x, q = _table(rows, cols), _table(trows, tcols)
+    cases = {
+        "knn": (ee.Classifier.smileKNN(4), KNeighborsRegressor(4)),
+        "svr": (ee.Classifier.libsvm(svmType="EPSILON_SVR", kernelType="RBF", gamma=3.0, cost=5.0, lossEpsilon=0.01),
+                SVR(kernel="rbf", gamma=3.0, C=5.0, epsilon=0.01)),
+        "gtb": (ee.Classifier.smileGradientTreeBoost(30, shrinkage=0.1, samplingRate=1.0, loss="LeastSquares"),
+                GradientBoostingRegressor(n_estimators=30, learning_rate=0.1, subsample=1.0, random_state=0)),
+        "cart": (ee.Classifier.smileCart(maxNodes=8), DecisionTreeRegressor(max_leaf_nodes=8, random_state=0)),
+    }
+    classifier, reference = cases[make]
+    trained = classifier.setOutputMode("REGRESSION").train(training_features(ee, rows, cols, labels), "B1",
+                                                           ["B2", "B3"])
+    got = training_features(ee, trows, tcols, tlabels).classify(trained, "b1").aggregate_array("b1").getInfo()
+    np.testing.assert_allclose(got, reference.fit(x[:, 1:], x[:, 0]).predict(q[:, 1:]), rtol=1e-9, atol=1e-12)
+
+
 def test_training_confusion_matrix_is_resubstitution(ee, split):
     from sklearn.metrics import confusion_matrix
     from sklearn.tree import DecisionTreeClassifier
