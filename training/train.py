@@ -32,7 +32,7 @@ from training.errors import ConfigError, NonFiniteError
 from training.model.aef import AlphaEarth, count_params
 from training.objective import compute_losses
 
-__all__ = ["train_and_evaluate", "create_model", "create_optimizer", "make_train_step", "compute_dtype", "main"]
+__all__ = ["train_and_evaluate", "create_model", "create_optimizer", "make_train_step", "make_loss_and_grad", "compute_dtype", "main"]
 
 logger = logging.getLogger(__name__)
 CONFIGS = ("tiny", "small", "paper")
@@ -71,16 +71,26 @@ def create_optimizer(config: Any) -> optax.GradientTransformation:
     return optax.adam(create_optimizer_schedule(config))
 
 
-def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: Any):
-    """The pure update ``(params, opt_state, batch, step) -> (params, opt_state, metrics)``."""
+def make_loss_and_grad(graphdef: nnx.GraphDef, config: Any):
+    """``(params, batch, step) -> ((loss, aux), grads)``; the step's random key is ``fold_in(seed, step)``."""
     base_key = jax.random.PRNGKey(config.seed)
 
     def loss_fn(params: nnx.State, batch: Mapping[str, Any], key: jax.Array):
         return compute_losses(nnx.merge(graphdef, params), batch, key, config=config)
 
-    def train_step(params, opt_state, batch, step):
+    def loss_and_grad(params, batch, step):
         key = jax.random.fold_in(base_key, step)
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, key)
+        return jax.value_and_grad(loss_fn, has_aux=True)(params, batch, key)
+
+    return loss_and_grad
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, config: Any):
+    """The pure update ``(params, opt_state, batch, step) -> (params, opt_state, metrics)``."""
+    loss_and_grad = make_loss_and_grad(graphdef, config)
+
+    def train_step(params, opt_state, batch, step):
+        (loss, aux), grads = loss_and_grad(params, batch, step)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         return params, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
