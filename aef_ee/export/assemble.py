@@ -81,11 +81,12 @@ def assemble_video(
         )
         frame_meta[name] = metas
     properties = dict(site.properties)
+    text = tuple(str(t) for t in properties.pop("text", ()))  # from aef_ee.export.text.attach_text
     properties["frames"] = frame_meta
     properties["roles"] = {name: sources[name].role for name in out}
     return SiteVideo(
         site_id=site.site_id, crs=site.crs, transform=site.transform, center_lonlat=site.center_lonlat,
-        period_ms=site.period_ms, sources=out, properties=properties,
+        period_ms=site.period_ms, sources=out, text=text, properties=properties,
     )
 
 

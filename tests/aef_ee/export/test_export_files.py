@@ -236,3 +236,25 @@ def test_hard_kill_then_restart(catalog: Path, tmp_path: Path) -> None:
     assert result.sites_written == len(sites) - 4
     ids = VideoDataset(out).site_ids
     assert sorted(ids) == sorted(s.site_id for s in sites) and len(ids) == len(set(ids))
+
+
+def test_geotagged_text_from_real_place_names(catalog: Path, tmp_path: Path) -> None:
+    """Place names within a margin of each site become the site's text (Natural Earth cities near Belgium)."""
+    from aef_ee.export.text import GeoText, attach_text, read_csv_text
+
+    cities = read_csv_text(str(Path(__file__).resolve().parents[3] / "data/geotext/world_cities_naturalearth.csv"),
+                           lon="longitude", lat="latitude", columns=["name"])
+    assert len(cities) > 1000
+    sites = belgium_sites()
+    # No Natural Earth place lies inside these 320 m sites; a wide margin brings in the nearby cities.
+    assert all("text" not in s.properties for s in attach_text(sites, cities))
+    near = attach_text(sites, cities, margin_m=150_000)
+    names = near[0].properties["text"]
+    assert names and all(isinstance(n, str) for n in names)
+    lon, lat = sites[0].center_lonlat
+    here = attach_text(sites[:1], [GeoText(lon, lat, "a field near Liege"), GeoText(lon, lat, "a field near Liege")])
+    assert here[0].properties["text"] == ["a field near Liege"]
+    export_interactive(here, ExportRequest(sources=("s1",)), tmp_path / "t", backend=CatalogFilesBackend(catalog),
+                       progress=False)
+    video = VideoDataset(tmp_path / "t")[0]
+    assert video.text == ("a field near Liege",) and "text" not in video.properties
