@@ -237,11 +237,16 @@ def list_rotate(list: Any, distance: Any) -> list[Any]:  # noqa: A002
 
 @algorithm("List.sequence")
 def list_sequence(start: Any, end: Any = None, step: Any = 1, count: Any = None) -> list[Any]:
-    """start, start+step, ... up to end inclusive, or ``count`` values."""
+    """start, start+step, ... up to end inclusive; or ``count`` values (from start by step, or spread evenly
+    from start to end when both are given)."""
     s = _num(start, "List.sequence")
     st = _num(1 if step is None else step, "List.sequence")
     if st == 0:
         raise InvalidArgument("List.sequence: step must not be 0.")
+    if count is not None and end is not None:  # count values spaced evenly from start to end
+        n = int(_num(count, "List.sequence"))
+        e = _num(end, "List.sequence")
+        return [float(v) for v in np.linspace(s, e, max(n, 0))] if n != 1 else [s]
     if count is not None:
         n = int(_num(count, "List.sequence"))
     elif end is not None:
@@ -262,8 +267,10 @@ def list_set(list: Any, index: Any, element: Any) -> list[Any]:  # noqa: A002
 
 @algorithm("List.shuffle")
 def list_shuffle(list: Any, seed: Any = None) -> list[Any]:  # noqa: A002
+    """A permutation that is the same for a given seed; ``seed=False`` gives an unreproducible one."""
     lst = _list(list, "List.shuffle")
-    random.Random(0 if seed is None else int(_num(seed, "List.shuffle"))).shuffle(lst)
+    rng = random.Random() if seed is False else random.Random(0 if seed is None else int(_num(seed, "List.shuffle")))
+    rng.shuffle(lst)
     return lst
 
 
@@ -406,10 +413,11 @@ def dictionary_contains(dictionary: Any, key: str) -> bool:  # noqa: F811
 
 @algorithm("Dictionary.combine")
 def dictionary_combine(first: Any, second: Any, overwrite: bool = True) -> dict[str, Any]:
+    """Keys of both; a key in both takes the second's value unless ``overwrite`` is false. Nulls are dropped."""
     a, b = _dict(first, "Dictionary.combine"), _dict(second, "Dictionary.combine")
-    out = dict(a)
+    out = {k: v for k, v in a.items() if v is not None}
     for k, v in b.items():
-        if overwrite or k not in out:
+        if v is not None and (overwrite or k not in out):
             out[k] = v
     return _sorted(out)
 
@@ -479,8 +487,10 @@ def dictionary_rename(dictionary: Any, overwrite: bool = False, **kwargs: Any) -
 
 @algorithm("Dictionary.map")
 def dictionary_map(dictionary: Any, baseAlgorithm: Callable[[Any, Any], Any]) -> dict[str, Any]:  # noqa: N803,F811
+    """``baseAlgorithm(key, value)`` for each entry; keys whose new value is null are dropped."""
     d = _dict(dictionary, "Dictionary.map")
-    return _sorted({k: baseAlgorithm(k, v) for k, v in d.items()})
+    mapped = {k: baseAlgorithm(k, v) for k, v in d.items()}
+    return _sorted({k: v for k, v in mapped.items() if v is not None})
 
 
 @algorithm("Dictionary.toArray")

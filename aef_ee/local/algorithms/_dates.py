@@ -436,8 +436,10 @@ def range_contains(dateRange: Any, other: Any) -> bool:  # noqa: N803
 @algorithm("DateRange.intersection")
 def range_intersection(dateRange: Any, other: Any) -> DateRange:  # noqa: N803
     a, b = _date_range(dateRange, "DateRange.intersection"), _date_range(other, "DateRange.intersection")
-    start = max(a.start, b.start)
-    return DateRange(start, max(start, min(a.end, b.end)))
+    start, end = max(a.start, b.start), min(a.end, b.end)
+    if end <= start:
+        raise InvalidArgument("DateRange.intersection: The date ranges do not intersect; the result is empty.")
+    return DateRange(start, end)
 
 
 @algorithm("DateRange.intersects")

@@ -125,8 +125,9 @@ def _special(name: str) -> Callable[..., float]:
     return fn
 
 
-def _round_half_up(x: float) -> float:
-    return float(math.floor(x + 0.5))  # Java's Math.round, as Earth Engine rounds
+def _round_half_up(x: float) -> int | float:
+    """The nearest integer, halves rounded up (Java's Math.round); NaN and infinities pass through."""
+    return x if not math.isfinite(x) else int(math.floor(x + 0.5))
 
 
 def _same_type(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -313,12 +314,10 @@ def string_cat(string1: Any, string2: Any) -> str:
 
 @algorithm("String.compareTo")
 def string_compare_to(string1: str, string2: str) -> int:
-    """Java's compareTo: the difference of the first differing characters, else of the lengths."""
+    """-1, 0 or 1 as ``string1`` sorts before, equal to or after ``string2`` (by UTF-16 code units)."""
     a, b = _str(string1, "String.compareTo"), _str(string2, "String.compareTo")
-    for x, y in zip(a, b):
-        if x != y:
-            return ord(x) - ord(y)
-    return len(a) - len(b)
+    ka, kb = a.encode("utf-16-be"), b.encode("utf-16-be")
+    return (ka > kb) - (ka < kb)
 
 
 @algorithm("String.decodeJSON")

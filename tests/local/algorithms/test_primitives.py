@@ -48,11 +48,11 @@ def test_number_arithmetic_and_comparisons(ee):
         n(300).toUint8(), n(-1.9).toInt(), n(1e10).toInt32(), n(0.1).toFloat(), n(5).max(8), n(5).min(8),
         n(0).firstNonZero(9),
     ]).getInfo()
-    expected = [12, -3, 42, 3.5, 0, -1, 1024, math.sqrt(2), 1, 0, 1, 1, 0, 3.0, -2.0, 2.0, 3.0, 3, 4.0,
+    expected = [12, -3, 42, 3.5, 0, -1, 1024, math.sqrt(2), 1, 0, 1, 1, 0, 3, -2, 2.0, 3.0, 3, 4.0,
                 1.0, 3.0, math.sin(0.5), math.atan2(3, 4), 5.0, -1.0, 8, 15, 16, 3, 0.5, 255, -1, 2**31 - 1,
                 float(np.float32(0.1)), 8, 5, 9]
     assert results == pytest.approx(expected)
-    assert isinstance(results[0], int) and isinstance(results[3], float)
+    assert isinstance(results[0], int) and isinstance(results[3], float) and isinstance(results[13], int)
 
 
 def test_number_format_and_parse(ee):
@@ -78,7 +78,8 @@ def test_strings(ee):
     assert s.toUpperCase().getInfo() == "HELLO, WORLD" and s.toLowerCase().getInfo() == "hello, world"
     assert ee.String("  x ").trim().getInfo() == "x"
     assert s.index("o").getInfo() == 4 and s.rindex("o").getInfo() == 8 and s.index("z").getInfo() == -1
-    assert ee.String("apple").compareTo("apricot").getInfo() == ord("p") - ord("r")
+    assert ee.String("apple").compareTo("apricot").getInfo() == -1
+    assert ee.String("b").compareTo("a").getInfo() == 1 and ee.String("a").compareTo("a").getInfo() == 0
     assert ee.String("a").equals("a").getInfo() is True
     assert ee.String("x1y22z333").match("\\d+", "g").getInfo() == ["1", "22", "333"]
     assert ee.String("x1y22").match("(\\w)(\\d+)").getInfo() == ["x1", "x", "1"]
@@ -112,6 +113,9 @@ def test_lists(ee):
     assert ee.List.repeat("z", 3).getInfo() == ["z", "z", "z"]
     assert ee.List.sequence(0, 10, 3).getInfo() == [0, 3, 6, 9]
     assert ee.List.sequence(1, None, 0.5, 3).getInfo() == [1.0, 1.5, 2.0]
+    assert ee.List.sequence(0, 10, None, 5).getInfo() == [0, 2.5, 5, 7.5, 10]
+    assert ee.List(values).shuffle(7).getInfo() == ee.List(values).shuffle(7).getInfo()
+    assert sorted(ee.List(values).shuffle(7).getInfo()) == sorted(values)
     assert ee.List(["a", "b"]).join("-").getInfo() == "a-b"
     assert lst.map(lambda x: ee.Number(x).multiply(x)).getInfo() == [v * v for v in values]
     total = lst.iterate(lambda x, acc: ee.Number(acc).add(x), 100).getInfo()
@@ -139,6 +143,8 @@ def test_dictionaries(ee):
     assert d.combine({"a": 10}, False).getInfo()["a"] == 1
     assert ee.Dictionary.fromLists(["x", "y"], [1, 2]).getInfo() == {"x": 1, "y": 2}
     assert d.map(lambda k, v: ee.Number(v).multiply(10)).getInfo() == {"a": 10, "b": 20, "c": 30}
+    dropped = d.map(lambda k, v: ee.Algorithms.If(ee.String(k).equals("b"), None, v)).getInfo()
+    assert dropped == {"a": 1, "c": 3}
     assert d.toArray(["c", "a"]).getInfo() == [3, 1]
     f = ee.Feature(None, {"p": 1, "q": "s"})
     assert ee.Dictionary(f.toDictionary()).getInfo() == {"p": 1, "q": "s"}
@@ -186,6 +192,8 @@ def test_date_ranges(ee):
     assert r.intersects(other).getInfo() is True
     assert r.intersection(other).getInfo()["dates"] == [_ms(2020, 2, 1), _ms(2020, 3, 1)]
     assert r.union(other).getInfo()["dates"] == [_ms(2020, 1, 1), _ms(2020, 5, 1)]
+    with pytest.raises(ee.EEException, match="do not intersect"):
+        r.intersection(ee.DateRange("2021-01-01", "2021-02-01")).getInfo()
     assert r.isEmpty().getInfo() is False
     assert ee.DateRange.unbounded().isUnbounded().getInfo() is True
 
