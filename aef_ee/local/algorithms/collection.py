@@ -264,9 +264,7 @@ def composite(
     if not images:
         return Image([], lambda grid, idx: [], {})
     if reducer.n_inputs != 1:
-        raise InvalidArgument(
-            f"ImageCollection.reduce: {reducer.name} takes {reducer.n_inputs} inputs; the local engine reduces "
-            "collections with single-input reducers (combine them with sharedInputs=true).")
+        return _composite_inputs(images, reducer)
     names = images[0].band_names
     sources = _band_sources(images, names)
     specs: list[BandSpec] = []
@@ -296,6 +294,29 @@ def composite(
             values, mask = results[pos][k]
             out.append((np.asarray(values).astype(specs[w].pixel_type.dtype, copy=False), mask))
         return out
+
+    return Image(specs, read, {}, footprint=_union_footprint(images))
+
+
+def _composite_inputs(images: list[Image], reducer: Reducer) -> Image:
+    """A reducer of k inputs over a collection of k-band images (``linearFit`` of [x, y] bands): raw output names."""
+    names = images[0].band_names
+    if len(names) != reducer.n_inputs:
+        raise InvalidArgument(
+            f"ImageCollection.reduce: Need {reducer.n_inputs} bands for {reducer.name}, but the images have "
+            f"{len(names)} bands ({names}).")
+    sources = _band_sources(images, names)
+    specs = [BandSpec(o, t, DEFAULT_PROJECTION, None, True)
+             for o, t in zip(reducer.outputs, reducer.output_types([b.pixel_type for b in images[0].bands]))]
+
+    def read(grid: Grid, wanted: Sequence[int]):
+        keep = set(_relevant(images, grid))
+        complete = [i for i in sorted(keep) if all(any(j == i for j, _ in src) for src in sources)]
+        stacks = _gather(images, sources, range(len(names)), grid, set(complete))
+        if not complete:
+            return [(np.zeros(grid.shape, specs[w].pixel_type.dtype), np.zeros(grid.shape, bool)) for w in wanted]
+        outs = reducer.reduce_inputs([[v for v, _ in st] for st in stacks], [[m for _, m in st] for st in stacks])
+        return [(np.asarray(outs[w][0]).astype(specs[w].pixel_type.dtype, copy=False), outs[w][1]) for w in wanted]
 
     return Image(specs, read, {}, footprint=_union_footprint(images))
 

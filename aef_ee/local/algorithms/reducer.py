@@ -119,6 +119,14 @@ class Reducer:
             raise InvalidArgument(f"{self.name}: nothing to reduce.")
         return self._stack(list(values), [np.asarray(m) for m in masks])
 
+    def reduce_inputs(self, inputs: Sequence[Sequence[np.ndarray]], masks: Sequence[Sequence[np.ndarray]]
+                      ) -> list[BandPixels]:
+        """Pixel-wise reduction of a reducer of k inputs over n layers: ``inputs[j][i]`` is input j of layer i
+        (each (H, W)); a layer counts at a pixel where all its inputs are valid. Only some reducers have it."""
+        if self.n_inputs == 1:
+            return self.reduce_stack(list(inputs[0]), list(masks[0]))
+        raise InvalidArgument(f"{self.name} cannot be applied pixel-wise to {self.n_inputs} inputs.")
+
     def reduce_samples(self, values: np.ndarray, weights: np.ndarray | None = None, *,
                        inside: np.ndarray | None = None) -> dict[str, Any]:
         """Reduces N samples of the inputs.
@@ -418,6 +426,41 @@ class _Moments(Reducer):
         return [float(self._finish(np.asarray(var)))]
 
 
+class _Shape(Reducer):
+    """skew / kurtosis (excess), population moments as Earth Engine computes them."""
+
+    def __init__(self, outputs, *, kurtosis: bool, args=None):
+        super().__init__(outputs, args=args)
+        self.kurtosis = kurtosis
+        self.name = "Reducer.kurtosis" if kurtosis else "Reducer.skew"
+
+    def _moment(self, data: np.ndarray, w: np.ndarray | None, axis: int):
+        mean = np.average(data, axis=axis, weights=w) if w is not None else np.nanmean(data, axis=axis)
+        dev = data - np.expand_dims(mean, axis)
+        avg = (lambda a: np.average(a, axis=axis, weights=w)) if w is not None else (
+            lambda a: np.nanmean(a, axis=axis))
+        m2 = avg(dev ** 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return avg(dev ** 4) / m2 ** 2 - 3 if self.kurtosis else avg(dev ** 3) / m2 ** 1.5
+
+    def _stack(self, values, masks):
+        import warnings
+
+        data = _nan_stack(values, masks)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = self._moment(data, None, 0)
+        ok = np.isfinite(result)
+        return [(np.where(ok, result, 0.0), ok)]
+
+    def _samples(self, values, weights):
+        col = _numeric(values[:, 0])
+        if len(col) < 2:
+            return [None]
+        result = float(self._moment(col, weights, 0))
+        return [result if math.isfinite(result) else None]
+
+
 class _Percentile(Reducer):
     name = "Reducer.percentile"
 
@@ -662,8 +705,30 @@ class _FixedHistogram(Reducer):
 
 
 class _LinearFit(Reducer):
+    """Least-squares y = scale * x + offset of input 1 (y) on input 0 (x)."""
+
     name = "Reducer.linearFit"
     n_inputs = 2
+
+    def reduce_inputs(self, inputs, masks):
+        shape = _shape(list(inputs[0]) + list(inputs[1]), list(masks[0]) + list(masks[1]))
+        n = np.zeros(shape)
+        sx, sy, sxx, sxy = (np.zeros(shape) for _ in range(4))
+        for x, y, mx, my in zip(inputs[0], inputs[1], masks[0], masks[1]):
+            ok = np.broadcast_to(mx, shape) & np.broadcast_to(my, shape)
+            x = np.where(ok, np.asarray(x, np.float64), 0.0)
+            y = np.where(ok, np.asarray(y, np.float64), 0.0)
+            n += ok
+            sx += x
+            sy += y
+            sxx += x * x
+            sxy += x * y
+        with np.errstate(invalid="ignore", divide="ignore"):
+            denominator = n * sxx - sx * sx
+            scale = (n * sxy - sx * sy) / denominator
+            offset = (sy - scale * sx) / n
+        ok = (n >= 2) & (denominator != 0)
+        return [(np.where(ok, scale, 0.0), ok), (np.where(ok, offset, 0.0), ok)]
 
     def _samples(self, values, weights):
         x, y = _numeric(values[:, 0]), _numeric(values[:, 1])
@@ -954,6 +1019,16 @@ def linear_fit() -> Reducer:
     return _LinearFit(["scale", "offset"])
 
 
+@algorithm("Reducer.skew")
+def skew() -> Reducer:
+    return _Shape(["skew"], kurtosis=False)
+
+
+@algorithm("Reducer.kurtosis")
+def kurtosis() -> Reducer:
+    return _Shape(["kurtosis"], kurtosis=True)
+
+
 @algorithm("Reducer.pearsonsCorrelation")
 def pearsons_correlation() -> Reducer:
     return _Pearson(["correlation", "p-value"])
@@ -972,6 +1047,15 @@ def group(reducer: Any, groupField: int = 0, groupName: str = "group") -> Reduce
 @algorithm("Reducer.forEach")
 def for_each(reducer: Any, outputNames: Sequence[str]) -> Reducer:  # noqa: N803
     return _ForEach(as_reducer(reducer), outputNames)
+
+
+@algorithm("Reducer.forEachBand")
+def for_each_band(reducer: Any, image: Any) -> Reducer:
+    """The reducer repeated for each band of ``image``, outputs named after the bands."""
+    names = getattr(image, "band_names", None)
+    if names is None:
+        raise InvalidArgument(f"Reducer.forEachBand: expected an Image; got {type(image).__name__}.")
+    return _ForEach(as_reducer(reducer), names)
 
 
 @algorithm("Reducer.setOutputs")

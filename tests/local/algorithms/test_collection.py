@@ -216,3 +216,19 @@ def test_map_drop_nulls_and_flatten(ee):
     nested = ee.FeatureCollection([ee.Feature(None, {"k": 1})]).map(
         lambda f: ee.FeatureCollection([f, f.set("k", 2)]))
     assert nested.flatten().aggregate_array("k").getInfo() == [1, 2]
+
+
+def test_linear_fit_over_time(ee, catalog):
+    _, stack = catalog
+    coll = ee.ImageCollection("T/C").map(
+        lambda i: ee.Image.constant(ee.Number(i.get("system:time_start")).divide(86400000)).rename("t")
+        .addBands(i.select("nir")).toFloat())
+    fit = coll.reduce(ee.Reducer.linearFit())
+    assert fit.bandNames().getInfo() == ["scale", "offset"]
+    got = _pixels(ee, fit, ["scale", "offset"])
+    t = (T0 + np.arange(4) * 31 * DAY) / 86400000
+    r, c = 15, 20  # valid in all four images
+    y = stack[:, 1, r, c].astype(np.float64)
+    scale, offset = np.polyfit(t, y, 1)
+    assert got["scale"][r, c] == pytest.approx(scale, rel=1e-4)
+    assert got["offset"][r, c] == pytest.approx(offset, rel=1e-4)

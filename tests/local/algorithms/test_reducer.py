@@ -155,3 +155,16 @@ def test_image_reduce_and_reduce_columns_through_the_client(ee_local):
     grouped = fc.reduceColumns(ee.Reducer.mean().group(1, "g"), ["v", "g"]).getInfo()
     assert grouped == {"groups": [{"g": 0, "mean": 2.0}, {"g": 1, "mean": 10.0}]}
     assert ee.Reducer.percentile([10, 90]).getOutputs().getInfo() == ["p10", "p90"]
+
+
+def test_skew_kurtosis_and_for_each():
+    from scipy import stats
+
+    x = RNG.gamma(2.0, size=500)
+    assert R.skew().reduce_samples(x[:, None])["skew"] == pytest.approx(stats.skew(x))
+    assert R.kurtosis().reduce_samples(x[:, None])["kurtosis"] == pytest.approx(stats.kurtosis(x))
+    values = [np.full((2, 2), v, np.float32) for v in x[:50]]
+    (sk, mask), = R.skew().reduce_stack(values, [true_mask((2, 2))] * 50)
+    assert mask.all() and sk[0, 0] == pytest.approx(stats.skew(x[:50].astype(np.float32)), rel=1e-5)
+    each = R.for_each(R.mean(), ["a", "b"])
+    assert each.reduce_samples(np.array([[1.0, 10.0], [3.0, 30.0]])) == {"a": 2.0, "b": 20.0}
