@@ -1,6 +1,8 @@
-"""Visualization algorithms: ``Image.visualize`` and ``Image.randomVisualizer``.
+"""Visualization algorithms: ``Image.visualize``, ``Image.randomVisualizer``, ``Image.blend``, vector drawing
+(``Collection.style``, ``Collection.draw``, ``Image.paint``) and ``Image.clipToBoundsAndScale`` (thumbnails).
 
-The pixel math lives in :mod:`aef_ee.local.visualization` (shared with the REST ``VisualizationOptions`` path).
+The pixel math lives in :mod:`aef_ee.local.visualization` (shared with the REST ``VisualizationOptions`` path) and
+:mod:`aef_ee.local.drawing`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.raster import BandPixels, BandSpec, Image
 
-__all__ = ["image_visualize", "image_random_visualizer", "random_colors", "RANDOM_VIS_BANDS"]
+__all__ = [
+    "image_visualize",
+    "image_random_visualizer",
+    "random_colors",
+    "RANDOM_VIS_BANDS",
+    "clip_to_bounds_and_scale",
+    "collection_style",
+    "collection_draw",
+    "image_paint",
+    "image_blend",
+]
 
 # Earth Engine names randomVisualizer's colour bands with a "viz-" prefix (visualize uses "vis-").
 RANDOM_VIS_BANDS = ("viz-red", "viz-green", "viz-blue")
@@ -168,3 +180,204 @@ def clip_to_bounds_and_scale(
     if src.footprint is not None:
         footprint = footprint.intersection(src.footprint)
     return Image(specs, read, src.properties, footprint=footprint)
+
+
+# --- drawing vectors and blending --------------------------------------------------------------------------------
+
+def _features(collection: Any, name: str) -> list:
+    from aef_ee.local.values import Feature, FeatureCollection, Geometry
+
+    if isinstance(collection, FeatureCollection):
+        return list(collection.features)
+    if isinstance(collection, Feature):
+        return [collection]
+    if isinstance(collection, Geometry):
+        return [Feature(collection, {})]
+    raise InvalidArgument(f"{name}: expected a FeatureCollection, not {type(collection).__name__}.")
+
+
+def _style_of(base: dict[str, Any], feature: Any, style_property: str | None):
+    from aef_ee.local import drawing
+
+    values = dict(base)
+    if style_property:
+        override = feature.properties.get(style_property)
+        if isinstance(override, dict):
+            values.update(override)
+    line_type = str(values.get("lineType") or "solid")
+    if line_type != "solid":
+        from aef_ee.local.errors import Unimplemented
+
+        raise Unimplemented(f"lineType '{line_type}' is not supported by the local Earth Engine; use 'solid'.")
+    color = drawing.parse_rgba(str(values.get("color") or "black"))
+    fill = values.get("fillColor")
+    return drawing.MarkStyle(color=color, fill=None if fill is None else drawing.parse_rgba(str(fill)),
+                             width=float(values.get("width", 2.0)), point_size=float(values.get("pointSize", 3.0)),
+                             point_shape=str(values.get("pointShape") or "circle"))
+
+
+def _rgb_drawing(features: list, styles: list) -> Image:
+    """A lazy vis-red/vis-green/vis-blue image of features drawn with per-feature styles (default projection)."""
+    from aef_ee.local import drawing
+    from aef_ee.local.projection import DEFAULT_PROJECTION
+
+    specs = [BandSpec(n, visualization.UINT8, DEFAULT_PROJECTION, None, True) for n in visualization.VIS_RGB_BANDS]
+
+    def read(grid, wanted: Sequence[int]) -> list[BandPixels]:
+        marks, colors = [], [(0, 0, 0, 0)]
+        for i, shape in drawing.features_near(features, grid):
+            style = styles[i]
+            fill_color, stroke_color = style.fill_color, style.color
+            area, stroke = drawing.feature_marks(
+                shape, grid, fill=fill_color[3] > 0, stroke_width=style.width if style.width > 0 else None,
+                point_size=style.point_size, square=style.point_shape == "square")
+            for part, color in ((area, fill_color), (stroke, stroke_color)):
+                if part is not None and color[3] > 0:
+                    colors.append(color)
+                    marks.append(drawing.Mark(part, len(colors) - 1))
+        index = drawing.burn(marks, grid)
+        table = np.asarray(colors, dtype=np.uint8)
+        mask = index > 0
+        return [(table[index, w], mask) for w in wanted]
+
+    return Image(specs, read, {})
+
+
+@algorithm("Collection.style")
+def collection_style(
+    collection: Any,
+    color: str = "black",
+    pointSize: Any = 3,  # noqa: N803 - Earth Engine's argument names
+    pointShape: str = "circle",  # noqa: N803
+    width: Any = 2.0,
+    fillColor: str | None = None,  # noqa: N803
+    styleProperty: str | None = None,  # noqa: N803
+    neighborhood: Any = 5,
+    lineType: str = "solid",  # noqa: N803
+) -> Image:
+    """Earth Engine's ``Collection.style``: an RGB drawing of the features (fill, outline, point markers).
+
+    Colours may carry an alpha ('FF000088'); a mark with alpha 0 is not drawn and any other alpha is drawn opaque
+    (the engine's masks are boolean). ``neighborhood`` only matters for Earth Engine's tiling and is ignored.
+    """
+    features = _features(collection, "Collection.style")
+    base = {"color": color, "pointSize": pointSize, "pointShape": pointShape, "width": width,
+            "fillColor": fillColor, "lineType": lineType}
+    styles = [_style_of(base, f, styleProperty) for f in features]
+    return _rgb_drawing(features, styles)
+
+
+@algorithm("Collection.draw")
+def collection_draw(collection: Any, color: str, pointRadius: Any = 3, strokeWidth: Any = 2) -> Image:  # noqa: N803
+    """Earth Engine's ``Collection.draw``: features filled and outlined in one colour, points as discs."""
+    from aef_ee.local import drawing
+
+    features = _features(collection, "Collection.draw")
+    rgba = drawing.parse_rgba(str(color))
+    style = drawing.MarkStyle(color=rgba, fill=rgba, width=float(strokeWidth), point_size=2 * float(pointRadius))
+    return _rgb_drawing(features, [style] * len(features))
+
+
+def _union_type(types: Sequence[Any]) -> Any:
+    from aef_ee.local.raster import PixelType
+
+    if all(t.precision == "int" for t in types):
+        return PixelType("int", min(t.min for t in types), max(t.max for t in types))
+    return PixelType("double") if any(t.precision == "double" for t in types) else PixelType("float")
+
+
+def _value_type(values: Sequence[float]) -> Any:
+    from aef_ee.local.raster import PixelType
+
+    if all(float(v).is_integer() for v in values):
+        return PixelType("int", int(min(values)), int(max(values)))
+    return PixelType("double")
+
+
+def _per_feature(value: Any, features: list, name: str) -> list[float]:
+    """A number for all features, or the named numeric property of each feature."""
+    if isinstance(value, str):
+        try:
+            return [float(f.properties[value]) for f in features]
+        except KeyError:
+            raise InvalidArgument(f"Image.paint: property '{value}' is missing from a feature.") from None
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"Image.paint: property '{value}' must be numeric for every feature.") from None
+    try:
+        return [float(value)] * len(features)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"Image.paint: {name} must be a number or a property name; got {value!r}.") from None
+
+
+@algorithm("Image.paint")
+def image_paint(image: Any, featureCollection: Any, color: Any = 0, width: Any = None) -> Image:  # noqa: N803
+    """Earth Engine's ``Image.paint``: burns ``color`` into every band where the features (or, with ``width``,
+    their outlines of that many pixels) cover pixel centres; painted pixels become unmasked."""
+    from aef_ee.local import drawing
+    from aef_ee.local.algorithms.image import as_image
+
+    src = as_image(image)
+    features = _features(featureCollection, "Image.paint")
+    values = _per_feature(color, features, "color")
+    widths = None if width is None else _per_feature(width, features, "width")
+    paint_type = _value_type(values) if values else None
+    specs = [BandSpec(b.name, _union_type([b.pixel_type, paint_type]) if paint_type else b.pixel_type,
+                      b.projection, b.dimensions, b.is_default_projection) for b in src.bands]
+
+    def read(grid, wanted: Sequence[int]) -> list[BandPixels]:
+        marks = []
+        for i, shape in drawing.features_near(features, grid):
+            area, stroke = drawing.feature_marks(
+                shape, grid, fill=widths is None, stroke_width=None if widths is None else widths[i], point_size=1)
+            marks.append(drawing.Mark(area if widths is None else stroke, values[i]))
+        painted = drawing.burn(marks, grid, fill_value=np.nan, dtype=np.float64)
+        covered = ~np.isnan(painted)
+        out = []
+        for w, (v, m) in zip(wanted, src.compute(grid, wanted)):
+            dtype = specs[w].pixel_type.dtype
+            merged = np.where(covered, painted, np.asarray(v, dtype=np.float64)).astype(dtype)
+            out.append((merged, np.asarray(m) | covered))
+        return out
+
+    return Image(specs, read, src.properties, footprint=src.footprint)
+
+
+@algorithm("Image.blend")
+def image_blend(bottom: Any, top: Any) -> Image:
+    """Earth Engine's ``Image.blend``: ``top`` over ``bottom`` where top is unmasked (masks are boolean here, so
+    no partial opacity); a 1-band image is repeated to match the other's band count. Bands are named as bottom's."""
+    from aef_ee.local.algorithms.image import as_image
+
+    lower, upper = as_image(bottom), as_image(top)
+    n_lower, n_upper = len(lower.bands), len(upper.bands)
+    if n_lower != n_upper and 1 not in (n_lower, n_upper):
+        raise InvalidArgument(
+            f"Image.blend: the images must have the same number of bands or one band; got {n_lower} and {n_upper}.")
+    count = max(n_lower, n_upper)
+    names = lower.band_names if n_lower == count else upper.band_names
+    specs = []
+    for k in range(count):
+        lo_band = lower.bands[k if n_lower > 1 else 0]
+        up_band = upper.bands[k if n_upper > 1 else 0]
+        specs.append(BandSpec(names[k], _union_type([lo_band.pixel_type, up_band.pixel_type]), lo_band.projection,
+                              lo_band.dimensions, lo_band.is_default_projection))
+
+    def read(grid, wanted: Sequence[int]) -> list[BandPixels]:
+        lower_px = dict(zip(sorted({w if n_lower > 1 else 0 for w in wanted}),
+                            lower.compute(grid, sorted({w if n_lower > 1 else 0 for w in wanted}))))
+        upper_px = dict(zip(sorted({w if n_upper > 1 else 0 for w in wanted}),
+                            upper.compute(grid, sorted({w if n_upper > 1 else 0 for w in wanted}))))
+        out = []
+        for w in wanted:
+            lv, lm = lower_px[w if n_lower > 1 else 0]
+            uv, um = upper_px[w if n_upper > 1 else 0]
+            um, lm = np.asarray(um), np.asarray(lm)
+            dtype = specs[w].pixel_type.dtype
+            out.append((np.where(um, uv, lv).astype(dtype), um | lm))
+        return out
+
+    footprint = lower.footprint if upper.footprint is None or lower.footprint is None else \
+        lower.footprint.union(upper.footprint)
+    if lower.footprint is None or upper.footprint is None:
+        footprint = None
+    return Image(specs, read, lower.properties, footprint=footprint)
