@@ -342,12 +342,17 @@ class VideoWriter:
 class VideoDataset(Sequence[SiteVideo]):
     """Random access to the sites of a dataset directory, in index order.
 
+    ``path`` may be ``gs://bucket/prefix``: the dataset is first copied to ``cache_dir`` (default: aef-ee's cache).
     ``dataset[i]`` decodes site ``i``; ``dataset.record(i)`` returns its raw bytes (what a grain pipeline reads);
     ``dataset.stats`` holds the per-source normalisation statistics; ``dataset.shard_paths`` lists the shard files,
     e.g. for ``grain.python.ArrayRecordDataSource``.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        if str(path).startswith("gs://"):  # read through a local cache (google-cloud-storage)
+            from aef_ee.export.storage import cache_dataset
+
+            path = cache_dataset(str(path), cache_dir)
         self.path = Path(path)
         self.index = _read_index(self.path)
         self._offsets = np.cumsum([0] + [len(s["site_ids"]) for s in self.index["shards"]])

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from aef_ee.errors import AefIOError, AefValueError
 
-__all__ = ["BucketStore", "LocalBucketStore", "GcsStore", "split_gs_url", "upload_dir"]
+__all__ = ["BucketStore", "LocalBucketStore", "GcsStore", "split_gs_url", "upload_dir", "cache_dataset"]
 
 
 def split_gs_url(url: str) -> tuple[str, str]:
@@ -106,3 +106,49 @@ def upload_dir(local_dir: str | os.PathLike[str], url: str, *, client: object | 
     if not out:
         raise AefIOError(f"nothing to upload in {local_dir}")
     return out
+
+
+def cache_dataset(url: str, cache_dir: str | os.PathLike[str] | None = None, *,
+                  client: object | None = None) -> Path:
+    """Copies a video dataset at ``gs://bucket/prefix`` into a local cache once; returns the local directory.
+
+    ``index.json`` is fetched every time (it changes as an export grows); a shard already cached with the same
+    size is not downloaded again.
+
+    Raises:
+      AefIOError: the dataset has no ``index.json``.
+    """
+    import json
+
+    from google.cloud import storage
+
+    bucket_name, prefix = split_gs_url(url)
+    prefix = prefix.rstrip("/")
+    if cache_dir is None:
+        import hashlib
+
+        from aef_ee.paths import cache_dir as default_cache
+
+        cache_dir = Path(default_cache()) / "datasets" / hashlib.sha256(url.encode()).hexdigest()[:16]
+    local = Path(cache_dir)
+    local.mkdir(parents=True, exist_ok=True)
+    client = client or storage.Client()
+    bucket = client.bucket(bucket_name)  # type: ignore[attr-defined]
+    index_blob = bucket.blob(f"{prefix}/index.json" if prefix else "index.json")
+    if not index_blob.exists():
+        raise AefIOError(f"no video dataset at {url}: index.json is missing")
+    index = json.loads(index_blob.download_as_bytes())
+    for shard in index.get("shards", []):
+        blob = bucket.get_blob(f"{prefix}/{shard['path']}" if prefix else shard["path"])
+        if blob is None:
+            raise AefIOError(f"{url}: shard {shard['path']} listed in index.json is missing")
+        target = local / shard["path"]
+        if target.is_file() and target.stat().st_size == blob.size:
+            continue
+        tmp = target.with_name(target.name + ".part")
+        blob.download_to_filename(str(tmp))
+        os.replace(tmp, target)
+    tmp_index = local / "index.json.part"
+    tmp_index.write_text(json.dumps(index))
+    os.replace(tmp_index, local / "index.json")
+    return local
