@@ -530,8 +530,8 @@ def transform(  # noqa: N803
     geom = _geometry(geometry)
     code = projection_crs(proj) or WGS84
     target_geographic = pyproj.CRS.from_user_input(code).is_geographic
-    if geodesic is None:
-        geodesic = geom.geodesic if target_geographic else False
+    if geodesic is None:  # documented: geodesic edges in a geographic CRS, straight ones in a projected CRS
+        geodesic = target_geographic
     return Geometry(geom.in_crs(code), code, bool(geodesic))
 
 
@@ -559,9 +559,11 @@ def convex_hull(geometry: Any, maxError: Any = None, proj: Any = None) -> Geomet
 
 @algorithm("Geometry.dissolve")
 def dissolve(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+    """The union of a multi-geometry's parts; single geometries are returned untouched."""
     geom = _geometry(geometry)
-    parts = list(geom.shape.geoms) if hasattr(geom.shape, "geoms") else [geom.shape]
-    return Geometry(unary_union(parts), geom.crs, geom.geodesic)
+    if not hasattr(geom.shape, "geoms"):
+        return geom
+    return Geometry(unary_union(list(geom.shape.geoms)), geom.crs, geom.geodesic)
 
 
 _BINARY_OPS: dict[str, Any] = {}

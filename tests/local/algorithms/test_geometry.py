@@ -124,6 +124,9 @@ def test_centroid_bounds_and_transform(ee):
     expected = [list(t.transform(x, y)) for x, y in SQUARE]
     assert np.allclose(coords, expected)
     assert ee.Geometry.Polygon([SQUARE]).transform("EPSG:3857").projection().crs().getInfo() == "EPSG:3857"
+    # Documented: edges are straight in a projected target CRS and geodesic in a geographic one.
+    assert poly.transform("EPSG:3857").geodesic().getInfo() is False
+    assert poly.transform("EPSG:3857").transform("EPSG:4326").geodesic().getInfo() is True
 
 
 def test_geometry_in_a_projected_crs(ee):
