@@ -193,7 +193,8 @@ def _reduce_regions(reducer: Any, ids: np.ndarray, bands: Sequence[tuple[np.ndar
     for _, mask in bands:
         keep = keep & np.asarray(mask)
     region_of = ids[keep]
-    table = np.stack([np.asarray(v)[keep] for v, _ in bands], axis=1).astype(np.float64)
+    table = np.stack([np.asarray(v)[keep] for v, _ in bands], axis=1).astype(np.float64) if bands else \
+        np.zeros((int(keep.sum()), 0))  # a reducer of no inputs (countEvery) sees only the pixel count
     order = np.argsort(region_of, kind="stable")
     region_of, table = region_of[order], table[order]
     starts = np.searchsorted(region_of, np.arange(1, n_regions + 2))
