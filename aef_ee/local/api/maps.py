@@ -7,6 +7,8 @@
 - ``POST /v1/projects/{p}/thumbnails`` (``getThumbURL`` and ``getDownloadURL`` both create one) keeps the request;
   ``GET /v1/projects/{p}/thumbnails/{id}:getPixels`` renders it: PNG / JPEG / GEO_TIFF / NPY as computePixels does,
   or ZIPPED_GEO_TIFF / ZIPPED_GEO_TIFF_PER_BAND as a zip of GeoTIFFs (the ``getDownloadURL`` default).
+- ``POST /v1/projects/{p}/tables`` (``FeatureCollection.getDownloadURL``) keeps the request;
+  ``GET /v1/projects/{p}/tables/{id}:getFeatures`` answers CSV or GeoJSON, written as table exports write them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.evaluator import use_context
 from aef_ee.local.raster import Image
 from aef_ee.local.server import Request, Response, route
+from aef_ee.local.values import FeatureCollection
 
 __all__ = ["MapLayer", "MAX_KEPT"]
 
@@ -134,3 +137,34 @@ def _zipped_geotiffs(image: Image, body: dict[str, Any], *, per_band: bool) -> R
             archive.writestr(f"{prefix}.tif", pixels.to_geotiff(grid, names, values, masks))
     return Response(200, "application/zip", buffer.getvalue(),
                     {"Content-Disposition": f'attachment; filename="{prefix}.zip"'})
+
+
+TABLE_CONTENT_TYPES = {"CSV": "text/csv; charset=utf-8", "GEO_JSON": "application/geo+json"}
+
+
+@route("POST", PROJECT + r"/tables")
+def create_table_download(request: Request) -> dict[str, Any]:
+    body = request.json()
+    value = evaluate_request(request, body)
+    if not isinstance(value, FeatureCollection):
+        raise InvalidArgument(
+            f"tables.create: the expression must evaluate to a FeatureCollection, not {type(value).__name__}.")
+    file_format = str(body.get("fileFormat") or "CSV").upper()
+    if file_format not in TABLE_CONTENT_TYPES:
+        raise InvalidArgument(f"Unsupported table file format '{file_format}'. Supported: CSV, GEO_JSON.")
+    key = _store(request, "tables", body)
+    return {"name": f"projects/{request.match['project']}/tables/{key}"}
+
+
+@route("GET", PROJECT + r"/tables/(?P<table>[^/:]+):getFeatures")
+def get_table_features(request: Request) -> Response:
+    from aef_ee.local.exports import table_bytes
+
+    body: dict[str, Any] = _lookup(request, "tables", request.match["table"], "Table")
+    value = evaluate_request(request, body)
+    file_format = str(body.get("fileFormat") or "CSV").upper()
+    with use_context(request.server.context()):
+        data, extension = table_bytes(value, file_format, body.get("selectors") or None)
+    name = _SAFE_NAME.sub("_", str(body.get("filename") or "table")) or "table"
+    return Response(200, TABLE_CONTENT_TYPES[file_format], data,
+                    {"Content-Disposition": f'attachment; filename="{name}{extension}"'})
