@@ -80,8 +80,9 @@ def _rescaled(proj: Projection, scale: float) -> Projection:
 def _projection_arg(projection: Any) -> Any:
     if projection is None or isinstance(projection, Projection):
         return projection
-    if isinstance(projection, str):
-        return Projection(normalize_crs(projection))
+    if isinstance(projection, str):  # a CRS code: its unit pixels, north up
+        proj = Projection(normalize_crs(projection))
+        return proj.at_scale(111319.49079327357 if proj.is_geographic else 1.0)
     raise InvalidArgument(f"Expected a Projection; got {type(projection).__name__}.")
 
 
