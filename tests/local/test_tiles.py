@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -222,4 +221,3 @@ def test_tiles_outside_the_image_are_empty_and_bad_requests_are_errors(ee):
 def test_map_creation_reports_bad_expressions(ee):
     with pytest.raises(ee.EEException, match="nope"):
         ee.Image("TEST/landsat").getMapId({"bands": ["nope"]})
-    assert math.isfinite(tiles.MAX_LATITUDE)

@@ -56,10 +56,10 @@ def source() -> tuple[np.ndarray, rasterio.Affine]:
 
 def _window_grid(transform) -> dict:
     rows, cols = WINDOW
+    x0, y0 = _corner(transform, cols.start, rows.start)
     return {"crsCode": "EPSG:32621", "dimensions": {"width": cols.stop - cols.start, "height": rows.stop - rows.start},
-            "affineTransform": {"scaleX": transform.a, "shearX": 0, "translateX": transform.c + cols.start * transform.a,
-                                "shearY": 0, "scaleY": transform.e,
-                                "translateY": transform.f + rows.start * transform.e}}
+            "affineTransform": {"scaleX": transform.a, "shearX": 0, "translateX": x0,
+                                "shearY": 0, "scaleY": transform.e, "translateY": y0}}
 
 
 def _corner(transform, col: int, row: int) -> tuple[float, float]:
