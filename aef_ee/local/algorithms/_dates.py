@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from aef_ee.local.algorithms.geometry import number_arg
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.values import Date, DateRange
@@ -205,7 +206,7 @@ def date(value: Any, timeZone: str | None = None) -> Date:  # noqa: N803
 @algorithm("Date.fromYMD")
 def from_ymd(year: int, month: int, day: int, timeZone: str | None = None) -> Date:  # noqa: N803
     try:
-        naive = dt.datetime(int(year), int(month), int(day))
+        naive = dt.datetime(*(int(number_arg(v, "Date.fromYMD")) for v in (year, month, day)))
     except ValueError as exc:
         raise InvalidArgument(f"Date.fromYMD: {exc}.") from None
     return Date(millis_of(_wall(naive, timeZone)))
@@ -218,7 +219,7 @@ def millis(date: Any) -> int | float:  # noqa: F811
 
 @algorithm("Date.advance")
 def advance(date: Any, delta: float, unit: str, timeZone: str | None = None) -> Date:  # noqa: N803,F811
-    return Date(advance_millis(_date(date, "Date.advance"), float(delta), unit, timeZone))
+    return Date(advance_millis(_date(date, "Date.advance"), number_arg(delta, "Date.advance"), unit, timeZone))
 
 
 @algorithm("Date.difference")
@@ -274,10 +275,11 @@ def update(date: Any, year: int | None = None, month: int | None = None, day: in
     fields: dict[str, int] = {}
     for name, value in (("year", year), ("month", month), ("day", day), ("hour", hour), ("minute", minute)):
         if value is not None:
-            fields[name] = int(value)
+            fields[name] = int(number_arg(value, "Date.update"))
     if second is not None:
-        fields["second"] = int(math.floor(float(second)))
-        fields["microsecond"] = int(round((float(second) - fields["second"]) * 1e6))
+        seconds = number_arg(second, "Date.update")
+        fields["second"] = int(math.floor(seconds))
+        fields["microsecond"] = int(round((seconds - fields["second"]) * 1e6))
     try:
         naive = naive.replace(**fields)
     except ValueError as exc:

@@ -216,7 +216,7 @@ def feature_within_distance(left: Any, right: Any, distance: float, maxError: An
                             proj: Any = None) -> bool:
     d = geo.geometry_distance(_geom(as_feature(left), "withinDistance"), _other_geometry(right, "withinDistance"),
                               proj)
-    return d <= float(distance)
+    return d <= geo.number_arg(distance, "Feature.withinDistance")
 
 
 # --- properties ----------------------------------------------------------------------------------------------

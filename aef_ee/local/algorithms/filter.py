@@ -173,7 +173,7 @@ for _name, _test in _COMPARISONS.items():
 @algorithm("Filter.maxDifference")
 def max_difference(difference: float, leftField: str | None = None, rightValue: Any = None,  # noqa: N803
                    rightField: str | None = None, leftValue: Any = None) -> Filter:  # noqa: N803
-    limit = float(difference)
+    limit = geo.number_arg(difference, "Filter.maxDifference")
     return binary_filter("maxDifference", lambda a, b: abs(_comparable(a) - _comparable(b)) <= limit,
                          leftField, rightValue, rightField, leftValue)
 
@@ -253,8 +253,8 @@ def calendar_range(start: int, end: int | None = None, field: str = "day_of_year
     if field not in _CALENDAR_FIELDS:
         raise InvalidArgument(f"Filter.calendarRange: Unknown field '{field}'. Use one of {list(_CALENDAR_FIELDS)}.")
     get = _CALENDAR_FIELDS[field]
-    lo = int(start)
-    hi = lo if end is None else int(end)
+    lo = int(geo.number_arg(start, "Filter.calendarRange"))
+    hi = lo if end is None else int(geo.number_arg(end, "Filter.calendarRange"))
 
     def predicate(element: Any, secondary: Any = None) -> bool:
         t = _time_start(element)
@@ -325,7 +325,7 @@ _register_spatial("isContained", lambda a, b: b.covers(a))
 @algorithm("Filter.withinDistance")
 def within_distance(distance: float, leftField: str | None = None, rightValue: Any = None,  # noqa: N803
                     rightField: str | None = None, leftValue: Any = None, maxError: Any = None) -> Filter:  # noqa: N803
-    limit = float(distance)
+    limit = geo.number_arg(distance, "Filter.withinDistance")
 
     def test(left: Any, right: Any) -> bool:
         a, b = element_geometry(left), element_geometry(right)
@@ -348,9 +348,11 @@ def has_geometry() -> Filter:
 def filter_area(  # noqa: A002,N803
     min: float, max: float, maxError: Any = None, geometrySelector: str | None = None,
 ) -> Filter:
+    lo, hi = geo.number_arg(min, "Filter.area"), geo.number_arg(max, "Filter.area")
+
     def predicate(element: Any, secondary: Any = None) -> bool:
         g = element_geometry(element)
-        return g is not None and float(min) <= geo.geodesic_area(g) <= float(max)
+        return g is not None and lo <= geo.geodesic_area(g) <= hi
 
     return Filter(predicate, f"area({min}, {max})")
 

@@ -70,7 +70,14 @@ class ErrorMargin:
 def error_margin(value: float | None = None, unit: str = "meters") -> ErrorMargin:
     if unit not in ("meters", "projected", "infinite"):
         raise InvalidArgument(f"ErrorMargin: unit must be 'meters', 'projected' or 'infinite'; got {unit!r}.")
-    return ErrorMargin(None if value is None else float(value), unit)
+    return ErrorMargin(None if value is None else number_arg(value, "ErrorMargin"), unit)
+
+
+def number_arg(value: Any, where: str) -> float:
+    """A numeric argument as float; anything else is refused with the algorithm's name."""
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
+        return float(value)
+    raise InvalidArgument(f"{where}: expected a number; got {value!r}.")
 
 
 def _max_error(value: Any) -> float | None:
@@ -80,7 +87,7 @@ def _max_error(value: Any) -> float | None:
         return value.value
     if isinstance(value, dict) and value.get("type") == "ErrorMargin":
         return value.get("value")
-    return float(value)
+    return number_arg(value, "maxError")
 
 
 # --- projections ---------------------------------------------------------------------------------------------
@@ -117,13 +124,14 @@ def projection_crs(proj: Any) -> str | None:
 
 @algorithm("Projection.scale")
 def projection_scale(projection: Projection, x: float, y: float) -> Projection:  # noqa: F811
-    return projection.scaled(float(x), float(y))
+    return projection.scaled(number_arg(x, "Projection.scale"), number_arg(y, "Projection.scale"))
 
 
 @algorithm("Projection.translate")
 def projection_translate(projection: Projection, x: float, y: float) -> Projection:  # noqa: F811
     a, b, c, d, e, f = projection.transform
-    return Projection(projection.crs, (a, b, c + float(x), d, e, f + float(y)))
+    dx, dy = number_arg(x, "Projection.translate"), number_arg(y, "Projection.translate")
+    return Projection(projection.crs, (a, b, c + dx, d, e, f + dy))
 
 
 # --- constructors --------------------------------------------------------------------------------------------
@@ -281,7 +289,7 @@ def rectangle(  # noqa: N803
 @algorithm("GeometryConstructors.BBox")
 def bbox(west: float, south: float, east: float, north: float) -> Geometry:
     """A planar WGS84 rectangle between lines of longitude and latitude (latitudes clamped to ±90°)."""
-    west, south, east, north = (float(v) for v in (west, south, east, north))
+    west, south, east, north = (number_arg(v, "Geometry.BBox") for v in (west, south, east, north))
     if east - west >= 360:
         west, east = -180.0, 180.0
     south, north = max(south, -90.0), min(north, 90.0)
@@ -473,7 +481,7 @@ def _quad_segments(dist: float, max_error: float | None) -> int:
 
 def buffer_geometry(geometry: Geometry, dist: float, max_error: Any = None, proj: Any = None) -> Geometry:
     """Buffered by ``dist`` metres (or ``proj`` units); negative distances shrink polygons."""
-    dist = float(dist)
+    dist = number_arg(dist, "Geometry.buffer")
     quad = _quad_segments(dist, _max_error(max_error))
     if proj is not None:
         code = projection_crs(proj)
@@ -611,7 +619,8 @@ _predicate("containedIn", lambda a, b: b.covers(a))
 def within_distance(  # noqa: N803,F811
     left: Any, right: Any, distance: float, maxError: Any = None, proj: Any = None,
 ) -> bool:
-    return geometry_distance(_geometry(left), _geometry(right), proj) <= float(distance)
+    limit = number_arg(distance, "Geometry.withinDistance")
+    return geometry_distance(_geometry(left), _geometry(right), proj) <= limit
 
 
 # --- description ---------------------------------------------------------------------------------------------
@@ -711,7 +720,7 @@ def covering_grid(geometry: Any, proj: Any, scale: float | None = None) -> Any:
     if not isinstance(proj, Projection):
         proj = Projection(projection_crs(proj) or WGS84)
     if scale is not None:
-        proj = proj.at_scale(float(scale))
+        proj = proj.at_scale(number_arg(scale, "Geometry.coveringGrid"))
     a, b, c, d, e, f = proj.transform
     if b or d:
         raise InvalidArgument("Geometry.coveringGrid: rotated or sheared projections are not supported.")
@@ -748,7 +757,9 @@ def cut_lines(  # noqa: N803
 ) -> Geometry:
     """Lines cut at the given distances (metres, or ``proj`` units) along each, as a MultiLineString."""
     geom = _geometry(geometry)
-    cuts = sorted(float(v) for v in distances)
+    if not isinstance(distances, (list, tuple)):
+        raise InvalidArgument(f"Geometry.cutLines: distances must be a list of numbers; got {distances!r}.")
+    cuts = sorted(number_arg(v, "Geometry.cutLines") for v in distances)
     if proj is not None:
         code = projection_crs(proj)
         lines, back = _lines(geom.in_crs(code)), transformer(code, WGS84)

@@ -244,6 +244,9 @@ def java_format(pattern: str, value: Any) -> str:
         spec = f"{flags}{width}{',' if grouping else ''}{precision or '.6'}{conv}"
         return format(float(value), spec.replace("-", "<", 1) if "-" in flags else spec)
 
+    stray = re.search(r"%(?![-#+ 0,(]*\d*(?:\.\d+)?[sdfeEgGxXo%])", pattern)
+    if stray:
+        raise InvalidArgument(f"Number.format: Unknown format conversion in '{pattern}' at {stray.start()}.")
     return _JAVA_FORMAT.sub(one, pattern)
 
 
@@ -263,7 +266,7 @@ def number_format(number: Any, pattern: str = "%s") -> str:
 @algorithm("Number.parse")
 def number_parse(input: str, radix: int = 10) -> int | float:  # noqa: A002
     text = str(input).strip()
-    radix = int(radix)
+    radix = int(_num(radix, "Number.parse"))
     try:
         if radix != 10:
             return int(text, radix)
@@ -376,7 +379,8 @@ def string_replace(input: str, regex: str, replacement: str, flags: str = "") ->
 @algorithm("String.slice")
 def string_slice(string: str, start: int, end: int | None = None) -> str:
     text = _str(string, "String.slice")
-    return text[int(start):] if end is None else text[int(start):int(end)]
+    i = int(_num(start, "String.slice"))
+    return text[i:] if end is None else text[i:int(_num(end, "String.slice"))]
 
 
 @algorithm("String.split")
@@ -491,7 +495,10 @@ def describe(input: Any) -> Any:  # noqa: A002
 
 @algorithm("Array")
 def array(values: Any, pixelType: Any = None) -> np.ndarray:  # noqa: N803
-    data = np.asarray(values)
+    try:
+        data = np.asarray(values)
+    except ValueError:  # ragged nesting
+        raise InvalidArgument("Array: values must be a rectangular (nested) list of numbers.") from None
     if data.dtype == object or data.dtype.kind not in "biuf":
         raise InvalidArgument("Array: values must be a (nested, rectangular) list of numbers.")
     return data.astype(np.int64 if data.dtype.kind in "biu" else np.float64)

@@ -152,6 +152,8 @@ def test_list_filter_uses_item(ee):
 def test_bad_filters_are_refused_and_the_server_goes_on(ee):
     with pytest.raises(ee.EEException, match="Unknown field 'fortnight'"):
         _collection(ee).filter(ee.Filter.calendarRange(1, 2, "fortnight")).getInfo()
+    with pytest.raises(ee.EEException, match="Filter.calendarRange: expected a number"):
+        _collection(ee).filter(ee.Filter.calendarRange(ee.List(["May"]).get(0), 6, "month")).getInfo()
     with pytest.raises(ee.EEException, match="leftField or leftValue"):
         ee.List([1]).filter(ee.ApiFunction.call_("Filter.equals", None, 1)).getInfo()
     assert _passing(ee, ee.Filter.eq("v", 2)) == [2]

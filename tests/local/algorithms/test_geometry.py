@@ -219,6 +219,8 @@ def test_closest_points_covering_grid_and_cut_lines(ee):
     (lambda ee: ee.Geometry.LineString([[0, 0]], None, True), "at least 2 points"),
     (lambda ee: ee.Geometry.Polygon([[0], [1, 1], [2, 0]], None, True), "a position needs x and y"),
     (lambda ee: ee.Geometry.LineString([0, 0, 1], None, True), "Invalid number of coordinates"),
+    (lambda ee: ee.Geometry.Point([0, 0]).buffer(ee.List(["far"]).get(0)), "Geometry.buffer: expected a number"),
+    (lambda ee: ee.Geometry(ee.List([5]).get(0)).area(), "Expected a Geometry"),
 ])
 def test_bad_geometries_are_refused_and_the_server_goes_on(ee, make, fragment):
     with pytest.raises(ee.EEException, match=fragment):

@@ -220,6 +220,11 @@ def test_algorithms_if_isequal_objecttype(ee):
     (lambda ee: ee.Number.parse("abc"), "Unable to parse 'abc'"),
     (lambda ee: ee.Number(ee.List(["abc"]).get(0)).add(1), "Number.add: expected a number; got String"),
     (lambda ee: ee.Date("2020-01-31").update(None, 6), "day is out of range"),
+    (lambda ee: ee.Number(1).format("%q"), "Unknown format conversion"),
+    (lambda ee: ee.Array([[1, 2], [3]]), "rectangular"),
+    (lambda ee: ee.Date(0).advance(ee.List(["x"]).get(0), "day"), "Date.advance: expected a number"),
+    (lambda ee: ee.DateRange("2020-01-01", "2020-02-01").intersection(ee.DateRange("2021-01-01", "2021-02-01")),
+     "do not intersect"),
 ])
 def test_bad_values_are_refused_and_the_server_goes_on(ee, make, fragment):
     with pytest.raises(ee.EEException, match=fragment):
