@@ -50,7 +50,8 @@ def make_cog(path: Path, size: int, seed: int = 0) -> None:
 
 def tiles(size: int) -> list[tuple[int, int, int, int]]:
     """(col0, row0, width, height) of the request tiles covering the image."""
-    return [(c, r, min(TILE, size - c), min(TILE, size - r)) for r in range(0, size, TILE) for c in range(0, size, TILE)]
+    return [(c, r, min(TILE, size - c), min(TILE, size - r))
+            for r in range(0, size, TILE) for c in range(0, size, TILE)]
 
 
 def floor_run(path: Path, v: np.ndarray, size: int) -> tuple[float, list[np.ndarray]]:

@@ -302,8 +302,8 @@ def _reduce_pixels(reducer: Reducer, names: Sequence[str], px: RegionPixels, *, 
 
 @algorithm("Image.reduceRegion")
 def reduce_region(image: Any, reducer: Any, geometry: Any = None, scale: Any = None, crs: Any = None,
-                  crsTransform: Any = None, bestEffort: bool = False, maxPixels: float = DEFAULT_MAX_PIXELS,  # noqa: N803
-                  tileScale: float = 1) -> dict[str, Any]:  # noqa: N803
+                  crsTransform: Any = None, bestEffort: bool = False,  # noqa: N803
+                  maxPixels: float = DEFAULT_MAX_PIXELS, tileScale: float = 1) -> dict[str, Any]:  # noqa: N803
     """A dictionary of the reducer's outputs over the region (see the module docstring for the pixel rule)."""
     image = as_image(image)
     reducer = as_reducer(reducer)
@@ -470,7 +470,8 @@ def sample_regions(image: Any, collection: Any, properties: Sequence[str] | None
 def stratified_sample(image: Any, numPoints: int, classBand: str | None = None, region: Any = None,  # noqa: N803
                       scale: Any = None, projection: Any = None, seed: int = 0,
                       classValues: Sequence[Any] | None = None, classPoints: Sequence[int] | None = None,  # noqa: N803
-                      dropNulls: bool = True, tileScale: float = 1, geometries: bool = False) -> FeatureCollection:  # noqa: N803
+                      dropNulls: bool = True, tileScale: float = 1,  # noqa: N803
+                      geometries: bool = False) -> FeatureCollection:
     """Up to ``numPoints`` random pixels per class of ``classBand`` (``classPoints`` for listed ``classValues``)."""
     image = as_image(image)
     names = image.band_names
