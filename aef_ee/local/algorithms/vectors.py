@@ -42,8 +42,9 @@ def _projection(image: Image, crs: Any, crs_transform: Sequence[float] | None, s
         return Projection(base.crs, tuple(float(v) for v in crs_transform))
     if scale is not None:
         return base.at_scale(float(scale))
-    if crs is not None and not isinstance(crs, Projection) and base.crs != image.default_projection().crs:
-        raise InvalidArgument(f"{where}: a crs without scale or crsTransform has no pixel size.")
+    native = image.default_projection()
+    if base.crs != native.crs and not isinstance(crs, Projection):
+        return base.at_scale(native.nominal_scale)  # another CRS at the image's pixel size
     return base
 
 

@@ -111,6 +111,8 @@ def test_region_scale_and_limits(ee):
         image.reduceToVectors(scale=PIXEL, crs=CRS, maxPixels=100).getInfo()
     coarse = image.reduceToVectors(scale=PIXEL, crs=CRS, maxPixels=400, bestEffort=True).getInfo()["features"]
     assert 0 < sum(f["properties"]["count"] for f in coarse) <= 400
+    native = image.reduceToVectors(crs=image.projection()).getInfo()["features"]  # the image's own grid
+    assert sum(f["properties"]["count"] for f in native) == 1200 and len(native) == 4
     with pytest.raises(ee.EEException, match="integer type"):
         ee.Image("ML/scene").select("B1").reduceToVectors(scale=PIXEL, crs=CRS).getInfo()
 
