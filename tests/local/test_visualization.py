@@ -236,3 +236,20 @@ def test_download_url_zips_one_geotiff_per_band(ee, source):
         assert ds.transform.a == 30 and ds.transform.e == -30
         assert (ds.transform.c, ds.transform.f) == (x0, y0)
         np.testing.assert_array_equal(ds.read(1), data[2][WINDOW])
+
+
+def test_per_band_download_keeps_each_band_on_its_own_grid(ee, source):
+    data, transform = source
+    rows, cols = WINDOW
+    x0, y0 = _corner(transform, cols.start, rows.start)
+    x1, y1 = _corner(transform, cols.stop, rows.stop)
+    region = ee.Geometry.Rectangle([x0, y1, x1, y0], proj="EPSG:32621", geodesic=False)
+    url = ee.Image("TEST/landsat").getDownloadURL(
+        {"bands": [{"id": "B4", "scale": 30}, {"id": "B3", "scale": 60}], "region": region, "name": "mixed"})
+    archive = zipfile.ZipFile(io.BytesIO(urllib.request.urlopen(url).read()))
+    with rasterio.MemoryFile(archive.read("mixed.B4.tif")) as memfile, memfile.open() as ds:
+        assert (ds.transform.a, ds.width, ds.height) == (30, 40, 30)
+    with rasterio.MemoryFile(archive.read("mixed.B3.tif")) as memfile, memfile.open() as ds:
+        assert (ds.transform.a, ds.width, ds.height) == (60, 20, 15)
+        # nearest-neighbour sampling at 60 m takes the file pixel under each 60 m pixel's centre
+        np.testing.assert_array_equal(ds.read(1), data[1][rows, cols][1::2, 1::2])

@@ -121,20 +121,18 @@ def _file_prefix(image: Image, body: dict[str, Any]) -> str:
 
 
 def _zipped_geotiffs(image: Image, body: dict[str, Any], *, per_band: bool) -> Response:
-    """A zip of one GeoTIFF (``{prefix}.tif``) or one per band (``{prefix}.{band}.tif``) on the image's grid."""
+    """A zip of one GeoTIFF (``{prefix}.tif``) or one per band (``{prefix}.{band}.tif``, each on its own grid)."""
     image = select_bands(image, body.get("bandIds"))
-    grid = pixels.grid_from_json(body.get("grid"), image)
-    pixels.check_request_size(grid, pixels.output_dtypes(image))
-    values, masks = pixels.compute_pixels(image, grid)
-    names = image.band_names
     prefix = _file_prefix(image, body)
+    parts = [select_bands(image, [name]) for name in image.band_names] if per_band else [image]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        if per_band:
-            for name, v, m in zip(names, values, masks):
-                archive.writestr(f"{prefix}.{name}.tif", pixels.to_geotiff(grid, [name], [v], [m]))
-        else:
-            archive.writestr(f"{prefix}.tif", pixels.to_geotiff(grid, names, values, masks))
+        for part in parts:
+            grid = pixels.grid_from_json(body.get("grid"), part)
+            pixels.check_request_size(grid, pixels.output_dtypes(part))
+            values, masks = pixels.compute_pixels(part, grid)
+            name = f"{prefix}.{part.band_names[0]}.tif" if per_band else f"{prefix}.tif"
+            archive.writestr(name, pixels.to_geotiff(grid, part.band_names, values, masks))
     return Response(200, "application/zip", buffer.getvalue(),
                     {"Content-Disposition": f'attachment; filename="{prefix}.zip"'})
 
