@@ -39,6 +39,7 @@ __all__ = [
     "parse_period",
     "sample_uniform",
     "sample_stratified",
+    "sample_stratified_ee",
     "sites_from_features",
     "region_geometry",
 ]
@@ -510,3 +511,53 @@ def sites_from_features(
     if len(distinct) < len(sites):
         log.info("%d features share a site with an earlier feature; kept the first", len(sites) - len(distinct))
     return distinct
+
+
+# computePixels answers at most 48 MiB; a uint16/float class raster of 2048 x 2048 stays well under it.
+_MAX_CLASS_RASTER_PX = 2048
+
+
+def sample_stratified_ee(
+    image: Any,
+    region: Any,
+    n_per_class: int,
+    *,
+    period_ms: tuple[int, int],
+    band: str | None = None,
+    scale_m: float = 100.0,
+    class_values: Sequence[int] | None = None,
+    size: int = DEFAULT_SITE_SIZE,
+    resolution_m: float = DEFAULT_RESOLUTION_M,
+    context_days: tuple[float, float] = (0.0, 0.0),
+    seed: int = 0,
+) -> list[Site]:
+    """Like :func:`sample_stratified`, with the class raster an ``ee.Image`` (a land-cover map) over ``region``.
+
+    The class band is fetched once with ``ee.data.computePixels`` on a grid of ``scale_m`` metres in the UTM zone
+    of the region's centre (coarsened so the grid stays within 2048 x 2048 px); masked pixels are not sampled.
+
+    Raises:
+      SiteError: the region lies outside UTM's band, or the image has no class pixel there.
+    """
+    import ee
+
+    geom = region_geometry(region)
+    centre = geom.centroid
+    epsg = utm_epsg(centre.x, centre.y)
+    forward, _ = _transformers(epsg)
+    ring = np.asarray(geom.envelope.exterior.coords)
+    xs, ys = forward.transform(ring[:, 0], ring[:, 1])
+    left, right, bottom, top = min(xs), max(xs), min(ys), max(ys)
+    scale = max(scale_m, (right - left) / _MAX_CLASS_RASTER_PX, (top - bottom) / _MAX_CLASS_RASTER_PX)
+    width, height = max(1, int(math.ceil((right - left) / scale))), max(1, int(math.ceil((top - bottom) / scale)))
+    selected = ee.Image(image).select([band] if band else [0]).rename("class")
+    nodata = -1
+    grid = {"crsCode": f"EPSG:{epsg}", "dimensions": {"width": width, "height": height},
+            "affineTransform": {"scaleX": scale, "shearX": 0.0, "translateX": left,
+                                "shearY": 0.0, "scaleY": -scale, "translateY": top}}
+    pixels = ee.data.computePixels({
+        "expression": selected.toInt32().unmask(nodata, False), "fileFormat": "NUMPY_NDARRAY", "grid": grid})
+    classes = np.asarray(pixels["class"])
+    return sample_stratified(classes, (scale, 0.0, left, 0.0, -scale, top), f"EPSG:{epsg}", n_per_class,
+                             period_ms=period_ms, class_values=class_values, nodata=nodata, size=size,
+                             resolution_m=resolution_m, context_days=context_days, seed=seed)

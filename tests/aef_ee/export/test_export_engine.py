@@ -239,3 +239,25 @@ def test_cli_export_videos(local_server, catalog: Path, tmp_path: Path, capsys) 
     assert "3 sites written" in capsys.readouterr().out
     ds = VideoDataset(tmp_path / "cli")
     assert len(ds) == 3 and set(ds.sources) == {"s2", "s1", "era5", "dem"}
+
+
+def test_stratified_sites_from_an_ee_land_cover_image(ee_local, catalog: Path) -> None:
+    from rasterio.warp import transform_bounds
+
+    from aef_ee.sites import sample_stratified_ee, year_period
+
+    path = catalog / "projects/local/assets/slovenia_lulc_raster.tif"
+    with rasterio.open(path) as src:
+        lulc = src.read(1)
+        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+        transform = src.transform
+    image = ee_local.Image("projects/local/assets/slovenia_lulc_raster")
+    sites = sample_stratified_ee(image, bounds, 2, period_ms=year_period(2017), scale_m=10.0, size=8)
+    present = set(np.unique(lulc)) - {0}
+    assert {s.properties["stratum"] for s in sites} == present
+    for site in sites:
+        # The stratum is the raster's class at some pixel of the site (read back from the file).
+        rows, cols = rasterio.transform.rowcol(transform, [site.x0 + 5 + 10 * i for i in range(8)],
+                                               [site.y0 - 5 - 10 * i for i in range(8)])
+        window = lulc[max(min(rows), 0):max(rows) + 1, max(min(cols), 0):max(cols) + 1]
+        assert (window == site.properties["stratum"]).any()
