@@ -33,6 +33,8 @@ __all__ = ["composite", "compute_many", "load_image_collection", "load_table", "
 
 # The denominators of 2^53 used to turn a hash into a uniform double in [0, 1).
 _HASH_BITS = 53
+# Layer values a composite holds at once (2^23 float64 values: 64 MiB), whatever the collection's depth.
+STACK_VALUES = 2**23
 
 
 # --- loading ---------------------------------------------------------------------------------------------
@@ -295,7 +297,28 @@ def composite(
             out.append((np.asarray(values).astype(specs[w].pixel_type.dtype, copy=False), mask))
         return out
 
-    return Image(specs, read, {}, footprint=_union_footprint(images))
+    return Image(specs, _in_row_chunks(read, len(images) * max(1, len(names)), specs), {},
+                 footprint=_union_footprint(images))
+
+
+def _in_row_chunks(read: Callable, depth: int, specs: Sequence[BandSpec]) -> Callable:
+    """A reader that computes a deep stack (``depth`` layers per pixel) a few rows at a time, so that at most
+    ``STACK_VALUES`` layer values are held at once, whatever the requested grid."""
+
+    def chunked(grid: Grid, wanted: Sequence[int]):
+        rows = max(1, STACK_VALUES // max(1, depth * grid.width))
+        if rows >= grid.height:
+            return read(grid, wanted)
+        values = [np.empty(grid.shape, specs[w].pixel_type.dtype) for w in wanted]
+        masks = [np.empty(grid.shape, bool) for _ in wanted]
+        for r0 in range(0, grid.height, rows):
+            r1 = min(r0 + rows, grid.height)
+            for k, (v, m) in enumerate(read(grid.window(r0, r1), wanted)):
+                values[k][r0:r1] = v
+                masks[k][r0:r1] = m
+        return list(zip(values, masks))
+
+    return chunked
 
 
 def _composite_inputs(images: list[Image], reducer: Reducer) -> Image:
@@ -318,7 +341,8 @@ def _composite_inputs(images: list[Image], reducer: Reducer) -> Image:
         outs = reducer.reduce_inputs([[v for v, _ in st] for st in stacks], [[m for _, m in st] for st in stacks])
         return [(np.asarray(outs[w][0]).astype(specs[w].pixel_type.dtype, copy=False), outs[w][1]) for w in wanted]
 
-    return Image(specs, read, {}, footprint=_union_footprint(images))
+    return Image(specs, _in_row_chunks(read, len(images) * len(names), specs), {},
+                 footprint=_union_footprint(images))
 
 
 @algorithm("ImageCollection.reduce")

@@ -232,3 +232,12 @@ def test_linear_fit_over_time(ee, catalog):
     scale, offset = np.polyfit(t, y, 1)
     assert got["scale"][r, c] == pytest.approx(scale, rel=1e-4)
     assert got["offset"][r, c] == pytest.approx(offset, rel=1e-4)
+
+
+def test_deep_stacks_are_reduced_a_few_rows_at_a_time(ee, catalog, monkeypatch):
+    from aef_ee.local.algorithms import collection as collection_module
+
+    _, stack = catalog
+    monkeypatch.setattr(collection_module, "STACK_VALUES", 4 * 2 * W * 3)  # three rows per chunk
+    got = _pixels(ee, ee.ImageCollection("T/C").median(), ["nir"])["nir"]
+    np.testing.assert_allclose(got, np.ma.median(_masked(stack)[:, 1], axis=0).filled(0), rtol=1e-6)
