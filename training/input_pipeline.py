@@ -42,6 +42,7 @@ __all__ = [
     "create_loader",
     "inference_example",
     "channels_from_stats",
+    "synthetic_batch",
 ]
 
 MS_PER_DAY = 86_400_000
@@ -325,3 +326,41 @@ def inference_example(
         max_frames=dict(config.max_frames), site_size=L, text_dim=config.text_dim, hold_out=False,
     )
     return transform.random_map(video, np.random.default_rng(0))
+
+
+def synthetic_batch(
+    config: Any, channels: Mapping[str, int], batch_size: int, *, seed: int = 0
+) -> dict[str, Any]:
+    """A batch of the pipeline's structure and shapes filled with random values (benchmarks, shape checks).
+
+    Every frame is present and every pixel valid, so it is the most expensive batch of this config.
+    """
+    rng = np.random.default_rng(seed)
+    L, B = config.site_size, batch_size
+    period = float(config.crop_days or 365)
+    inputs = {}
+    for s in config.input_sources:
+        t = config.max_frames[s]
+        inputs[s] = {
+            "frames": rng.normal(size=(B, t, L, L, channels[s])).astype(np.float32),
+            "pixel_mask": np.ones((B, t, L, L), bool),
+            "frame_mask": np.ones((B, t), bool),
+            "days": np.sort(rng.uniform(0, period, (B, t)), axis=1).astype(np.float32),
+        }
+    targets = {
+        s: {
+            "values": rng.normal(size=(B, L, L, channels[s])).astype(np.float32),
+            "mask": np.ones((B, L, L), bool),
+            "present": np.ones((B,), bool),
+            "relative_time": rng.uniform(0, 1, (B,)).astype(np.float32),
+            "meta": rng.normal(size=(B, 2)).astype(np.float32),
+        }
+        for s in config.target_sources
+    }
+    text = rng.normal(size=(B, config.text_dim)).astype(np.float32)
+    return {
+        "inputs": inputs,
+        "targets": targets,
+        "period_days": np.full((B,), period, np.float32),
+        "text": {"embedding": text / np.linalg.norm(text, axis=-1, keepdims=True), "present": np.ones((B,), bool)},
+    }

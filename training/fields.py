@@ -1,0 +1,218 @@
+"""Annual embedding fields over a region: tiles on the UTM grid -> videos through the exporter -> the encoder ->
+64-band COGs in the form of Google's Satellite Embedding dataset.
+
+    python -m training.fields --config tiny --workdir /tmp/aef_tiny --data /tmp/videos \\
+        --region 5.318,50.629,5.333,50.637 --year 2021 --out /tmp/fields
+
+Each tile keeps a core of ``core`` pixels and is embedded from an input widened by ``margin`` pixels on every side,
+which is trimmed (AlphaEarth keeps 960 m out of 1.28 km inputs; here core and margin are configurable). Tiles whose
+COG already exists are skipped, so an interrupted run re-run with the same arguments finishes the rest. Pixels that
+no input source ever observed are written as nodata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aef_ee import __version__
+from aef_ee.assets import cog_tags
+from aef_ee.embedding_cog import write_embedding_cog
+from aef_ee.sites import Site, utm_epsg
+from aef_ee.videos import VideoDataset
+from training.errors import TrainingError
+
+__all__ = ["FieldTile", "FieldsReport", "plan_tiles", "embed_region", "main"]
+
+log = logging.getLogger(__name__)
+RESOLUTION_M = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldTile:
+    """One output COG: its core grid (kept) and the widened input site (embedded, then trimmed)."""
+
+    epsg: int
+    core_x0: float
+    core_y0: float
+    core: int
+    margin: int
+    year: int
+
+    @property
+    def zone(self) -> str:
+        return f"{self.epsg % 100:02d}{'N' if self.epsg < 32700 else 'S'}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.zone}_{self.core_x0:.0f}_{self.core_y0:.0f}_{self.year}"
+
+    @property
+    def transform(self) -> tuple[float, float, float, float, float, float]:
+        return (RESOLUTION_M, 0.0, self.core_x0, 0.0, -RESOLUTION_M, self.core_y0)
+
+    def input_site(self) -> Site:
+        start = int(np.datetime64(f"{self.year}-01-01", "ms").astype(np.int64))
+        end = int(np.datetime64(f"{self.year + 1}-01-01", "ms").astype(np.int64))
+        return Site(epsg=self.epsg, x0=self.core_x0 - self.margin * RESOLUTION_M,
+                    y0=self.core_y0 + self.margin * RESOLUTION_M, size=self.core + 2 * self.margin,
+                    resolution_m=RESOLUTION_M, period_ms=(start, end), properties={"tile": self.name})
+
+
+def plan_tiles(region: Sequence[float], year: int, *, core: int, margin: int) -> list[FieldTile]:
+    """The tiles covering ``region`` = (west, south, east, north) in degrees, on its UTM zone's core grid."""
+    from pyproj import Transformer
+
+    west, south, east, north = (float(v) for v in region)
+    if not (west < east and south < north):
+        raise TrainingError(f"region must be (west, south, east, north) with west < east, south < north; "
+                            f"got {tuple(region)!r}")
+    if core < 1 or margin < 0:
+        raise TrainingError(f"core must be >= 1 and margin >= 0 pixels; got core={core}, margin={margin}")
+    epsg = utm_epsg((west + east) / 2, (south + north) / 2)
+    forward = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+    xs, ys = forward.transform([west, east, east, west], [south, south, north, north])
+    step = core * RESOLUTION_M
+    x_start, x_end = math.floor(min(xs) / step), math.ceil(max(xs) / step)
+    y_start, y_end = math.floor(min(ys) / step), math.ceil(max(ys) / step)
+    return [FieldTile(epsg, i * step, (j + 1) * step, core, margin, year)
+            for j in range(y_end - 1, y_start - 1, -1) for i in range(x_start, x_end)]
+
+
+@dataclasses.dataclass
+class FieldsReport:
+    written: list[Path] = dataclasses.field(default_factory=list)
+    skipped: list[Path] = dataclasses.field(default_factory=list)
+    empty: list[str] = dataclasses.field(default_factory=list)
+    pixels: int = 0
+    seconds: float = 0.0
+
+    @property
+    def pixels_per_second(self) -> float:
+        return self.pixels / self.seconds if self.seconds else 0.0
+
+
+def _observed(video: Any, input_sources: Sequence[str]) -> np.ndarray:
+    """(H, W) True where any input source has a valid pixel in the valid period."""
+    masks = [src.mask.any(axis=0) for name, src in video.sources.items()
+             if name in input_sources and src.mask.shape[1:] != (1, 1)]
+    if not masks:
+        raise TrainingError(f"site {video.site_id}: none of the input sources {list(input_sources)} is present")
+    return np.logical_or.reduce(masks)
+
+
+def embed_region(
+    *,
+    workdir: str | Path,
+    config: Any,
+    training_data: str | Path,
+    region: Sequence[float],
+    year: int,
+    out_dir: str | Path,
+    core: int | None = None,
+    margin: int | None = None,
+    quantize: bool = True,
+    staging_dir: str | Path | None = None,
+    model_version: str | None = None,
+    progress: bool = True,
+) -> FieldsReport:
+    """Writes the embedding field of ``year`` over ``region`` as one COG per tile under ``out_dir``.
+
+    Args:
+      workdir: the training workdir holding the checkpoint.
+      config: the model config the checkpoint was trained with.
+      training_data: the training video dataset (its normalisation statistics are the model's).
+      region: (west, south, east, north), degrees.
+      core, margin: tile core and margin in pixels (default: 2 L and L / 2 of the config's site size).
+      quantize: int8 as the public dataset (default) or float32.
+      staging_dir: where the tiles' videos are exported (default ``out_dir/.videos-<year>``; resumable).
+    """
+    from tqdm.auto import tqdm
+
+    from aef_ee.export.api import export_videos
+    from training import input_pipeline
+    from training.infer import embed_video, load_model
+
+    started = time.perf_counter()
+    size = int(config.site_size)
+    core = core or 2 * size
+    margin = size // 2 if margin is None else margin
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tiles = plan_tiles(region, year, core=core, margin=margin)
+    report = FieldsReport()
+    todo = []
+    for tile in tiles:
+        path = out_dir / f"{tile.name}.tif"
+        (report.skipped if path.exists() else todo).append(path if path.exists() else tile)
+    if not todo:
+        report.seconds = time.perf_counter() - started
+        return report
+    staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
+    export_videos(staging, sources=tuple(config.input_sources), sites=[t.input_site() for t in todo],
+                  layout="acquisitions", progress=progress)
+    videos = VideoDataset(staging)
+    index = {sid: i for i, sid in enumerate(videos.site_ids)}
+    stats = input_pipeline.source_stats(VideoDataset(training_data).stats)
+    channels = input_pipeline.channels_from_stats(
+        stats, sorted(set(config.input_sources) | set(config.target_sources)))
+    model, step = load_model(workdir, config, channels)
+    version = model_version or f"{Path(str(workdir)).name}-step{step}"
+    for tile in tqdm(todo, desc=f"embed {year}", unit="tile", disable=not progress):
+        site = tile.input_site()
+        if site.site_id not in index:
+            log.warning("tile %s: no valid observation in %d; not written", tile.name, year)
+            report.empty.append(tile.name)
+            continue
+        video = videos[index[site.site_id]]
+        field = embed_video(model, video, config, stats)
+        observed = _observed(video, config.input_sources)
+        field = np.where(observed[..., None], field, np.nan)
+        m = tile.margin
+        kept = field[m: m + tile.core, m: m + tile.core]
+        path = write_embedding_cog(
+            out_dir / f"{tile.name}.tif", kept, transform=tile.transform, crs=f"EPSG:{tile.epsg}",
+            tags=cog_tags(year, tile.zone, model_version=version, software_version=f"aef-ee {__version__}"),
+            quantize=quantize)
+        report.written.append(path)
+        report.pixels += kept.shape[0] * kept.shape[1]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    from training.train import CONFIGS, get_config
+
+    parser = argparse.ArgumentParser(prog="python -m training.fields", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="tiny", choices=CONFIGS)
+    parser.add_argument("--workdir", required=True, help="training workdir with checkpoints/")
+    parser.add_argument("--data", required=True, help="the training video dataset (normalisation statistics)")
+    parser.add_argument("--region", required=True, help="west,south,east,north in degrees")
+    parser.add_argument("--year", type=int, required=True)
+    parser.add_argument("--out", required=True, help="output folder of COGs")
+    parser.add_argument("--core", type=int, default=None, help="kept tile size, pixels")
+    parser.add_argument("--margin", type=int, default=None, help="trimmed margin, pixels")
+    parser.add_argument("--float32", action="store_true", help="write float32 instead of int8 codes")
+    parser.add_argument("--project", help="Earth Engine project (default: the local engine)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    import aef_ee
+
+    aef_ee.initialize("earthengine" if args.project else "local", project=args.project)
+    report = embed_region(workdir=args.workdir, config=get_config(args.config), training_data=args.data,
+                          region=[float(v) for v in args.region.split(",")], year=args.year, out_dir=args.out,
+                          core=args.core, margin=args.margin, quantize=not args.float32)
+    print(f"{len(report.written)} tiles written, {len(report.skipped)} already there, {len(report.empty)} empty; "
+          f"{report.pixels_per_second:.0f} pixels/s")
+
+
+if __name__ == "__main__":
+    main()
