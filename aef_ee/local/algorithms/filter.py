@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from aef_ee.local.algorithms import geometry as geo
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
@@ -355,6 +357,24 @@ def filter_area(  # noqa: A002,N803
         return g is not None and lo <= geo.geodesic_area(g) <= hi
 
     return Filter(predicate, f"area({min}, {max})")
+
+
+@algorithm("Filter.expression")
+def filter_expression(expression: str) -> Filter:
+    """Elements for which the expression over their properties is true (e.g. ``'cloud < 20 && year == 2020'``);
+    an element lacking a property the expression reads does not pass."""
+    from aef_ee.local.algorithms._expression import parse_expression
+
+    parsed = parse_expression(expression)
+    names = parsed.variables()
+
+    def predicate(element: Any, secondary: Any = None) -> bool:
+        values = {n: element_value(element, n) for n in names}
+        if any(v is MISSING for v in values.values()):
+            return False
+        return bool(np.all(parsed.evaluate(lambda n: _comparable(values[n]))))
+
+    return Filter(predicate, f"expression({expression})")
 
 
 # --- combinations --------------------------------------------------------------------------------------------

@@ -275,6 +275,22 @@ def number_parse(input: str, radix: int = 10) -> int | float:  # noqa: A002
         raise InvalidArgument(f"Number.parse: Unable to parse '{input}' as a number.") from None
 
 
+@algorithm("Number.expression")
+def number_expression(expression: str, vars: Mapping[str, Any] | None = None) -> int | float:  # noqa: A002
+    """Evaluates an arithmetic expression with numeric variables (e.g. ``'a * 2 + sqrt(b)'``)."""
+    from aef_ee.local.algorithms._expression import evaluate_expression
+
+    variables = {k: _num(v, "Number.expression") for k, v in (vars or {}).items()}
+    value = np.asarray(evaluate_expression(expression, variables))
+    if value.ndim:
+        raise InvalidArgument(f"Number.expression: {expression!r} does not evaluate to a number.")
+    return _scalar(value.item())
+
+
+def _scalar(value: Any) -> int | float:
+    return int(value) if isinstance(value, (bool, np.bool_)) else value
+
+
 # --- String --------------------------------------------------------------------------------------------------
 
 def _str(value: Any, where: str) -> str:

@@ -103,6 +103,8 @@ def _expected(predicate) -> list[int]:
      lambda p: 3 <= dt.datetime.fromtimestamp(p["system:time_start"] / 1000, dt.timezone.utc).month <= 5),
     (lambda F: F.calendarRange(11, 2, "month"),  # wraps around the year end
      lambda p: dt.datetime.fromtimestamp(p["system:time_start"] / 1000, dt.timezone.utc).month in (11, 12, 1, 2)),
+    (lambda F: F.expression("v >= 2 && v < 8 || name == 'site_11'"),
+     lambda p: "v" in p and 2 <= p["v"] < 8 or (p["name"] == "site_11" and "v" in p)),
     (lambda F: F.date("2020-03-01", "2020-07-01"),
      lambda p: _millis(dt.datetime(2020, 3, 1)) <= p["system:time_start"] < _millis(dt.datetime(2020, 7, 1))),
 ])

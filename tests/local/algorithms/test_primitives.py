@@ -211,6 +211,26 @@ def test_algorithms_if_isequal_objecttype(ee):
     assert ee.Array([1.5, 2]).toList().getInfo() == [1.5, 2.0]
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2 ** 3 ** 2", 2 ** 9), ("-2 ** 2", -4), ("7 % 3", 1),
+    ("a / b", 2.5), ("sqrt(a * a + 9)", 5.83095189), ("max(a, b) - min(a, b)", 3), ("a > b ? 10 : 20", 10),
+    ("a > 1 && b < 1 || !(a == 5)", 0), ("1e3 / .5", 2000), ("hypot(3, 4)", 5),
+])
+def test_number_expression_matches_python(ee, text, expected):
+    value = ee.Number.expression(text, {"a": 5, "b": 2}).getInfo()
+    assert value == pytest.approx(expected)
+
+
+def test_expression_parser_works_elementwise_on_arrays():
+    from aef_ee.local.algorithms._expression import evaluate_expression, parse_expression
+
+    b4, b8 = np.array([[0.1, 0.2], [0.3, 0.4]]), np.array([[0.5, 0.5], [0.1, 0.9]])
+    nd = evaluate_expression("(b8 - b4) / (b8 + b4)", {"b4": b4, "b8": b8})
+    assert np.allclose(nd, (b8 - b4) / (b8 + b4))
+    assert np.array_equal(evaluate_expression("b8 > b4 ? 1 : 0", {"b4": b4, "b8": b8}), (b8 > b4).astype(int))
+    assert parse_expression("a + f(b) * c.d").variables() == {"a", "b", "c.d"}
+
+
 @pytest.mark.parametrize("make, fragment", [
     (lambda ee: ee.List([1, 2]).get(5), "List index must be between"),
     (lambda ee: ee.Dictionary({"a": 1}).get("b"), "does not contain key: 'b'"),
@@ -221,6 +241,9 @@ def test_algorithms_if_isequal_objecttype(ee):
     (lambda ee: ee.Number(ee.List(["abc"]).get(0)).add(1), "Number.add: expected a number; got String"),
     (lambda ee: ee.Date("2020-01-31").update(None, 6), "day is out of range"),
     (lambda ee: ee.Number(1).format("%q"), "Unknown format conversion"),
+    (lambda ee: ee.Number.expression("1 +", {}), "unexpected end"),
+    (lambda ee: ee.Number.expression("__import__('os')", {}), "unknown function '__import__'"),
+    (lambda ee: ee.Number.expression("a + 1", {}), "unknown variable 'a'"),
     (lambda ee: ee.Array([[1, 2], [3]]), "rectangular"),
     (lambda ee: ee.Date(0).advance(ee.List(["x"]).get(0), "day"), "Date.advance: expected a number"),
     (lambda ee: ee.DateRange("2020-01-01", "2020-02-01").intersection(ee.DateRange("2021-01-01", "2021-02-01")),
