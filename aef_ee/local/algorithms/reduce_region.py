@@ -8,7 +8,7 @@ pixel with at least 0.5% of its area inside, weighted by that fraction (computed
 on the boundary); unweighted ones (count, min, max, toList, ..., and any ``reducer.unweighted()``) and all sampling
 take the pixels whose centre lies inside. Points and lines take the pixels they touch, with weight 1. Masked pixels
 are left out (masks are 0/1 here, so they do not scale weights). Large regions are processed in strips of rows,
-never all pixels at once.
+never all pixels at once; ``tileScale`` is accepted and ignored (memory is bounded by the strips instead).
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ MIN_COVERAGE = 0.005
 # Earth Engine's getRegion limit on the number of values it returns.
 GET_REGION_MAX_VALUES = 1048576
 DEFAULT_MAX_PIXELS = 1e7
+# Sampling has no maxPixels argument; past this many pixels in the region the local engine refuses rather than
+# rasterising for minutes (Earth Engine would time out).
+MAX_SAMPLE_PIXELS = 1e9
 
 
 # --- projections and grids -------------------------------------------------------------------------------
@@ -395,7 +398,13 @@ def _sample_features(image: Image, px: RegionPixels, *, drop_nulls: bool, geomet
 def _sample_grid(image: Image, region: Any, scale: Any, projection: Any, what: str) -> tuple[Geometry, Grid]:
     geom = _region(image, region, what)
     proj = working_projection(image, scale=scale, crs=_projection_arg(projection))
-    return geom, region_grid(geom, proj)
+    grid = region_grid(geom, proj)
+    estimate = _estimate_pixels(geom, grid)
+    if estimate > MAX_SAMPLE_PIXELS:
+        raise InvalidArgument(
+            f"{what}: Too many pixels in the region (about {estimate:.3g}); the local engine samples regions of at "
+            f"most {MAX_SAMPLE_PIXELS:.0e} pixels. Use a larger scale or a smaller region.")
+    return geom, grid
 
 
 def _inside_linear(geometry: Geometry, grid: Grid) -> np.ndarray:
