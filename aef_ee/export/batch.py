@@ -279,8 +279,9 @@ def convert_batch(
                     log.info("tile %s has no output yet (task %s); convert again later", task.tile_id, task.task_id)
                     waiting += len(todo)
                     continue
+                footprints: dict[str, Any] = {}
                 for site in todo:
-                    plan = {name: site_frames(site, fs, request) for name, fs in task.frames.items()}
+                    plan = {name: site_frames(site, fs, request, footprints) for name, fs in task.frames.items()}
                     names = required_bands(plan, sources)
                     arrays = read_site_bands(files, site, names, fallback_names=task.bands) if names else {}
                     video = assemble_video(site, plan, sources, arrays, drop_empty_frames=request.drop_empty_frames)

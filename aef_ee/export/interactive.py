@@ -140,8 +140,9 @@ def iter_site_plans(tiles: Sequence[Tile], sources: Mapping[str, Source], reques
     for tile in tiles:
         listings = {name: backend.list_images(src, tile) for name, src in sources.items()}
         tile_frames = plan_tile(tile, sources, request, listings)
+        footprints: dict[str, Any] = {}
         for site in tile.sites:
-            yield site, {name: site_frames(site, fs, request) for name, fs in tile_frames.items()}
+            yield site, {name: site_frames(site, fs, request, footprints) for name, fs in tile_frames.items()}
 
 
 def export_interactive(

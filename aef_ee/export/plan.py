@@ -260,31 +260,45 @@ def plan_frames(source: Source, images: Sequence[ImageInfo], request: ExportRequ
     return frames
 
 
-def _intersects(image: ImageInfo, site: Site) -> bool:
-    if not image.footprint:
-        return True
+def _footprint_shape(image: ImageInfo, cache: dict[str, Any] | None) -> Any:
+    """The image footprint as a shapely polygon (None when unknown or unreadable), parsed once per cache."""
+    if cache is not None and image.id in cache:
+        return cache[image.id]
     import shapely.geometry
 
-    try:
-        footprint = shapely.geometry.shape(image.footprint)
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return True  # an unreadable footprint does not exclude the image; empty frames are dropped later
-    if footprint.geom_type in ("LinearRing", "LineString"):
-        footprint = shapely.geometry.Polygon(footprint.coords)
-    return footprint.intersects(shapely.geometry.Polygon(site.footprint_lonlat()))
+    shape = None
+    if image.footprint:
+        try:
+            shape = shapely.geometry.shape(image.footprint)
+            if shape.geom_type in ("LinearRing", "LineString"):
+                shape = shapely.geometry.Polygon(shape.coords)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            shape = None  # an unreadable footprint does not exclude the image; empty frames are dropped later
+    if cache is not None:
+        cache[image.id] = shape
+    return shape
 
 
-def site_frames(site: Site, frames: Sequence[Frame], request: ExportRequest) -> list[Frame]:
+def site_frames(site: Site, frames: Sequence[Frame], request: ExportRequest,
+                footprints: dict[str, Any] | None = None) -> list[Frame]:
     """The tile frames a site keeps, with their images restricted to those whose footprint intersects the site.
 
     Acquisitions: kept when the image intersects the site and lies in the site's window. Composite bins: all
     kept that overlap the site's window (their timestamps form the regular grid), possibly without images. Static
-    frames: kept when any image intersects the site.
+    frames: kept when any image intersects the site. ``footprints`` caches parsed footprints across sites.
     """
+    import shapely.geometry
+
+    area = shapely.geometry.Polygon(site.footprint_lonlat())
     lo, hi = site.window_ms
+
+    def intersects(image: ImageInfo) -> bool:
+        shape = _footprint_shape(image, footprints)
+        return shape is None or shape.intersects(area)
+
     out = []
     for frame in frames:
-        images = tuple(i for i in frame.images if _intersects(i, site))
+        images = tuple(i for i in frame.images if intersects(i))
         if frame.kind == "acquisition":
             if images and lo <= frame.timestamp_ms < hi:
                 out.append(frame)
