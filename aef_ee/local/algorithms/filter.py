@@ -295,7 +295,7 @@ def _spatial(name: str, test: Callable[[Any, Any], bool], leftField: str | None,
         if isinstance(value, Mapping):
             value = geo.geometry_from_geojson(dict(value))
         g = element_geometry(value) if not isinstance(value, Geometry) else value
-        return None if g is None else g.in_crs(geo.WGS84)
+        return None if g is None else geo.lonlat_shape(g)
 
     def spatial_test(left: Any, right: Any) -> bool:
         a, b = as_shape(left), as_shape(right)

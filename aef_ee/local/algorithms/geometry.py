@@ -40,6 +40,7 @@ __all__ = [
     "in_common_crs",
     "geometry_from_geojson",
     "lookup_geometry_op",
+    "lonlat_shape",
 ]
 
 WGS84 = "EPSG:4326"
@@ -52,6 +53,10 @@ DENSIFY_DEGREES = 0.01
 # A buffer's arcs are approximated by chords no further than this fraction of the distance from the true arc,
 # unless maxError says otherwise (Earth Engine's default error margin is 1% of the buffer distance).
 DEFAULT_BUFFER_ERROR_FRACTION = 0.01
+# Geodesic edges longer than this (degrees) are followed along their great circle for lon/lat-planar work
+# (predicates, set operations, bounds); over 0.1 degree a great circle departs from the straight lon/lat chord
+# by about a metre at 60 degrees latitude (less nearer the equator).
+GEODESIC_STEP_DEGREES = 0.1
 MIN_QUAD_SEGMENTS = 8
 
 
@@ -332,9 +337,55 @@ def _geometry(value: Any) -> Geometry:
     return as_geometry(value)
 
 
+def _densify_ring_coords(coords: np.ndarray) -> np.ndarray:
+    """Positions (N, 2) with points inserted along the great circle of every edge longer than the step."""
+    lon, lat = coords[:, 0], coords[:, 1]
+    long_edges = np.flatnonzero(np.maximum(np.abs(np.diff(lon)), np.abs(np.diff(lat))) > GEODESIC_STEP_DEGREES)
+    if long_edges.size == 0:
+        return coords
+    pieces = []
+    start = 0
+    for i in long_edges:
+        pieces.append(coords[start:i + 1, :2])
+        span = max(abs(lon[i + 1] - lon[i]), abs(lat[i + 1] - lat[i]))
+        n = int(math.ceil(span / GEODESIC_STEP_DEGREES)) - 1
+        inner = SPHERE.npts(lon[i], lat[i], lon[i + 1], lat[i + 1], n)
+        if inner:
+            pieces.append(np.asarray(inner, np.float64))
+        start = i + 1
+    pieces.append(coords[start:, :2])
+    return np.concatenate(pieces)
+
+
+def _densify(shape: Any) -> Any:
+    kind = shape.geom_type
+    if kind in ("LineString", "LinearRing"):
+        cls = sg.LinearRing if kind == "LinearRing" else sg.LineString
+        return cls(_densify_ring_coords(np.asarray(shape.coords)))
+    if kind == "Polygon":
+        if shape.is_empty:
+            return shape
+        rings = [_densify_ring_coords(np.asarray(r.coords)) for r in [shape.exterior, *shape.interiors]]
+        return sg.Polygon(rings[0], rings[1:])
+    if kind in ("MultiLineString", "MultiPolygon", "GeometryCollection"):
+        return type(shape)([_densify(g) for g in shape.geoms])
+    return shape
+
+
+def lonlat_shape(geometry: Geometry) -> Any:
+    """The shape in EPSG:4326 for planar work there: a geodesic geometry's long edges get points along their great
+    circles (every :data:`GEODESIC_STEP_DEGREES`), so lon/lat-planar predicates see the edges Earth Engine sees."""
+    shape = geometry.in_crs(WGS84)
+    if geometry.geodesic and geometry.crs == WGS84:
+        return _densify(shape)
+    return shape
+
+
 def in_common_crs(left: Geometry, right: Geometry, proj: Any = None) -> tuple[Any, Any, str]:
-    """Both shapes in one CRS: ``proj`` when given, else EPSG:4326."""
-    code = projection_crs(proj) or WGS84
+    """Both shapes in one CRS: ``proj`` when given, else EPSG:4326 (geodesic edges followed)."""
+    code = projection_crs(proj)
+    if code is None:
+        return lonlat_shape(left), lonlat_shape(right), WGS84
     return left.in_crs(code), right.in_crs(code), code
 
 
@@ -362,7 +413,7 @@ def _apply(t: pyproj.Transformer, shape: Any) -> Any:
 
 def _in_metres(geometry: Geometry) -> tuple[Any, pyproj.Transformer]:
     """The shape in a local metric projection, and the transformer back to EPSG:4326."""
-    lonlat = geometry.in_crs(WGS84)
+    lonlat = lonlat_shape(geometry)
     forward, backward = _aeqd_transformers(_local_aeqd(lonlat))
     return _apply(forward, lonlat), backward
 
@@ -516,7 +567,7 @@ def centroid(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:
 def bounds_of(geometry: Geometry, proj: Any = None) -> Geometry:
     """The bounding rectangle, planar, in EPSG:4326 or in ``proj``."""
     code = projection_crs(proj) or WGS84
-    shape = geometry.in_crs(code)
+    shape = lonlat_shape(geometry) if code == WGS84 else geometry.in_crs(code)
     if shape.is_empty:
         return Geometry(sg.Polygon(), code, False)
     xmin, ymin, xmax, ymax = shape.bounds

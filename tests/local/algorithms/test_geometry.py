@@ -159,6 +159,20 @@ def test_predicates_and_set_operations_match_shapely(ee):
     assert sg.shape(a.symmetricDifference(b).getInfo()).equals(sa.symmetric_difference(sb))
 
 
+def test_geodesic_edges_are_followed_by_predicates_and_bounds(ee):
+    ring = [[0, 60], [40, 60], [40, 70], [0, 70], [0, 60]]
+    # The great circle from (0, 70) to (40, 70) bulges north of the parallel; find its top.
+    top = max(lat for _, lat in SPHERE.npts(0, 70, 40, 70, 99))
+    assert top > 71
+    probe = ee.Geometry.Point([20, (70 + top) / 2])
+    geodesic = ee.Geometry.Polygon([ring], None, True)
+    planar = ee.Geometry.Polygon([ring], None, False)
+    assert geodesic.contains(probe).getInfo() is True
+    assert planar.contains(probe).getInfo() is False
+    assert sg.shape(geodesic.bounds().getInfo()).bounds[3] == pytest.approx(top, abs=1e-3)
+    assert sg.shape(planar.bounds().getInfo()).bounds[3] == 70
+
+
 def test_distance_is_ellipsoidal_metres(ee):
     p, q = ee.Geometry.Point([4.0, 50.0]), ee.Geometry.Point([4.5, 50.3])
     _, _, expected = WGS84.inv(4.0, 50.0, 4.5, 50.3)
