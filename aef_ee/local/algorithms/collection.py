@@ -489,6 +489,22 @@ def image_collection_merge(collection1: ImageCollection, collection2: ImageColle
     return _merge(collection1, collection2)  # type: ignore[return-value]
 
 
+@algorithm("ImageCollection.combine")
+def image_collection_combine(primary: ImageCollection, secondary: ImageCollection,
+                             overwrite: bool = False) -> ImageCollection:
+    """Each primary image with the bands of the secondary image of the same ``system:index`` added (primary
+    images without a match are dropped)."""
+    from aef_ee.local.algorithms.image import add_bands
+
+    by_index = {img.properties.get("system:index"): img for img in _images(secondary).images}
+    out = []
+    for img in _images(primary).images:
+        match = by_index.get(img.properties.get("system:index"))
+        if match is not None:
+            out.append(add_bands(img, match, None, bool(overwrite)))
+    return ImageCollection(out, dict(primary.properties))
+
+
 def _merge(a: Any, b: Any) -> Any:
     """Earth Engine prefixes ids with '1_' and '2_' so they stay unique."""
     first = [_with_index(e, f"1_{_props(e).get('system:index', i)}") for i, e in enumerate(elements(a))]

@@ -241,3 +241,11 @@ def test_deep_stacks_are_reduced_a_few_rows_at_a_time(ee, catalog, monkeypatch):
     monkeypatch.setattr(collection_module, "STACK_VALUES", 4 * 2 * W * 3)  # three rows per chunk
     got = _pixels(ee, ee.ImageCollection("T/C").median(), ["nir"])["nir"]
     np.testing.assert_allclose(got, np.ma.median(_masked(stack)[:, 1], axis=0).filled(0), rtol=1e-6)
+
+
+def test_combine_adds_the_bands_of_matching_images(ee):
+    coll = ee.ImageCollection("T/C")
+    ratio = coll.map(lambda i: i.select("nir").divide(i.select("red")).rename("ratio")).limit(2)
+    combined = coll.combine(ratio)
+    assert combined.size().getInfo() == 2
+    assert combined.first().bandNames().getInfo() == ["red", "nir", "ratio"]
