@@ -122,10 +122,13 @@ def _read_parquet(path: str, geometry_column: str | None) -> tuple[Feature, ...]
 
 
 def _plain(value: Any) -> Any:
+    """A table cell as a JSON-able Python value (NaN -> None, timestamps -> ISO 8601 strings)."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
     return value
 
 

@@ -249,3 +249,18 @@ def test_combine_adds_the_bands_of_matching_images(ee):
     combined = coll.combine(ratio)
     assert combined.size().getInfo() == 2
     assert combined.first().bandNames().getInfo() == ["red", "nir", "ratio"]
+
+
+def test_load_geoparquet_table(ee, catalog):
+    import geopandas
+    from shapely.geometry import Point
+
+    root, _ = catalog
+    frame = geopandas.GeoDataFrame({"id": ["p", "q"], "v": [1.5, float("nan")]},
+                                   geometry=[Point(4.5, 50.5), Point(5.0, 51.0)], crs=4326)
+    frame.to_parquet(root / "projects" / "local" / "assets" / "pq.parquet")
+    Catalog(root).write_table("projects/local/assets/pq", "pq.parquet", overwrite=True)
+    info = ee.FeatureCollection("projects/local/assets/pq").getInfo()
+    assert [f["id"] for f in info["features"]] == ["p", "q"]
+    assert [f["properties"] for f in info["features"]] == [{"v": 1.5}, {"v": None}]
+    assert info["features"][1]["geometry"] == {"type": "Point", "coordinates": [5.0, 51.0]}
