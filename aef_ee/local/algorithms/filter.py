@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import shapely
 
 from aef_ee.local.algorithms import geometry as geo
 from aef_ee.local.algorithms.registry import algorithm
@@ -289,6 +290,9 @@ def range_contains(field: str, minValue: Any, maxValue: Any) -> Filter:  # noqa:
 
 # --- geometry ------------------------------------------------------------------------------------------------
 
+_NOT_CONSTANT = object()
+
+
 def _spatial(name: str, test: Callable[[Any, Any], bool], leftField: str | None, rightValue: Any,  # noqa: N803
              rightField: str | None, leftValue: Any) -> Filter:
     def as_shape(value: Any) -> Any:
@@ -297,8 +301,18 @@ def _spatial(name: str, test: Callable[[Any, Any], bool], leftField: str | None,
         g = element_geometry(value) if not isinstance(value, Geometry) else value
         return None if g is None else geo.lonlat_shape(g)
 
+    # A constant operand (the region of filterBounds) is converted and prepared once, not once per element.
+    constants = {id(v): as_shape(v) for v in (leftValue, rightValue) if v is not None}
+    for shape in constants.values():
+        if shape is not None:
+            shapely.prepare(shape)
+
+    def shape_of(value: Any) -> Any:
+        found = constants.get(id(value), _NOT_CONSTANT)
+        return as_shape(value) if found is _NOT_CONSTANT else found
+
     def spatial_test(left: Any, right: Any) -> bool:
-        a, b = as_shape(left), as_shape(right)
+        a, b = shape_of(left), shape_of(right)
         if a is None or b is None:  # an unbounded image covers everything
             if a is None and b is None:
                 return name != "disjoint"
@@ -318,8 +332,9 @@ def _register_spatial(name: str, test: Callable[[Any, Any], bool]) -> None:
     algorithm(f"Filter.{name}")(impl)
 
 
-_register_spatial("intersects", lambda a, b: a.intersects(b))
-_register_spatial("disjoint", lambda a, b: a.disjoint(b))
+# Symmetric tests put the right operand (usually the prepared constant region) first, where a prepared geometry helps.
+_register_spatial("intersects", lambda a, b: b.intersects(a))
+_register_spatial("disjoint", lambda a, b: b.disjoint(a))
 _register_spatial("contains", lambda a, b: a.covers(b))
 _register_spatial("isContained", lambda a, b: b.covers(a))
 
