@@ -94,6 +94,37 @@ def test_feature_collection_classify_matches_sklearn(ee, split, make, build):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("metric", ["MANHATTAN", "BRAYCURTIS", "MAHALANOBIS"])
+def test_knn_metrics(ee, split, metric):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    (rows, cols, labels), (trows, tcols, tlabels) = split
+    x, q = _table(rows, cols), _table(trows, tcols)
+    kwargs = {"metric": metric.lower()}
+    if metric == "MAHALANOBIS":
+        kwargs.update(algorithm="brute", metric_params={"VI": np.linalg.pinv(np.cov(x, rowvar=False))})
+    classifier = ee.Classifier.smileKNN(3, "KD_TREE" if metric == "MANHATTAN" else "AUTO", metric)
+    trained = classifier.train(training_features(ee, rows, cols, labels), "zone")
+    got = training_features(ee, trows, tcols, tlabels).classify(trained).aggregate_array("classification").getInfo()
+    np.testing.assert_array_equal(got, KNeighborsClassifier(3, **kwargs).fit(x, labels).predict(q))
+
+
+def test_one_class_svm_and_raw_distances(ee, split):
+    from sklearn.svm import OneClassSVM
+
+    (rows, cols, labels), (trows, tcols, tlabels) = split
+    x, q = _table(rows, cols), _table(trows, tcols)
+    fc, test = training_features(ee, rows, cols, labels), training_features(ee, trows, tcols, tlabels)
+    one = ee.Classifier.libsvm(svmType="ONE_CLASS", kernelType="RBF", gamma=10.0, nu=0.1, oneClass=1)
+    got = test.classify(one.train(fc, "zone")).aggregate_array("classification").getInfo()
+    reference = OneClassSVM(kernel="rbf", gamma=10.0, nu=0.1).fit(x[labels == 1])
+    np.testing.assert_array_equal(got, (reference.predict(q) > 0).astype(int))
+    raw = test.classify(ee.Classifier.minimumDistance().setOutputMode("RAW").train(fc, "zone")).aggregate_array(
+        "classification").getInfo()
+    means = np.stack([x[labels == c].mean(axis=0) for c in (0, 1, 2)])
+    np.testing.assert_allclose(raw, np.linalg.norm(q[:, None] - means[None], axis=2), rtol=1e-9)
+
+
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "mahalanobis", "manhattan"])
 def test_minimum_distance(ee, split, metric):
     (rows, cols, labels), (trows, tcols, tlabels) = split
