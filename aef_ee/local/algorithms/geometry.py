@@ -1,11 +1,12 @@
-"""Geometry algorithms: constructors (``GeometryConstructors.*``), measures, predicates, set operations, and the
-``Projection`` / ``ErrorMargin`` values they take.
+"""Geometry algorithms: constructors (``GeometryConstructors.*``), measures, predicates, set operations, grids,
+and the small ``ErrorMargin`` / ``Proj`` / ``Projection.scale`` / ``Projection.translate`` algorithms.
 
 Geometries are :class:`aef_ee.local.values.Geometry` (a shapely shape in its CRS plus Earth Engine's geodesic flag).
 Measures follow Earth Engine: without ``proj``, areas are in m² and lengths in m, computed on the sphere used by
 ``Image.pixelArea`` (radius :data:`EARTH_RADIUS_M`) with great-circle edges for geodesic geometries and edges
 straight in their CRS (densified before measuring) otherwise; with ``proj`` they are planar, in that projection's
 units. Buffers and simplification in metres run in a local azimuthal-equidistant projection about the geometry.
+Predicates and set operations run planar in lon/lat, with geodesic edges followed along their great circles.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _max_error(value: Any) -> float | None:
 # --- projections ---------------------------------------------------------------------------------------------
 
 @algorithm("Proj")
-def proj(  # noqa: N803
+def proj_constructor(  # noqa: N803
     crs: Any, transform: Sequence[float] | None = None, transformWkt: str | None = None,
 ) -> Projection:
     """``Proj``: the same as ``Projection`` (registered in image_ops), a CRS with an affine transform."""
