@@ -73,10 +73,12 @@ def ndvi_source():  # type: ignore[no-untyped-def]
 
 
 def test_masks_mark_exactly_clouds_and_nodata(cloud_catalog, ndvi_source, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from aef_ee.backend import initialize, local_server
+    from aef_ee.backend import initialize
+    from aef_ee.local.server import LocalServer
 
     root, arrays = cloud_catalog
-    server = local_server(root)
+    # Its own server: aef_ee.backend.local_server would stop the session's demo-catalog engine.
+    server = LocalServer(root, settings={}).start()
     try:
         initialize("local", url=server.url)
         _check(root, arrays, tmp_path)
