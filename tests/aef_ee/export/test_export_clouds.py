@@ -34,7 +34,7 @@ NODATA = -9999.0
 
 
 @pytest.fixture(scope="module")
-def cloud_catalog(tmp_path_factory) -> tuple[Path, dict]:  # type: ignore[no-untyped-def]
+def cloud_catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("clouds")
     catalog = Catalog(root)
     catalog.create_container(COLLECTION, "IMAGE_COLLECTION", make_parents=True)
@@ -72,7 +72,7 @@ def ndvi_source():  # type: ignore[no-untyped-def]
     sources._REGISTRY.pop("test_eolearn_ndvi", None)
 
 
-def test_masks_mark_exactly_clouds_and_nodata(cloud_catalog, ndvi_source, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_masks_mark_exactly_clouds_and_nodata(cloud_catalog, ndvi_source, tmp_path: Path) -> None:
     from aef_ee.backend import initialize
     from aef_ee.local.server import LocalServer
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from export_helpers import belgium_sites
 
-from aef_ee.export import ExportRequest, export_videos
+from aef_ee.export import export_videos
 from aef_ee.export.files import CatalogFilesBackend
 from aef_ee.export.storage import GcsStore, cache_dataset
 from aef_ee.videos import VideoDataset
