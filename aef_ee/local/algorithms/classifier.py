@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,8 +34,6 @@ from aef_ee.local.raster import Image, PixelType
 from aef_ee.local.values import FeatureCollection
 
 __all__ = ["Classifier", "TrainingData", "OUTPUT_MODES"]
-
-log = logging.getLogger(__name__)
 
 OUTPUT_MODES = ("CLASSIFICATION", "REGRESSION", "PROBABILITY", "MULTIPROBABILITY", "RAW", "RAW_REGRESSION")
 _REGRESSION_MODES = ("REGRESSION", "RAW_REGRESSION")
@@ -564,8 +561,9 @@ def _features(value: Any, where: str) -> list[Any]:
 
 
 @algorithm("Classifier.train")
-def train(classifier: Any, features: Any, classProperty: str, inputProperties: Sequence[str] | None = None,  # noqa: N803
-          subsampling: float = 1.0, subsamplingSeed: int = 0) -> Classifier:
+def train(classifier: Any, features: Any, classProperty: str,  # noqa: N803 - Earth Engine's argument names
+          inputProperties: Sequence[str] | None = None, subsampling: float = 1.0,
+          subsamplingSeed: int = 0) -> Classifier:
     """Reads the training table now (so a bad property fails here) and returns the trained classifier value."""
     where = "Classifier.train"
     clf = _classifier(classifier, where)
@@ -638,7 +636,8 @@ def predict_features(features: Any, names: Sequence[str], predict: Callable[[np.
 
 
 @algorithm("FeatureCollection.classify")
-def features_classify(features: Any, classifier: Any, outputName: str = "classification") -> FeatureCollection:  # noqa: N803
+def features_classify(features: Any, classifier: Any,
+                      outputName: str = "classification") -> FeatureCollection:  # noqa: N803
     where = "FeatureCollection.classify"
     clf = _classifier(classifier, where)
     training = clf.require_training(where)

@@ -107,7 +107,8 @@ def test_region_scale_and_limits(ee):
     counts = sorted((f["properties"]["label"], f["properties"]["count"]) for f in features)
     zones = zone_map()[:15, :20]
     assert counts == [(0, int((zones == 0).sum())), (1, int((zones == 1).sum()))]
-    with pytest.raises(ee.EEException, match="Too many pixels in the region. Found 1200, but maxPixels allows only 100"):
+    with pytest.raises(ee.EEException, match="Too many pixels in the region. Found 1200, but maxPixels allows only "
+                                             "100"):
         image.reduceToVectors(scale=PIXEL, crs=CRS, maxPixels=100).getInfo()
     coarse = image.reduceToVectors(scale=PIXEL, crs=CRS, maxPixels=400, bestEffort=True).getInfo()["features"]
     assert 0 < sum(f["properties"]["count"] for f in coarse) <= 400
