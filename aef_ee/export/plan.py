@@ -27,6 +27,7 @@ __all__ = ["ImageInfo", "Frame", "Tile", "tile_sites", "list_images", "plan_fram
 log = logging.getLogger(__name__)
 
 FrameKind = Literal["acquisition", "composite", "static"]
+_WARNED: set[tuple[str, str]] = set()  # (linked collection, source) already warned about in this process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,8 +178,10 @@ def list_images(source: Source, tile: Tile) -> list[ImageInfo]:
     for link_id, link_bands in source.links:
         if not _asset_exists(link_id):
             if getattr(source.quality, "method", "auto") == "auto":
-                log.warning("%s is not available on this backend; %s falls back to its own mask bands",
-                            link_id, source.name)
+                if (link_id, source.name) not in _WARNED:
+                    _WARNED.add((link_id, source.name))
+                    log.warning("%s is not available on this backend; %s falls back to its own mask bands",
+                                link_id, source.name)
                 continue
             raise ExportError(f"source {source.name!r} needs {link_id}, which this backend does not hold")
         link_col = ee.ImageCollection(link_id).filterBounds(tile.ee_geometry())
