@@ -133,7 +133,8 @@ def reduce_to_vectors(image: Any, reducer: Any = None, geometry: Any = None, sca
     """Polygons (or boxes, or centroids) of the connected regions of equal first-band value.
 
     Returns:
-      One feature per region, in raster order of the region's first pixel, with properties
+      One feature per region (ordered by label value, then by the raster position of the region's first pixel)
+      with properties
       ``{labelProperty: value, "count": pixels}`` (or the reducer's outputs over the other bands).
     """
     from aef_ee.local.algorithms.image import as_image
