@@ -4,7 +4,7 @@ source files in data/).
 
 Covers issue 3's "Done when": filterDate / filterBounds, map with a Python function computing NDVI, a median
 composite, reduceRegion over a polygon at a scale, sample / sampleRegions, getRegion, and computePixels on a grid in
-another CRS.
+another CRS; and xee opening a collection (a client no one here wrote).
 """
 
 from __future__ import annotations
@@ -188,3 +188,19 @@ def test_compute_pixels_on_a_grid_in_another_crs(ee_local, demo_catalog_dir):
     src_c, src_r = np.floor((x - t.c) / 10).astype(int), np.floor((t.f - y) / 10).astype(int)
     assert got.shape == (height, width)
     np.testing.assert_array_equal(got, data[7][src_r, src_c])
+
+
+def test_xee_opens_a_collection(ee_local, demo_catalog_dir):
+    import xarray as xr
+
+    ee = ee_local
+    coll = ee.ImageCollection(S2).filterDate("2020-06-01", "2022-01-01").select(["B4", "B8"])
+    _, t, crs = _belgium(demo_catalog_dir, BELGIUM_MONTHS[0])
+    ds = xr.open_dataset(coll, engine="ee", crs=crs, crs_transform=(t.a, t.b, t.c, t.d, t.e, t.f), shape_2d=(100, 100))
+    assert ds.sizes["time"] == 12 and list(ds.data_vars) == ["B4", "B8"]
+    assert str(ds.time.values[7])[:10] == "2021-06-01"
+    data, _, _ = _belgium(demo_catalog_dir, "20210601")
+    b8 = np.asarray(ds.B8.isel(time=7).values)
+    # xee's arrays are (x, y) or (y, x) depending on its version; compare in the file's (row, col) order.
+    b8 = b8 if ds.B8.dims[1:] == ("y", "x") else b8.T
+    np.testing.assert_array_equal(b8, data[6])

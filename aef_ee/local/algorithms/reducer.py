@@ -843,6 +843,26 @@ class _ForEach(Reducer):
         return dict(zip(self.outputs, out))
 
 
+class _Repeat(Reducer):
+    """The reducer applied to ``count`` groups of inputs; each output is the list of the groups' results."""
+
+    name = "Reducer.repeat"
+
+    def __init__(self, inner: Reducer, count: int):
+        if count < 1:
+            raise InvalidArgument(f"Reducer.repeat: count must be positive; got {count}.")
+        super().__init__(inner.outputs, args={"count": count})
+        self.inner, self.count = inner, count
+        self.n_inputs = inner.n_inputs * count
+
+    def reduce_samples(self, values, weights=None, *, inside=None):
+        values = _table(values, self)
+        k = self.inner.n_inputs
+        results = [self.inner.reduce_samples(values[:, i * k:(i + 1) * k], weights, inside=inside)
+                   for i in range(self.count)]
+        return {o: [r[o] for r in results] for o in self.outputs}
+
+
 def _table(values: Any, reducer: Reducer) -> np.ndarray:
     values = np.asarray(values)
     if values.ndim == 1:
@@ -1056,6 +1076,11 @@ def for_each_band(reducer: Any, image: Any) -> Reducer:
     if names is None:
         raise InvalidArgument(f"Reducer.forEachBand: expected an Image; got {type(image).__name__}.")
     return _ForEach(as_reducer(reducer), names)
+
+
+@algorithm("Reducer.repeat")
+def repeat(reducer: Any, count: int) -> Reducer:
+    return _Repeat(as_reducer(reducer), int(count))
 
 
 @algorithm("Reducer.setOutputs")

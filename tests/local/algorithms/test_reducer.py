@@ -168,3 +168,9 @@ def test_skew_kurtosis_and_for_each():
     assert mask.all() and sk[0, 0] == pytest.approx(stats.skew(x[:50].astype(np.float32)), rel=1e-5)
     each = R.for_each(R.mean(), ["a", "b"])
     assert each.reduce_samples(np.array([[1.0, 10.0], [3.0, 30.0]])) == {"a": 2.0, "b": 20.0}
+
+
+def test_repeat_gives_lists_of_per_group_results():
+    table = np.array([[1.0, 10.0], [3.0, 30.0]])
+    assert R.repeat(R.to_list(), 2).reduce_samples(table) == {"list": [[1.0, 3.0], [10.0, 30.0]]}
+    assert R.repeat(R.mean(), 2).reduce_samples(table) == {"mean": [2.0, 20.0]}
