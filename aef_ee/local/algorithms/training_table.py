@@ -24,9 +24,9 @@ __all__ = ["feature_table", "default_inputs", "model_image", "subsample", "diges
 
 log = logging.getLogger(__name__)
 
-# Pixels predicted per model call: bounds the float64 input table (16384 x 64 bands = 8 MiB) and the distance
-# matrices of nearest-neighbour searches, whatever the strip size.
-PREDICT_CHUNK = 16384
+# Pixels predicted per model call: bounds the float64 input table (65536 x 64 bands = 32 MiB) whatever the strip
+# size; scikit-learn's nearest-neighbour search chunks its distance matrices itself. Smaller chunks made kNN slower.
+PREDICT_CHUNK = 65536
 
 
 def _is_number(value: Any) -> bool:
