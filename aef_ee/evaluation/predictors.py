@@ -8,6 +8,7 @@ pseudo-inverses (least squares), so no Python loop runs per repeat.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Iterator
 
 import numpy as np
@@ -19,6 +20,24 @@ __all__ = ["DEFAULT_MEMORY_BUDGET", "knn_classify", "knn_regress", "linear_class
 
 # Working-set budget per chunk of repeats; 256 MiB keeps a 2-core, 24 GiB machine comfortable.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+
+# BLAS threads while predicting. The batched products and pseudo-inverses are many small matrices, which
+# numpy hands to BLAS one by one: extra threads barely help them, and when the cores are shared they spin and
+# wait (measured 40x slower with 2 OpenBLAS threads on a loaded 2-core machine). Needs threadpoolctl (a
+# scikit-learn dependency); without it BLAS keeps its own setting.
+BLAS_THREADS = 1
+
+
+@contextlib.contextmanager
+def _blas_threads(limit: int | None = BLAS_THREADS) -> Iterator[None]:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=limit, user_api="blas"):
+        yield
 
 
 def _repeat_chunks(draws: Draws, n_features: int, memory_budget: int) -> Iterator[slice]:
@@ -97,9 +116,10 @@ def knn_classify(
     features = _check(features, codes)
     predicted = np.empty(draws.evaluation.shape, dtype=np.int64)
     classes = np.arange(n_classes)
-    for chunk, neighbours in _nearest(features, draws, k, memory_budget):
-        votes = (codes[neighbours][..., None] == classes).sum(axis=2)  # (r, n_eval, n_classes)
-        predicted[chunk] = votes.argmax(axis=2)
+    with _blas_threads():
+        for chunk, neighbours in _nearest(features, draws, k, memory_budget):
+            votes = (codes[neighbours][..., None] == classes).sum(axis=2)  # (r, n_eval, n_classes)
+            predicted[chunk] = votes.argmax(axis=2)
     return predicted
 
 
@@ -114,8 +134,9 @@ def knn_regress(
     targets = np.asarray(targets, dtype=np.float64)
     features = _check(features, targets)
     predicted = np.empty(draws.evaluation.shape, dtype=np.float64)
-    for chunk, neighbours in _nearest(features, draws, k, memory_budget):
-        predicted[chunk] = targets[neighbours].mean(axis=2)
+    with _blas_threads():
+        for chunk, neighbours in _nearest(features, draws, k, memory_budget):
+            predicted[chunk] = targets[neighbours].mean(axis=2)
     return predicted
 
 
@@ -157,8 +178,9 @@ def linear_classify(
     features = _check(features, codes)
     one_hot = (codes[:, None] == np.arange(n_classes)).astype(np.float64)
     predicted = np.empty(draws.evaluation.shape, dtype=np.int64)
-    for chunk, scores in _least_squares(features, one_hot, draws, memory_budget):
-        predicted[chunk] = scores.argmax(axis=2)
+    with _blas_threads():
+        for chunk, scores in _least_squares(features, one_hot, draws, memory_budget):
+            predicted[chunk] = scores.argmax(axis=2)
     return predicted
 
 
@@ -173,6 +195,7 @@ def linear_regress(
     targets = np.asarray(targets, dtype=np.float64)
     features = _check(features, targets)
     predicted = np.empty(draws.evaluation.shape, dtype=np.float64)
-    for chunk, scores in _least_squares(features, targets[:, None], draws, memory_budget):
-        predicted[chunk] = scores[:, :, 0]
+    with _blas_threads():
+        for chunk, scores in _least_squares(features, targets[:, None], draws, memory_budget):
+            predicted[chunk] = scores[:, :, 0]
     return predicted

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from aef_ee.errors import AefKeyError, AefValueError
+from aef_ee.paths import data_dir
 from aef_ee.evaluation.representations import expand_columns, from_array, from_ee_image, from_table, standardize_columns
 
-ALPHAEARTH = "data/alphaearth_samples/alphaearth_s1_dw_samples_iowa_ag_2024.csv"
+ALPHAEARTH = data_dir() / "alphaearth_samples" / "alphaearth_s1_dw_samples_iowa_ag_2024.csv"
 
 
 def test_from_table_reads_the_embedding_columns() -> None:
