@@ -120,10 +120,12 @@ def test_reduce_region_over_a_polygon_at_a_scale(ee_local, demo_catalog_dir):
     red, nir = data[2].astype(np.float64), data[6].astype(np.float64)
     assert got["NDVI"] == pytest.approx((w * (nir - red) / (nir + red)).sum() / w.sum(), rel=1e-6)
     assert got["B2"] == pytest.approx((w * data[0]).sum() / w.sum(), rel=1e-12)
-    # Unweighted: the pixels whose centre lies inside.
-    inside = shapely.contains_xy(polygon, t.c + 10 * (cols + 0.5), t.f - 10 * (rows + 0.5))
+    # Unweighted: the same pixels, weight 1 each; count and toList take the pixels whose centre lies inside.
     plain = image.select("B2").reduceRegion(ee.Reducer.mean().unweighted(), region, 10).getInfo()
-    assert plain["B2"] == pytest.approx(data[0][inside].mean(), rel=1e-12)
+    assert plain["B2"] == pytest.approx(data[0][fraction >= 0.005].mean(), rel=1e-12)
+    inside = shapely.contains_xy(polygon, t.c + 10 * (cols + 0.5), t.f - 10 * (rows + 0.5))
+    listed = image.select("B2").reduceRegion(ee.Reducer.toList(), region, 10).getInfo()["B2"]
+    assert sorted(listed) == sorted(data[0][inside].tolist())
     # At 20 m the grid keeps the image's origin: every other pixel, the centre of each 2 x 2 block.
     coarse = image.select("B2").reduceRegion(ee.Reducer.count(), region, 20).getInfo()
     rows2, cols2 = np.mgrid[0:50, 0:50]

@@ -3,9 +3,9 @@
 
 Pixels are taken on a grid in the working projection: ``crs`` + ``crsTransform``, or ``crs`` at ``scale``, or the
 image's default projection (its first band's) rescaled to ``scale`` (its origin kept). Which pixels of a polygon
-count follows Earth Engine's two rules: weighted reducers (mean, sum, stdDev, percentiles, histograms) take every
-pixel with at least 0.5% of its area inside, weighted by that fraction (computed exactly with shapely for the pixels
-on the boundary); unweighted ones (count, min, max, toList, ..., and any ``reducer.unweighted()``) and all sampling
+count follows Earth Engine's rules: weighted reducers (mean, sum, stdDev, percentiles, histograms) take every pixel
+with at least 0.5% of its area inside, weighted by that fraction (computed exactly with shapely for the pixels on the
+boundary) — or weight 1 each after ``reducer.unweighted()``; count, min, max, toList, first, ... and all sampling
 take the pixels whose centre lies inside. Points and lines take the pixels they touch, with weight 1. Masked pixels
 are left out (masks are 0/1 here, so they do not scale weights). Large regions are processed in strips of rows,
 never all pixels at once; ``tileScale`` is accepted and ignored (memory is bounded by the strips instead).

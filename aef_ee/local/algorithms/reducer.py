@@ -134,9 +134,9 @@ class Reducer:
         Args:
           values: (N, k) with k == n_inputs (a (N,) column for one input).
           weights: (N,) >= 0, e.g. the fraction of each pixel inside a region; None means 1 each.
-          inside: (N,) bool, e.g. whether each pixel's centre is inside the region. A weighted reducer uses the rows
-            of positive weight, weighted; an unweighted one (count, min, max, toList, ...) the ``inside`` rows with
-            weight 1 — Earth Engine's two rules for pixels of a region.
+          inside: (N,) bool, e.g. whether each pixel's centre is inside the region. Earth Engine's rules for the
+            pixels of a region: statistics (mean, sum, histograms, ...) use the rows of positive weight, weighted
+            (weight 1 each after ``unweighted()``); count, min, max, toList, first, ... use the ``inside`` rows.
         """
         values = np.asarray(values)
         if values.ndim == 1:
@@ -151,16 +151,17 @@ class Reducer:
 
     def _rows(self, n: int, weights: np.ndarray | None, inside: np.ndarray | None
               ) -> tuple[np.ndarray | None, np.ndarray]:
-        """(rows to use or None for all, their weights) under this reducer's weighting rule."""
-        if self.weighted and weights is not None:
-            w = np.asarray(weights, np.float64)
-            rows = w > 0
-            return (None, w) if rows.all() else (rows, w[rows])
-        if inside is not None:
+        """(rows to use or None for all, their weights) under this reducer's rule for region pixels."""
+        if not self.WEIGHTED and inside is not None:  # count, min, max, toList, ...: pixel centres inside
             rows = np.asarray(inside, bool)
             return (None, np.ones(n)) if rows.all() else (rows, np.ones(int(rows.sum())))
-        if weights is not None:
-            rows = np.asarray(weights) > 0
+        if weights is not None:  # pixels at least partly inside; weight 1 after unweighted()
+            w = np.asarray(weights, np.float64)
+            rows = w > 0
+            kept = w if rows.all() else w[rows]
+            return (None if rows.all() else rows), (kept if self.weighted else np.ones(len(kept)))
+        if inside is not None:
+            rows = np.asarray(inside, bool)
             return (None, np.ones(n)) if rows.all() else (rows, np.ones(int(rows.sum())))
         return None, np.ones(n)
 
