@@ -554,7 +554,7 @@ def get_region(collection: Any, geometry: Any, scale: Any = None, crs: Any = Non
     lon, lat = RegionPixels(np.empty((len(rr), 0)), np.empty((len(rr), 0), bool), rr, cc, grid).lonlat()
     requests = [(i, image.band_names.index(n)) for i, image in enumerate(images) for n in names
                 if n in image.band_names]
-    from aef_ee.local.algorithms.collection import compute_many
+    from aef_ee.local.algorithms.composite import compute_many
 
     pixels = compute_many(images, requests, window)
     local_r, local_c = rr - r0, cc - c0

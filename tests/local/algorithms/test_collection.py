@@ -235,10 +235,10 @@ def test_linear_fit_over_time(ee, catalog):
 
 
 def test_deep_stacks_are_reduced_a_few_rows_at_a_time(ee, catalog, monkeypatch):
-    from aef_ee.local.algorithms import collection as collection_module
+    from aef_ee.local.algorithms import composite as composite_module
 
     _, stack = catalog
-    monkeypatch.setattr(collection_module, "STACK_VALUES", 4 * 2 * W * 3)  # three rows per chunk
+    monkeypatch.setattr(composite_module, "STACK_VALUES", 4 * 2 * W * 3)  # three rows per chunk
     got = _pixels(ee, ee.ImageCollection("T/C").median(), ["nir"])["nir"]
     np.testing.assert_allclose(got, np.ma.median(_masked(stack)[:, 1], axis=0).filled(0), rtol=1e-6)
 
