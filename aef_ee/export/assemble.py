@@ -55,8 +55,8 @@ def assemble_video(
             data = np.zeros(shape + (len(source.bands),), np.float32)
             valid = np.zeros(shape, bool)
             meta: dict[str, Any] = {"images": [i.id for i in frame.images]}
-            if len(frame.images) == 1:
-                meta.update(frame.images[0].properties)
+            if frame.images and frame.kind != "composite":
+                meta.update(frame.images[0].properties)  # a pass's first image speaks for the frame
             if frame.images:
                 for c, band in enumerate(source.band_names):
                     data[..., c] = _get(arrays, data_band(name, frame.key, band), shape)

@@ -232,12 +232,11 @@ class CatalogFilesBackend:
                     continue
                 prepared = [self._prepared(source, image, site) for image in frame.images]
                 if len(prepared) == 1:
-                    values, valid, raw = prepared[0]
+                    values, valid, _ = prepared[0]
                 else:
                     values, valid = reduce_frames(np.stack([p[0] for p in prepared]),
                                                   np.stack([p[1] for p in prepared]),
-                                                  "mosaic" if frame.kind == "static" else reducer)
-                    raw = {}
+                                                  reducer if frame.kind == "composite" else "mosaic")
                 available = {b for image in frame.images for b in image.bands}
                 present = [c for c, b in enumerate(source.bands) if b.ee_name in available]
                 frame_valid = valid[..., present].all(axis=-1) if present else np.zeros(valid.shape[:2], bool)
@@ -245,9 +244,13 @@ class CatalogFilesBackend:
                     arrays[data_band(name, frame.key, band)] = np.where(valid[..., c], values[..., c], 0.0
                                                                         ).astype(np.float32)
                 arrays[valid_band(name, frame.key)] = frame_valid.astype(np.float32)
-                if frame.kind != "composite" and len(frame.images) == 1:
+                if frame.kind != "composite":
                     for m in source.metadata_bands:
-                        if m in raw:
-                            v, _ = raw[m]
-                            arrays[meta_band(name, frame.key, m)] = np.where(frame_valid, v, 0.0).astype(np.float32)
+                        layers = [p[2][m] for p in prepared if m in p[2]]
+                        if not layers:
+                            continue
+                        mosaic = np.zeros(frame_valid.shape, np.float64)
+                        for v, ok in layers:  # later images on top, as ee.ImageCollection.mosaic
+                            mosaic = np.where(ok, v, mosaic)
+                        arrays[meta_band(name, frame.key, m)] = np.where(frame_valid, mosaic, 0.0).astype(np.float32)
         return arrays

@@ -67,9 +67,11 @@ def _present_bands(source: Source, frame: Frame) -> list[str]:
 
 
 def _meta_bands(source: Source, frame: Frame) -> list[str]:
-    if frame.kind == "composite" or len(frame.images) != 1:
+    """Metadata bands of an acquisition or static frame: those any of its images has (none for composites)."""
+    if frame.kind == "composite":
         return []
-    return [m for m in source.metadata_bands if m in frame.images[0].bands]
+    available = {b for image in frame.images for b in image.bands}
+    return [m for m in source.metadata_bands if m in available]
 
 
 def frame_bands(source: Source, frame: Frame) -> list[str]:
@@ -116,8 +118,8 @@ def _reduce(images: list[Any], reducer: str, names: Sequence[str]) -> Any:
 def frame_image(source: Source, frame: Frame, reducer: str = "median") -> Any | None:
     """The ``ee.Image`` of one frame's flat bands (see the module docstring), or None for a frame without images.
 
-    Acquisitions prepare their image (:meth:`Source.prepare_image`); composites reduce their prepared images with
-    ``reducer``; static frames mosaic theirs (later images on top).
+    Acquisitions prepare their image (:meth:`Source.prepare_image`; the images of one pass are mosaicked);
+    composites reduce their prepared images with ``reducer``; static frames mosaic theirs (later images on top).
     """
     import ee
 
@@ -127,17 +129,17 @@ def frame_image(source: Source, frame: Frame, reducer: str = "median") -> Any | 
         prepared = source.prepare_image(_load(frame.images[0]), frame.images[0].bands)
     else:
         parts = [source.prepare_image(_load(i), i.bands) for i in frame.images]
-        prepared = _reduce(parts, "mosaic" if frame.kind == "static" else reducer, source.band_names)
+        prepared = _reduce(parts, reducer if frame.kind == "composite" else "mosaic", source.band_names)
     present = _present_bands(source, frame)
     valid = _all_valid(prepared, present)
     out = [
         prepared.unmask(0, False).rename([data_band(source.name, frame.key, b) for b in source.band_names]),
         valid.unmask(0, False).rename(valid_band(source.name, frame.key)),
     ]
-    meta = _meta_bands(source, frame)
-    if meta:
-        raw = _load(frame.images[0]).select(meta).toFloat()
-        out.append(raw.updateMask(valid).unmask(0, False).rename([meta_band(source.name, frame.key, m) for m in meta]))
+    for m in _meta_bands(source, frame):
+        parts = [_load(i).select(m).toFloat() for i in frame.images if m in i.bands]
+        raw = parts[0] if len(parts) == 1 else ee.ImageCollection.fromImages(parts).mosaic()
+        out.append(raw.updateMask(valid).unmask(0, False).rename(meta_band(source.name, frame.key, m)))
     return ee.Image.cat(out).toFloat()
 
 

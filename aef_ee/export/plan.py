@@ -73,7 +73,7 @@ class Frame:
     Attributes:
       key: index in the tile's frame list for this source (names the frame's bands).
       timestamp_ms: acquisition time, or the bin start, or the period start for a static source.
-      images: the images combined into the frame (one for an acquisition).
+      images: the images combined into the frame (for an acquisition: the granules or slices of one pass).
       end_ms: the bin end for composites and static frames (equal to ``timestamp_ms`` for acquisitions).
       kind: ``"acquisition"``, ``"composite"`` or ``"static"``.
     """
@@ -249,14 +249,22 @@ def plan_frames(source: Source, images: Sequence[ImageInfo], request: ExportRequ
     """A tile's frames for one source.
 
     * static source: one frame of every image (mosaicked), timestamp = window start;
-    * ``acquisitions``: one frame per image inside the window, in time order;
+    * ``acquisitions``: one frame per pass inside the window, in time order: images of one source starting within
+      ``request.same_pass_s`` seconds of a pass's first image (neighbouring Sentinel-2 granules, consecutive
+      Sentinel-1 slices) are mosaicked into one frame stamped with the first image's time;
     * ``composites``: one frame per bin of the window, holding the images whose time falls in it (maybe none).
     """
     if source.static:
         return [Frame(0, window_ms[0], tuple(images), window_ms[1], "static")] if images else []
     inside = [i for i in images if window_ms[0] <= i.time_start_ms < window_ms[1]]
     if request.layout == "acquisitions":
-        return [Frame(k, i.time_start_ms, (i,), i.time_start_ms) for k, i in enumerate(inside)]
+        passes: list[list[ImageInfo]] = []
+        for image in inside:
+            if passes and image.time_start_ms - passes[-1][0].time_start_ms <= request.same_pass_s * 1000:
+                passes[-1].append(image)
+            else:
+                passes.append([image])
+        return [Frame(k, p[0].time_start_ms, tuple(p), p[0].time_start_ms) for k, p in enumerate(passes)]
     frames = []
     for k, (lo, hi) in enumerate(_bins(window_ms, request.composite)):
         frames.append(Frame(k, lo, tuple(i for i in inside if lo <= i.time_start_ms < hi), hi, "composite"))
@@ -304,7 +312,7 @@ def site_frames(site: Site, frames: Sequence[Frame], request: ExportRequest,
         images = tuple(i for i in frame.images if intersects(i))
         if frame.kind == "acquisition":
             if images and lo <= frame.timestamp_ms < hi:
-                out.append(frame)
+                out.append(dataclasses.replace(frame, images=images))
         elif frame.kind == "composite":
             if frame.timestamp_ms < hi and frame.end_ms > lo:
                 out.append(dataclasses.replace(frame, images=images))

@@ -17,6 +17,10 @@ __all__ = ["ExportRequest", "Layout", "REDUCERS"]
 Layout = Literal["acquisitions", "composites"]
 # Reducers for the composites layout; each maps to an ee.Reducer and a numpy equivalent over valid pixels.
 REDUCERS = ("median", "mean", "min", "max", "mosaic")
+# Granules of one Sentinel-2 datatake start a few seconds apart along track (a 110 km tile takes ~15 s to image),
+# overlapping tiles of neighbouring columns share their start; Sentinel-1 slices follow each other by ~25 s.
+# Two minutes separates passes of one orbit from anything else (revisits are days apart).
+DEFAULT_SAME_PASS_S = 120.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +37,8 @@ class ExportRequest:
       cloud_mask: Sentinel-2 cloud mask method: ``auto`` | ``cs_plus`` | ``scl`` | ``qa60`` | ``none``.
       cs_threshold: Cloud Score+ ``cs_cdf`` threshold (pixels at or above it are clear).
       drop_empty_frames: in the acquisitions layout, drop frames without a single valid pixel over the site.
+      same_pass_s: in the acquisitions layout, images of a source starting within this many seconds of each other
+        are one pass (adjacent granules or slices) and are mosaicked into one frame; 0 keeps every image apart.
     """
 
     sources: tuple[str, ...]
@@ -43,6 +49,7 @@ class ExportRequest:
     cloud_mask: str = "auto"
     cs_threshold: float = 0.5
     drop_empty_frames: bool = True
+    same_pass_s: float = DEFAULT_SAME_PASS_S
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str):
@@ -54,6 +61,8 @@ class ExportRequest:
             raise AefValueError(f"duplicate sources in {list(self.sources)}")
         if self.layout not in ("acquisitions", "composites"):
             raise AefValueError(f"layout must be 'acquisitions' or 'composites'; got {self.layout!r}")
+        if self.same_pass_s < 0:
+            raise AefValueError(f"same_pass_s must be >= 0; got {self.same_pass_s!r}")
         if self.reducer not in REDUCERS:
             raise AefValueError(f"reducer must be one of {list(REDUCERS)}; got {self.reducer!r}")
         composite_days(self.composite)  # validates

@@ -258,3 +258,20 @@ def test_geotagged_text_from_real_place_names(catalog: Path, tmp_path: Path) -> 
                        progress=False)
     video = VideoDataset(tmp_path / "t")[0]
     assert video.text == ("a field near Liege",) and "text" not in video.properties
+
+
+def test_images_of_one_pass_make_one_acquisition_frame() -> None:
+    """Granules starting within same_pass_s of a pass's first image are one frame; a revisit is another."""
+    from aef_ee import sources as registry
+    from aef_ee.export.plan import ImageInfo, plan_frames
+
+    t0 = 1_600_000_000_000
+    images = [ImageInfo("C/a", t0, ("VV",)), ImageInfo("C/b", t0 + 25_000, ("VV",)),
+              ImageInfo("C/c", t0 + 100_000, ("VV",)), ImageInfo("C/d", t0 + 6 * 86_400_000, ("VV",))]
+    window = (t0 - 1, t0 + 10 * 86_400_000)
+    s1 = registry.get_source("s1")
+    frames = plan_frames(s1, images, ExportRequest(sources=("s1",)), window)
+    assert [[i.id for i in f.images] for f in frames] == [["C/a", "C/b", "C/c"], ["C/d"]]
+    assert [f.timestamp_ms for f in frames] == [t0, t0 + 6 * 86_400_000]
+    apart = plan_frames(s1, images, ExportRequest(sources=("s1",), same_pass_s=0), window)
+    assert len(apart) == 4
