@@ -78,6 +78,7 @@ def export_videos(
     bands: Mapping[str, Sequence[str]] | None = None,
     cloud_mask: str = "auto",
     cs_threshold: float = 0.5,
+    same_pass_s: float = 120.0,
     path: Literal["interactive", "batch", "convert"] = "interactive",
     bucket: str | None = None,
     prefix: str = "aef-videos",
@@ -116,7 +117,7 @@ def export_videos(
     request = ExportRequest(
         sources=tuple(sources.split(",")) if isinstance(sources, str) else tuple(sources), layout=layout,
         composite=composite, reducer=reducer, bands={k: tuple(v) for k, v in (bands or {}).items()},
-        cloud_mask=cloud_mask, cs_threshold=cs_threshold,
+        cloud_mask=cloud_mask, cs_threshold=cs_threshold, same_pass_s=same_pass_s,
     )
     upload_to = str(out) if str(out).startswith("gs://") else None
     local_out = Path(staging_dir or _staging_for(str(out))) if upload_to else Path(out)

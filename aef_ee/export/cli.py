@@ -73,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--reducer", default="median", choices=("median", "mean", "min", "max", "mosaic"))
     what.add_argument("--cloud-mask", default="auto", choices=("auto", "cs_plus", "scl", "qa60", "none"))
     what.add_argument("--cs-threshold", type=float, default=0.5, help="Cloud Score+ cs_cdf threshold")
+    what.add_argument("--same-pass-s", type=float, default=120.0,
+                      help="acquisitions: images this close in time are one pass, one frame (0: never merge)")
 
     how = parser.add_argument_group("how")
     how.add_argument("--out", required=True, help="dataset directory or gs://bucket/prefix")
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         n_sites=args.sites, size=args.site_size, resolution_m=args.resolution,
         context_days=(args.context_days, args.context_days), seed=args.seed, layout=args.layout,
         composite=args.composite, reducer=args.reducer, bands=_bands(args.bands), cloud_mask=args.cloud_mask,
-        cs_threshold=args.cs_threshold, path=args.path, bucket=args.bucket, prefix=args.prefix,
+        cs_threshold=args.cs_threshold, same_pass_s=args.same_pass_s, path=args.path, bucket=args.bucket, prefix=args.prefix,
         store=LocalBucketStore(args.bucket_dir) if args.bucket_dir else None, max_workers=args.workers,
         tile_size=args.tile_size, max_concurrent_tasks=args.max_tasks, wait=not args.no_wait,
         sites_per_shard=args.sites_per_shard,
