@@ -8,7 +8,7 @@ This package imports geemap and ipywidgets; the Earth Engine expressions live in
 """
 
 from aef_ee.maps.explorer import EXPORTABLE, EmbeddingExplorer
-from aef_ee.maps.html import copy_widget_assets, save_html
+from aef_ee.maps.html import save_html
 from aef_ee.maps.labels import LABEL_PROPERTY, LabelSet
 from aef_ee.maps.legend import accuracy_html, legend_html
 
@@ -18,7 +18,6 @@ __all__ = [
     "EmbeddingExplorer",
     "LabelSet",
     "accuracy_html",
-    "copy_widget_assets",
     "legend_html",
     "save_html",
 ]

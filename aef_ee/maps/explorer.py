@@ -176,11 +176,11 @@ class EmbeddingExplorer:
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self._layout._repr_mimebundle_(**kwargs)
 
-    def to_html(self, path: Any, *, assets: str | None = None, **kwargs: Any) -> Any:
-        """Saves the map with its layers as a standalone page (see :func:`aef_ee.maps.html.save_html`)."""
+    def to_html(self, path: Any, **kwargs: Any) -> Any:
+        """Saves the map with its layers as a standalone page (arguments of :func:`aef_ee.maps.html.save_html`)."""
         from aef_ee.maps.html import save_html
 
-        return save_html(self.map, path, assets=assets, **kwargs)
+        return save_html(self.map, path, **kwargs)
 
     # ------------------------------------------------------------------------------------------------ handlers
 
