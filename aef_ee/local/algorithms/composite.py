@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from aef_ee.local.algorithms.image import as_image
-from aef_ee.local.algorithms.reducer import Reducer, as_reducer
+from aef_ee.local.algorithms.reducer import Reducer, as_reducer, widen_types
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.projection import DEFAULT_PROJECTION, Grid, transformer
-from aef_ee.local.raster import BandSpec, Image, PixelType, file_image
+from aef_ee.local.raster import BandSpec, Image, file_image
 from aef_ee.local.values import ImageCollection
 
 __all__ = ["composite", "compute_many", "mosaic", "to_bands"]
@@ -254,7 +254,7 @@ def mosaic(collection: ImageCollection) -> Image:
         return Image([], lambda grid, idx: [], {})
     names = images[0].band_names
     sources = _band_sources(images, names)
-    specs = [BandSpec(n, _widen_types([images[i].bands[b].pixel_type for i, b in sources[p]]), DEFAULT_PROJECTION,
+    specs = [BandSpec(n, widen_types([images[i].bands[b].pixel_type for i, b in sources[p]]), DEFAULT_PROJECTION,
                       None, True) for p, n in enumerate(names)]
 
     def read(grid: Grid, wanted: Sequence[int]):
@@ -278,12 +278,6 @@ def mosaic(collection: ImageCollection) -> Image:
     return Image(specs, read, {}, footprint=_union_footprint(images))
 
 
-def _widen_types(types: Sequence[PixelType]) -> PixelType:
-    from aef_ee.local.algorithms.reducer import _widen
-
-    return _widen(types)
-
-
 @algorithm("ImageCollection.qualityMosaic")
 def quality_mosaic(collection: ImageCollection, qualityBand: str) -> Image:  # noqa: N803
     """Each pixel from the image with the highest ``qualityBand`` value there (the first such image on ties)."""
@@ -294,7 +288,7 @@ def quality_mosaic(collection: ImageCollection, qualityBand: str) -> Image:  # n
     if qualityBand not in names:
         raise NotFound(f"ImageCollection.qualityMosaic: Band '{qualityBand}' not found. Available bands: {names}")
     sources = _band_sources(images, names)
-    specs = [BandSpec(n, _widen_types([images[i].bands[b].pixel_type for i, b in sources[p]]), DEFAULT_PROJECTION,
+    specs = [BandSpec(n, widen_types([images[i].bands[b].pixel_type for i, b in sources[p]]), DEFAULT_PROJECTION,
                       None, True) for p, n in enumerate(names)]
 
     def read(grid: Grid, wanted: Sequence[int]):

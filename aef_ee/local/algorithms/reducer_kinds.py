@@ -1,0 +1,654 @@
+"""The reducers themselves: statistics (sum, mean, moments, percentiles, histograms, ...), order statistics, lists,
+and the compound reducers (combine, group, forEach, repeat). Each implements the :class:`Reducer` interface."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from aef_ee.local.algorithms.reducer_base import (
+    Reducer,
+    all_true,
+    as_numbers,
+    histogram_key,
+    mask_from,
+    nan_stack,
+    plain_scalar,
+    real_type,
+    sample_table,
+    sorted_percentiles,
+    stack_shape,
+    valid_count,
+    widen_types,
+)
+from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.raster import PixelType, true_mask
+
+# Earth Engine's Reducer.histogram default bucket count (a power of two).
+DEFAULT_MAX_BUCKETS = 256
+
+# --- simple reducers -------------------------------------------------------------------------------------
+
+class Sum(Reducer):
+    name = "Reducer.sum"
+
+    def output_types(self, types):
+        if types and all(t.precision == "int" for t in types):
+            lo, hi = sum(min(t.min, 0) for t in types), sum(max(t.max, 0) for t in types)
+            if -(2**63) <= lo and hi < 2**63:
+                return [PixelType("int", lo, hi)]
+        return [widen_types(types) if types and not all(t.precision == "int" for t in types) else PixelType("double")]
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        dtype = np.result_type(*[np.asarray(v).dtype for v in values])
+        if np.issubdtype(dtype, np.integer):
+            dtype = np.dtype(np.int64)
+        elif dtype == np.float16:
+            dtype = np.dtype(np.float32)
+        acc = np.zeros(shape, dtype)
+        count, full = valid_count(masks, shape)
+        for v, m in zip(values, masks):
+            if full or all_true(m):
+                np.add(acc, v, out=acc, casting="unsafe")
+            else:
+                np.add(acc, v, out=acc, where=np.broadcast_to(m, shape), casting="unsafe")
+        return [(acc, mask_from(count, shape))]
+
+    def _samples(self, values, weights):
+        col = values[:, 0]
+        if col.dtype.kind in "iub" and (weights == 1).all():
+            return [int(np.sum(col.astype(np.int64)))]
+        return [float(np.sum(as_numbers(col) * weights))]
+
+
+class Mean(Reducer):
+    name = "Reducer.mean"
+
+    def output_types(self, types):
+        return [real_type(types)]
+
+    def _stack(self, values, masks):
+        (total, _), = Sum(["sum"])._stack(values, masks)
+        shape = total.shape
+        count, full = valid_count(masks, shape)
+        if full:
+            return [(total / len(values), true_mask(shape))]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / np.maximum(count, 1)
+        return [(mean, count > 0)]
+
+    def _samples(self, values, weights):
+        if len(values) == 0 or weights.sum() == 0:
+            return [None]
+        return [float(np.sum(as_numbers(values[:, 0]) * weights) / weights.sum())]
+
+
+class Count(Reducer):
+    WEIGHTED = False
+    name = "Reducer.count"
+
+    def output_types(self, types):
+        return [PixelType("int", 0, max(1, len(types)))]
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        count, _ = valid_count(masks, shape)
+        if count is None:
+            count = np.full(shape, len(values), np.int32)
+        return [(count, true_mask(shape))]
+
+    def _samples(self, values, weights):
+        return [int(len(values))]
+
+
+class Extreme(Reducer):
+    WEIGHTED = False
+    """min or max; with numInputs > 1 the other inputs' values at the extreme are outputs too."""
+
+    def __init__(self, outputs, *, largest: bool, n_inputs: int = 1, args=None):
+        super().__init__(outputs, args=args)
+        self.largest = largest
+        self.n_inputs = n_inputs
+        self.name = "Reducer.max" if largest else "Reducer.min"
+
+    def output_types(self, types):
+        return [widen_types(types)] + [PixelType("double")] * (self.n_inputs - 1)
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        count, full = valid_count(masks, shape)
+        dtype = np.result_type(*[np.asarray(v).dtype for v in values])
+        pick = np.maximum if self.largest else np.minimum
+        acc = None
+        for v, m in zip(values, masks):
+            v = np.broadcast_to(np.asarray(v, dtype), shape)
+            if acc is None:
+                acc = np.array(v, dtype)
+                if not full and not all_true(m):
+                    seen = np.broadcast_to(m, shape).copy()
+                else:
+                    seen = np.ones(shape, bool)
+                continue
+            mm = np.ones(shape, bool) if (full or all_true(m)) else np.broadcast_to(m, shape)
+            better = mm & (~seen | (v > acc if self.largest else v < acc))
+            if full:
+                pick(acc, v, out=acc)
+            else:
+                np.copyto(acc, v, where=better)
+                seen |= mm
+        return [(acc, mask_from(count, shape))]
+
+    def _samples(self, values, weights):
+        if len(values) == 0:
+            return [None] * self.n_inputs
+        first = as_numbers(values[:, 0])
+        i = int(np.argmax(first) if self.largest else np.argmin(first))
+        return [plain_scalar(values[i, 0])] + [plain_scalar(values[i, j]) for j in range(1, self.n_inputs)]
+
+
+class MinMax(Reducer):
+    WEIGHTED = False
+    name = "Reducer.minMax"
+
+    def output_types(self, types):
+        return [widen_types(types)] * 2
+
+    def _stack(self, values, masks):
+        lo = Extreme(["min"], largest=False)._stack(values, masks)
+        hi = Extreme(["max"], largest=True)._stack(values, masks)
+        return lo + hi
+
+    def _samples(self, values, weights):
+        if len(values) == 0:
+            return [None, None]
+        col = as_numbers(values[:, 0])
+        return [plain_scalar(values[int(np.argmin(col)), 0]), plain_scalar(values[int(np.argmax(col)), 0])]
+
+
+class Moments(Reducer):
+    """variance / stdDev, population (``sample=False``) or sample."""
+
+    def __init__(self, outputs, *, root: bool, sample: bool, args=None):
+        super().__init__(outputs, args=args)
+        self.root = root
+        self.sample = sample
+        self.name = "Reducer." + ("sample" if sample else "") + (
+            ("StdDev" if sample else "stdDev") if root else ("Variance" if sample else "variance"))
+
+    def output_types(self, types):
+        return [real_type(types)]
+
+    def _finish(self, var: np.ndarray) -> np.ndarray:
+        var = np.maximum(var, 0)
+        return np.sqrt(var) if self.root else var
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        count, full = valid_count(masks, shape)
+        total = np.zeros(shape)
+        total_sq = np.zeros(shape)
+        for v, m in zip(values, masks):
+            v = np.asarray(v, np.float64)
+            where = None if (full or all_true(m)) else np.broadcast_to(m, shape)
+            np.add(total, v, out=total, where=True if where is None else where)
+            np.add(total_sq, v * v, out=total_sq, where=True if where is None else where)
+        n = np.full(shape, float(len(values))) if count is None else count.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / n
+            var = total_sq / n - mean * mean
+            if self.sample:
+                var = var * n / (n - 1)
+        ok = n > (1 if self.sample else 0)
+        return [(np.where(ok, self._finish(var), 0.0), ok if not (full and ok.all()) else true_mask(shape))]
+
+    def _samples(self, values, weights):
+        col = as_numbers(values[:, 0])
+        wsum = weights.sum()
+        if len(col) == 0 or (self.sample and len(col) < 2):
+            return [None]
+        mean = np.sum(col * weights) / wsum
+        var = np.sum(weights * (col - mean) ** 2) / wsum
+        if self.sample:
+            var = var * len(col) / (len(col) - 1)
+        return [float(self._finish(np.asarray(var)))]
+
+
+class Shape(Reducer):
+    """skew / kurtosis (excess), population moments as Earth Engine computes them."""
+
+    def __init__(self, outputs, *, kurtosis: bool, args=None):
+        super().__init__(outputs, args=args)
+        self.kurtosis = kurtosis
+        self.name = "Reducer.kurtosis" if kurtosis else "Reducer.skew"
+
+    def _moment(self, data: np.ndarray, w: np.ndarray | None, axis: int):
+        mean = np.average(data, axis=axis, weights=w) if w is not None else np.nanmean(data, axis=axis)
+        dev = data - np.expand_dims(mean, axis)
+        avg = (lambda a: np.average(a, axis=axis, weights=w)) if w is not None else (
+            lambda a: np.nanmean(a, axis=axis))
+        m2 = avg(dev ** 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return avg(dev ** 4) / m2 ** 2 - 3 if self.kurtosis else avg(dev ** 3) / m2 ** 1.5
+
+    def _stack(self, values, masks):
+        import warnings
+
+        data = nan_stack(values, masks)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = self._moment(data, None, 0)
+        ok = np.isfinite(result)
+        return [(np.where(ok, result, 0.0), ok)]
+
+    def _samples(self, values, weights):
+        col = as_numbers(values[:, 0])
+        if len(col) < 2:
+            return [None]
+        result = float(self._moment(col, weights, 0))
+        return [result if math.isfinite(result) else None]
+
+
+class Percentile(Reducer):
+    name = "Reducer.percentile"
+
+    def __init__(self, outputs, percentiles: Sequence[float], args=None):
+        super().__init__(outputs, args=args)
+        self.percentiles = [float(p) for p in percentiles]
+        for p in self.percentiles:
+            if not 0 <= p <= 100:
+                raise InvalidArgument(f"Reducer.percentile: percentiles must be between 0 and 100; got {p}.")
+
+    def output_types(self, types):
+        return [real_type(types)] * len(self.outputs)
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        results, count = sorted_percentiles(nan_stack(values, masks), self.percentiles)
+        mask = count > 0
+        return [(r, mask) for r in results]
+
+    def _samples(self, values, weights):
+        col = as_numbers(values[:, 0])
+        if len(col) == 0:
+            return [None] * len(self.percentiles)
+        if np.all(weights == weights[0]):
+            return [float(v) for v in np.percentile(col, self.percentiles)]
+        # Weighted order statistics: element i sits at (weights before it) / (total weight - last weight), which
+        # is i / (n - 1) -- numpy's linear rule -- when the weights are equal.
+        order = np.argsort(col, kind="stable")
+        col, w = col[order], weights[order]
+        before = np.cumsum(w) - w
+        span = before[-1] if before[-1] > 0 else 1.0
+        return [float(np.interp(p / 100.0, before / span, col)) for p in self.percentiles]
+
+
+class Mode(Reducer):
+    name = "Reducer.mode"
+
+    def output_types(self, types):
+        return [widen_types(types)]
+
+    def _stack(self, values, masks):
+        data = np.sort(nan_stack(values, masks), axis=0)
+        n = data.shape[0]
+        counts = np.zeros(data.shape, np.int32)
+        for j in range(n):
+            counts += data == data[j][None]
+        counts[np.isnan(data)] = 0
+        best = np.argmax(counts, axis=0)  # first (smallest) value among the most frequent
+        mode = np.take_along_axis(data, best[None], axis=0)[0]
+        return [(mode, ~np.isnan(mode))]
+
+    def _samples(self, values, weights):
+        if len(values) == 0:
+            return [None]
+        col = as_numbers(values[:, 0])
+        uniq, inverse = np.unique(col, return_inverse=True)
+        tally = np.bincount(inverse, weights=weights)
+        return [plain_scalar(uniq[int(np.argmax(tally))])]
+
+
+class Pick(Reducer):
+    WEIGHTED = False
+    """first / last (of the valid inputs, in order)."""
+
+    def __init__(self, outputs, *, last: bool, name: str, args=None):
+        super().__init__(outputs, args=args)
+        self.last = last
+        self.name = name
+
+    def output_types(self, types):
+        return [widen_types(types)]
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        order = list(zip(values, masks))
+        if not self.last:
+            order.reverse()  # later layers are overwritten by earlier ones
+        dtype = np.result_type(*[np.asarray(v).dtype for v in values])
+        out = np.zeros(shape, dtype)
+        seen = np.zeros(shape, bool)
+        for v, m in order:
+            mm = np.broadcast_to(m, shape)
+            np.copyto(out, np.broadcast_to(v, shape), where=mm, casting="unsafe")
+            seen |= mm
+        return [(out, seen)]
+
+    def _samples(self, values, weights):
+        if len(values) == 0:
+            return [None]
+        return [plain_scalar(values[-1 if self.last else 0, 0])]
+
+
+class Boolean(Reducer):
+    WEIGHTED = False
+    """anyNonZero / allNonZero / and / or."""
+
+    def __init__(self, outputs, *, every: bool, name: str, args=None):
+        super().__init__(outputs, args=args)
+        self.every = every
+        self.name = name
+
+    def output_types(self, types):
+        return [PixelType("int", 0, 1)]
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        count, full = valid_count(masks, shape)
+        acc = np.full(shape, self.every)
+        for v, m in zip(values, masks):
+            nz = np.asarray(v) != 0
+            if self.every:
+                acc &= nz | ~np.broadcast_to(m, shape)
+            else:
+                acc |= nz & np.broadcast_to(m, shape)
+        return [(acc.astype(np.uint8), mask_from(count, shape))]
+
+    def _samples(self, values, weights):
+        if len(values) == 0:
+            return [None]
+        nz = as_numbers(values[:, 0]) != 0
+        return [int(nz.all() if self.every else nz.any())]
+
+
+class Product(Reducer):
+    WEIGHTED = False
+    name = "Reducer.product"
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        count, _ = valid_count(masks, shape)
+        acc = np.ones(shape)
+        for v, m in zip(values, masks):
+            acc = np.where(np.broadcast_to(m, shape), acc * np.asarray(v, np.float64), acc)
+        return [(acc, mask_from(count, shape))]
+
+    def _samples(self, values, weights):
+        return [float(np.prod(as_numbers(values[:, 0])))]
+
+
+class ToList(Reducer):
+    WEIGHTED = False
+    name = "Reducer.toList"
+
+    def __init__(self, outputs, tuple_size: int | None = None, args=None):
+        super().__init__(outputs, weighted=False, args=args)
+        self.tuple_size = tuple_size
+        self.n_inputs = tuple_size or 1
+
+    def _samples(self, values, weights):
+        if self.tuple_size is None:
+            return [[plain_scalar(v) for v in values[:, 0]]]
+        return [[[plain_scalar(v) for v in row] for row in values]]
+
+
+class FrequencyHistogram(Reducer):
+    name = "Reducer.frequencyHistogram"
+
+    def _samples(self, values, weights):
+        tally: dict[str, float] = {}
+        for v, w in zip(values[:, 0], weights):
+            key = histogram_key(plain_scalar(v))
+            tally[key] = tally.get(key, 0) + w
+        return [{k: int(c) if float(c).is_integer() else float(c) for k, c in sorted(tally.items(), key=_sort_key)}]
+
+
+def _sort_key(item: tuple[str, Any]) -> tuple[int, float, str]:
+    try:
+        return (0, float(item[0]), "")
+    except ValueError:
+        return (1, 0.0, item[0])
+
+
+class CountDistinct(Reducer):
+    WEIGHTED = False
+    name = "Reducer.countDistinct"
+
+    def output_types(self, types):
+        return [PixelType("int", 0, max(1, len(types)))]
+
+    def _stack(self, values, masks):
+        data = np.sort(nan_stack(values, masks), axis=0)
+        valid = ~np.isnan(data)
+        new = valid.copy()
+        new[1:] &= data[1:] != data[:-1]
+        return [(new.sum(axis=0).astype(np.int32), true_mask(data.shape[1:]))]
+
+    def _samples(self, values, weights):
+        return [len({histogram_key(plain_scalar(v)) for v in values[:, 0]})]
+
+
+class Histogram(Reducer):
+    """Reducer.histogram: power-of-two bucket widths, at most ``maxBuckets`` buckets.
+
+    Output ``{'bucketMeans', 'bucketMin', 'bucketWidth', 'histogram'}``. Earth Engine refines the histogram as values
+    stream in; this computes it from all values at once with the same bucket rule.
+    """
+
+    name = "Reducer.histogram"
+
+    def __init__(self, outputs, max_buckets=None, min_bucket_width=None, args=None):
+        super().__init__(outputs, args=args)
+        self.max_buckets = int(max_buckets or DEFAULT_MAX_BUCKETS)
+        self.min_bucket_width = min_bucket_width
+
+    def _samples(self, values, weights):
+        col = as_numbers(values[:, 0])
+        if len(col) == 0:
+            return [None]
+        lo, hi = float(col.min()), float(col.max())
+        width = 2.0 ** math.ceil(math.log2(max((hi - lo) / self.max_buckets, 2.0**-20))) if hi > lo else 1.0
+        if self.min_bucket_width is not None:
+            width = max(width, float(self.min_bucket_width))
+        start = math.floor(lo / width) * width
+        n = max(1, int(math.floor((hi - start) / width)) + 1)
+        idx = np.clip(((col - start) // width).astype(np.int64), 0, n - 1)
+        counts = np.bincount(idx, weights=weights, minlength=n)
+        sums = np.bincount(idx, weights=weights * col, minlength=n)
+        with np.errstate(invalid="ignore"):
+            means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), start + width * (np.arange(n) + 0.5))
+        return [{"bucketMeans": means.tolist(), "bucketMin": start, "bucketWidth": width,
+                 "histogram": [float(c) for c in counts]}]
+
+
+class FixedHistogram(Reducer):
+    name = "Reducer.fixedHistogram"
+
+    def __init__(self, outputs, lo, hi, steps, cumulative=False, args=None):
+        super().__init__(outputs, args=args)
+        self.lo, self.hi, self.steps, self.cumulative = float(lo), float(hi), int(steps), bool(cumulative)
+        if self.steps <= 0 or self.hi <= self.lo:
+            raise InvalidArgument(f"Reducer.fixedHistogram: need max > min and steps > 0; got {lo}, {hi}, {steps}.")
+
+    def _samples(self, values, weights):
+        col = as_numbers(values[:, 0])
+        width = (self.hi - self.lo) / self.steps
+        inside = (col >= self.lo) & (col < self.hi)
+        idx = ((col[inside] - self.lo) // width).astype(np.int64)
+        counts = np.bincount(np.clip(idx, 0, self.steps - 1), weights=weights[inside], minlength=self.steps)
+        if self.cumulative:
+            counts = np.cumsum(counts)
+        return [[[self.lo + i * width, float(c)] for i, c in enumerate(counts)]]
+
+
+class LinearFit(Reducer):
+    """Least-squares y = scale * x + offset of input 1 (y) on input 0 (x)."""
+
+    name = "Reducer.linearFit"
+    n_inputs = 2
+
+    def reduce_inputs(self, inputs, masks):
+        shape = stack_shape(list(inputs[0]) + list(inputs[1]), list(masks[0]) + list(masks[1]))
+        n = np.zeros(shape)
+        sx, sy, sxx, sxy = (np.zeros(shape) for _ in range(4))
+        for x, y, mx, my in zip(inputs[0], inputs[1], masks[0], masks[1]):
+            ok = np.broadcast_to(mx, shape) & np.broadcast_to(my, shape)
+            x = np.where(ok, np.asarray(x, np.float64), 0.0)
+            y = np.where(ok, np.asarray(y, np.float64), 0.0)
+            n += ok
+            sx += x
+            sy += y
+            sxx += x * x
+            sxy += x * y
+        with np.errstate(invalid="ignore", divide="ignore"):
+            denominator = n * sxx - sx * sx
+            scale = (n * sxy - sx * sy) / denominator
+            offset = (sy - scale * sx) / n
+        ok = (n >= 2) & (denominator != 0)
+        return [(np.where(ok, scale, 0.0), ok), (np.where(ok, offset, 0.0), ok)]
+
+    def _samples(self, values, weights):
+        x, y = as_numbers(values[:, 0]), as_numbers(values[:, 1])
+        if len(x) < 2:
+            return [None, None]
+        xm, ym = np.average(x, weights=weights), np.average(y, weights=weights)
+        sxx = np.sum(weights * (x - xm) ** 2)
+        scale = float(np.sum(weights * (x - xm) * (y - ym)) / sxx) if sxx else None
+        return [scale, None if scale is None else float(ym - scale * xm)]
+
+
+class Pearson(Reducer):
+    name = "Reducer.pearsonsCorrelation"
+    n_inputs = 2
+
+    def _samples(self, values, weights):
+        x, y = as_numbers(values[:, 0]), as_numbers(values[:, 1])
+        if len(x) < 3:
+            return [None, None]
+        from scipy import stats
+
+        r, p = stats.pearsonr(x, y)
+        return [float(r), float(p)]
+
+
+# --- compound reducers -----------------------------------------------------------------------------------
+
+class Combined(Reducer):
+    name = "Reducer.combine"
+
+    def __init__(self, first: Reducer, second: Reducer, prefix: str, shared: bool):
+        if shared and first.n_inputs != second.n_inputs:
+            raise InvalidArgument(
+                "Reducer.combine: with sharedInputs both reducers must take the same number of inputs "
+                f"({first.n_inputs} vs {second.n_inputs}).")
+        super().__init__([prefix + o for o in first.outputs] + [prefix + o for o in second.outputs],
+                         args={"outputPrefix": prefix, "sharedInputs": shared})
+        self.first, self.second, self.shared = first, second, shared
+        self.n_inputs = first.n_inputs if shared else first.n_inputs + second.n_inputs
+
+    def output_types(self, types):
+        return self.first.output_types(types) + self.second.output_types(types)
+
+    def _stack(self, values, masks):
+        if not self.shared:
+            raise InvalidArgument("Reducer.combine: pixel-wise reduction needs sharedInputs=true.")
+        return self.first._stack(values, masks) + self.second._stack(values, masks)
+
+    def reduce_stack(self, values, masks):
+        if not self.shared:
+            raise InvalidArgument("Reducer.combine: pixel-wise reduction needs sharedInputs=true.")
+        return self.first.reduce_stack(values, masks) + self.second.reduce_stack(values, masks)
+
+    def reduce_samples(self, values, weights=None, *, inside=None):
+        values = sample_table(values, self)
+        if self.shared:
+            a, b = values, values
+        else:
+            a, b = values[:, :self.first.n_inputs], values[:, self.first.n_inputs:]
+        out = list(self.first.reduce_samples(a, weights, inside=inside).values()) + list(
+            self.second.reduce_samples(b, weights, inside=inside).values())
+        return dict(zip(self.outputs, out))
+
+
+class Grouped(Reducer):
+    name = "Reducer.group"
+
+    def __init__(self, inner: Reducer, group_field: int, group_name: str):
+        super().__init__(["groups"], args={"groupField": group_field, "groupName": group_name})
+        self.inner, self.group_field, self.group_name = inner, int(group_field), group_name
+        self.n_inputs = inner.n_inputs + 1
+        if not 0 <= self.group_field < self.n_inputs:
+            raise InvalidArgument(f"Reducer.group: groupField {group_field} out of range for {self.n_inputs} inputs.")
+
+    def reduce_samples(self, values, weights=None, *, inside=None):
+        values = sample_table(values, self)
+        rows, _ = self._rows(values.shape[0], weights, inside)
+        keys = values[:, self.group_field]
+        rest = np.delete(values, self.group_field, axis=1)
+        used = np.ones(len(keys), bool) if rows is None else rows
+        groups = []
+        uniq = sorted({plain_scalar(k) for k in keys[used]}, key=lambda k: (isinstance(k, str), k))
+        for key in uniq:
+            member = np.asarray([plain_scalar(k) == key for k in keys], bool)
+            entry = {self.group_name: key}
+            entry.update(self.inner.reduce_samples(
+                rest[member], None if weights is None else np.asarray(weights)[member],
+                inside=None if inside is None else np.asarray(inside)[member]))
+            groups.append(entry)
+        return {self.outputs[0]: groups}
+
+
+class ForEach(Reducer):
+    name = "Reducer.forEach"
+
+    def __init__(self, inner: Reducer, names: Sequence[str]):
+        names = list(names)
+        outputs = names if len(inner.outputs) == 1 else [f"{n}_{o}" for n in names for o in inner.outputs]
+        super().__init__(outputs, args={"outputNames": names})
+        self.inner, self.names = inner, names
+        self.n_inputs = inner.n_inputs * len(names)
+
+    def output_types(self, types):
+        return self.inner.output_types(types) * len(self.names)
+
+    def reduce_samples(self, values, weights=None, *, inside=None):
+        values = sample_table(values, self)
+        k = self.inner.n_inputs
+        out = []
+        for i in range(len(self.names)):
+            out.extend(self.inner.reduce_samples(values[:, i * k:(i + 1) * k], weights, inside=inside).values())
+        return dict(zip(self.outputs, out))
+
+
+class Repeat(Reducer):
+    """The reducer applied to ``count`` groups of inputs; each output is the list of the groups' results."""
+
+    name = "Reducer.repeat"
+
+    def __init__(self, inner: Reducer, count: int):
+        if count < 1:
+            raise InvalidArgument(f"Reducer.repeat: count must be positive; got {count}.")
+        super().__init__(inner.outputs, args={"count": count})
+        self.inner, self.count = inner, count
+        self.n_inputs = inner.n_inputs * count
+
+    def reduce_samples(self, values, weights=None, *, inside=None):
+        values = sample_table(values, self)
+        k = self.inner.n_inputs
+        results = [self.inner.reduce_samples(values[:, i * k:(i + 1) * k], weights, inside=inside)
+                   for i in range(self.count)]
+        return {o: [r[o] for r in results] for o in self.outputs}
