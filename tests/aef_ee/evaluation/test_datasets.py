@@ -1,0 +1,53 @@
+"""The shipped datasets: labels and representations as read from data/, and the hook for our embeddings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aef_ee.evaluation.datasets import SLOVENIA_LULC, load_dataset
+from aef_ee.paths import data_dir
+
+
+def test_alphaearth_labels_and_embeddings() -> None:
+    dataset = load_dataset("alphaearth_iowa_ag", data_dir())
+    raw = pd.read_csv(data_dir() / "alphaearth_samples" / "alphaearth_s1_dw_samples_iowa_ag_2024.csv")
+    assert pd.Series(dataset.labels).value_counts().to_dict() == {name: 80 for name in pd.unique(dataset.labels)}
+    assert dataset.labels[0] == ["water", "trees", "grass", "flooded_vegetation", "crops", "shrub_and_scrub",
+                                 "built", "bare", "snow_and_ice"][raw["dw_label"].iloc[0]]  # fmt: skip
+    google = dataset.representations[0]
+    np.testing.assert_array_equal(google.values, raw[[f"A{i:02d}" for i in range(64)]].to_numpy())
+    assert any("model output" in c for c in dataset.caveats)
+
+
+def test_worldcereal_series_decoding() -> None:
+    dataset = load_dataset("worldcereal_label_full", data_dir())
+    raw = pd.read_parquet(data_dir() / "worldcereal" / "test_public_extractions.parquet")
+    assert dataset.labels.tolist() == raw["label_full"].tolist()
+    from aef_ee.evaluation.datasets import _worldcereal_series
+
+    series, bands = _worldcereal_series(raw)
+    assert series.shape == (500, 12, 14)
+    dn = raw["SAR-VV-ts3-20m"].to_numpy(dtype=float)
+    ok = (dn > 0) & (dn != 65535)
+    np.testing.assert_allclose(series[ok, 3, bands.index("VV")], 20 * np.log10(dn[ok]) - 83)
+    assert np.isnan(series[raw["OPTICAL-B02-ts4-10m"].to_numpy() == 65535, 4, 0]).all()
+
+
+def test_slovenia_embedding_hook_samples_the_field(tmp_path: Path) -> None:
+    # Stand-in for a checkpoint's (H, W, F) field: the median reference scene (real data, unique values).
+    scenes = np.load(data_dir() / "eolearn_slovenia" / "REFERENCE_SCENES.npy")
+    field = np.median(scenes, axis=0)
+    np.save(tmp_path / "field.npy", field)
+    dataset = load_dataset("slovenia_lulc_pixels", data_dir(), embeddings=tmp_path / "field.npy")
+    ours = next(r for r in dataset.representations if r.name == "ours")
+    assert ours.kind == "embedding" and ours.n_features == 13
+    lulc = np.load(data_dir() / "eolearn_slovenia" / "TestEOPatch" / "mask_timeless" / "LULC.npy")[..., 0].ravel()
+    flat = field.reshape(-1, 13).astype(np.float64)
+    lookup = {row.tobytes(): i for i, row in enumerate(flat)}
+    for values, label in zip(ours.values, dataset.labels):
+        pixel = lookup[values.tobytes()]  # the value is exactly one pixel of the field...
+        assert SLOVENIA_LULC[int(lulc[pixel])] == label  # ...and that pixel carries the sample's label
+    assert not any("our embeddings not evaluated" in c for c in dataset.caveats)
