@@ -503,13 +503,23 @@ class Source:
 
         image = ee.Image(image)
         available = list(available) if available is not None else [b.ee_name for b in self.bands]
-        channels = []
-        for b in self.bands:
-            if b.ee_name in available:
-                channels.append(b.decode_ee(image.select(b.ee_name)).rename(b.name))
-            else:
-                channels.append(ee.Image.constant(0).toFloat().updateMask(ee.Image.constant(0)).rename(b.name))
-        out = ee.Image.cat(channels) if len(channels) > 1 else channels[0]
+        # One select and one band-wise multiply/add for all linear bands keeps the expression graph small
+        # (a per-band chain is ~10x larger, and a video holds hundreds of frames).
+        linear = [b for b in self.bands if b.ee_name in available and b.decode == "linear"]
+        other = [b for b in self.bands if b.ee_name in available and b.decode != "linear"]
+        missing = [b.name for b in self.bands if b.ee_name not in available]
+        parts = []
+        if linear:
+            decoded = image.select([b.ee_name for b in linear]).toDouble()
+            if any(b.scale != 1.0 for b in linear):
+                decoded = decoded.multiply(ee.Image.constant([b.scale for b in linear]))
+            if any(b.offset != 0.0 for b in linear):
+                decoded = decoded.add(ee.Image.constant([b.offset for b in linear]))
+            parts.append(decoded.rename([b.name for b in linear]))
+        parts += [b.decode_ee(image.select(b.ee_name)).rename(b.name) for b in other]
+        if missing:
+            parts.append(ee.Image.constant([0] * len(missing)).toDouble().updateMask(0).rename(missing))
+        out = (ee.Image.cat(parts) if len(parts) > 1 else parts[0]).select(list(self.band_names))
         valid = self.quality.to_ee(image, available)
         if valid is not None:
             out = out.updateMask(valid)

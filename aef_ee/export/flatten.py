@@ -99,10 +99,8 @@ def _all_valid(image: Any, bands: Sequence[str]) -> Any:
 
     if not bands:
         return ee.Image.constant(0)
-    valid = image.select(bands[0]).mask().gt(0)
-    for band in bands[1:]:
-        valid = valid.And(image.select(band).mask().gt(0))
-    return valid
+    masks = image.select(list(bands)).mask()
+    return (masks.reduce(ee.Reducer.min()) if len(bands) > 1 else masks).gt(0)
 
 
 def _reduce(images: list[Any], reducer: str, names: Sequence[str]) -> Any:
