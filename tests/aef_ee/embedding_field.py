@@ -34,7 +34,7 @@ COLLECTION = "projects/local/assets/test_embeddings"
 @dataclasses.dataclass
 class EmbeddingField:
     root: Path
-    server: LocalServer
+    server: LocalServer | None
     values: dict[int, np.ndarray]      # year -> (SIZE, SIZE, 64) float64 de-quantised values
     classes: dict[int, np.ndarray]     # year -> (SIZE, SIZE) int class per pixel
     codes: dict[int, np.ndarray]       # year -> (64, SIZE, SIZE) int8
@@ -59,13 +59,14 @@ def _quadrant_classes(year: int) -> np.ndarray:
     return classes
 
 
-def build_embedding_field(root: Path) -> EmbeddingField:
-    """Writes the collection under ``root`` and starts a LocalServer on it (the caller stops it)."""
+def build_embedding_field(root: Path, *, collection: str = COLLECTION, serve: bool = True) -> EmbeddingField:
+    """Writes the collection (asset ID ``collection``) under ``root`` and, with ``serve``, starts a LocalServer on
+    it (the caller stops it; ``server`` is None otherwise)."""
     table = pd.read_csv(data_dir() / "alphaearth_samples" / "alphaearth_s1_dw_samples_iowa_ag_2024.csv")
     vectors = {c: table.loc[table.dw_label == c, EMBEDDING_BANDS].to_numpy(np.float64) for c in (0, 1, 4, 6)}
     rng = np.random.default_rng(2024)
     catalog = Catalog(root)
-    catalog.create_container(COLLECTION, "IMAGE_COLLECTION",
+    catalog.create_container(collection, "IMAGE_COLLECTION",
                              {"description": "test embeddings from real AlphaEarth sample vectors"})
     values, classes, codes = {}, {}, {}
     picks = rng.integers(0, 80, (SIZE, SIZE))
@@ -73,14 +74,14 @@ def build_embedding_field(root: Path) -> EmbeddingField:
         cls = _quadrant_classes(year)
         field = np.stack([vectors[c][i] for c, i in zip(cls.ravel(), picks.ravel())]).reshape(SIZE, SIZE, 64)
         q = quantize_array(field).transpose(2, 0, 1)
-        path = root / "projects" / "local" / "assets" / "test_embeddings" / f"tile_{year}.tif"
+        path = root.joinpath(*collection.split("/")) / f"tile_{year}.tif"
         path.parent.mkdir(parents=True, exist_ok=True)
         with rasterio.open(path, "w", driver="COG", width=SIZE, height=SIZE, count=64, dtype="int8", nodata=-128,
                            crs=CRS, transform=from_origin(LEFT, TOP, 10, 10)) as ds:
             ds.write(q)
             for i, band in enumerate(EMBEDDING_BANDS, start=1):
                 ds.set_band_description(i, band)
-        catalog.write_image(f"{COLLECTION}/tile_{year}",
+        catalog.write_image(f"{collection}/tile_{year}",
                             [{"id": b, "path": path.name, "band": i + 1, "data_type": "int8", "nodata": -128}
                              for i, b in enumerate(EMBEDDING_BANDS)],
                             {"system:time_start": int(pd.Timestamp(f"{year}-01-01", tz="UTC").value // 10**6),
@@ -89,7 +90,7 @@ def build_embedding_field(root: Path) -> EmbeddingField:
         values[year] = field
         classes[year] = cls
         codes[year] = q
-    server = LocalServer(root, settings={"drive_dir": str(root.parent / "drive")}).start()
+    server = LocalServer(root, settings={"drive_dir": str(root.parent / "drive")}).start() if serve else None
     return EmbeddingField(root, server, values, classes, codes)
 
 
