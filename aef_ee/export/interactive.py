@@ -9,6 +9,7 @@ a bounded thread pool and retry quota and transient errors with backoff. The exp
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -137,12 +138,20 @@ class ExportResult:
 def iter_site_plans(tiles: Sequence[Tile], sources: Mapping[str, Source], request: ExportRequest,
                     backend: PixelBackend) -> Iterator[tuple[Site, dict[str, list[Frame]]]]:
     """(site, source -> frames) for every site of every tile, listing each tile once per source."""
-    for tile in tiles:
-        listings = {name: backend.list_images(src, tile) for name, src in sources.items()}
-        tile_frames = plan_tile(tile, sources, request, listings)
-        footprints: dict[str, Any] = {}
-        for site in tile.sites:
-            yield site, {name: site_frames(site, fs, request, footprints) for name, fs in tile_frames.items()}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(sources))) as pool:
+        for tile in tiles:
+            # One listing request per source, in parallel.
+            futures = {name: pool.submit(backend.list_images, src, tile) for name, src in sources.items()}
+            listings = {name: future.result() for name, future in futures.items()}
+            yield from _site_plans(tile, sources, request, listings)
+
+
+def _site_plans(tile: Tile, sources: Mapping[str, Source], request: ExportRequest,
+                listings: Mapping[str, Sequence[ImageInfo]]) -> Iterator[tuple[Site, dict[str, list[Frame]]]]:
+    tile_frames = plan_tile(tile, sources, request, listings)
+    footprints: dict[str, Any] = {}
+    for site in tile.sites:
+        yield site, {name: site_frames(site, fs, request, footprints) for name, fs in tile_frames.items()}
 
 
 def export_interactive(
