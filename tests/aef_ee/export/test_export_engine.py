@@ -281,3 +281,32 @@ def test_sites_from_an_ee_feature_collection_and_geometry(ee_local, tmp_path: Pa
     region = ee_local.Geometry.Rectangle([4.0, 50.5, 4.2, 50.6])
     assert [s.site_id for s in sample_uniform(region, 5, period_ms=year_period(2020))] == \
         [s.site_id for s in sample_uniform((4.0, 50.5, 4.2, 50.6), 5, period_ms=year_period(2020))]
+
+
+def test_quota_errors_are_retried_with_backoff(ee_local, monkeypatch, tmp_path: Path) -> None:
+    """computePixels answering 429 / "Too many concurrent aggregations" is retried; the export completes intact."""
+    import aef_ee.export.interactive as interactive
+
+    real = interactive._compute_pixels
+    failures = {"left": 3}
+
+    def flaky(image, site):  # type: ignore[no-untyped-def]
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise ee_local.EEException("Too many concurrent aggregations.")
+        return real(image, site)
+
+    monkeypatch.setattr(interactive, "_compute_pixels", flaky)
+    sites = belgium_sites()[:3]
+    request = ExportRequest(sources=("s1",))
+    result = export_interactive(sites, request, tmp_path / "q", backend=EarthEngineBackend(base_delay_s=0.01),
+                                max_workers=1, progress=False)
+    assert failures["left"] == 0 and result.sites_written == 3
+    monkeypatch.setattr(interactive, "_compute_pixels", real)
+    export_interactive(sites, request, tmp_path / "ref", progress=False)
+    _same(tmp_path / "q", tmp_path / "ref")
+    # A permanent error is not retried: it propagates at once.
+    monkeypatch.setattr(interactive, "_compute_pixels",
+                        lambda image, site: (_ for _ in ()).throw(ee_local.EEException("Band 'B99' not found.")))
+    with pytest.raises(ee_local.EEException, match="B99"):
+        export_interactive(sites, request, tmp_path / "p", progress=False)
