@@ -16,7 +16,7 @@ __all__ = ["main"]
 _PLUGGED = {
     "export-videos": ("aef_ee.export.cli", "export training videos from Earth Engine collections"),
     "evaluate": ("aef_ee.evaluation.cli", "run the low-shot evaluation protocol on labelled points"),
-    "embed": ("aef_ee.embed.cli", "write annual embedding-field COGs from a checkpoint"),
+    "embed": ("aef_ee.embed_cli", "write annual embedding-field COGs from a checkpoint"),
     "register": ("aef_ee.assets_cli", "register embedding COGs as an Earth Engine ImageCollection"),
     "demo": ("aef_ee.demo", "the whole mission, offline, on the embedded local engine"),
 }

@@ -44,6 +44,12 @@ def discovery_document(root_url: str) -> dict[str, Any]:
         params = resource["methods"]["listAssets"]["parameters"]
         params.setdefault("filter", {"type": "string", "location": "query"})
         params.setdefault("view", {"type": "string", "location": "query"})
+    # The packaged document lacks the `tables` resource that FeatureCollection.getDownloadURL calls; it has the
+    # shape of `thumbnails`, with getFeatures for getPixels.
+    resources = doc["resources"]["projects"]["resources"]
+    if "tables" not in resources:
+        text = json.dumps(resources["thumbnails"]).replace("thumbnails", "tables").replace("getPixels", "getFeatures")
+        resources["tables"] = json.loads(text)
     return doc
 
 
