@@ -280,6 +280,7 @@ class EmbeddingExplorer:
         self.map.add_layer(image, styles.class_vis(len(names)), CLASSIFICATION_LAYER)
         self._legend_box.value = legend_html(
             "classes", {name: styles.CLASS_PALETTE[i % len(styles.CLASS_PALETTE)] for i, name in enumerate(names)})
+        self._show_map_legend(self._legend_box.value)
         self._accuracy_box.value = (accuracy_html(report, dict(enumerate(names))) if report is not None
                                     else "no validation labels held out: no accuracy table")
         return report
@@ -292,6 +293,7 @@ class EmbeddingExplorer:
         self.clusters = result
         self.map.add_layer(result.image, styles.class_vis(int(n_clusters)), CLUSTER_LAYER)
         self._cluster_legend.value = legend_html("clusters", result.legend())
+        self._show_map_legend(self._cluster_legend.value)
         self._sync(self._clusters_box, int(n_clusters))
         return result
 
@@ -445,6 +447,16 @@ class EmbeddingExplorer:
                   for name in self.labels.class_names}
         self._labels_box.value = ", ".join(f"{name}: {n}" for name, n in counts.items()) or "no labels yet"
 
+    def _show_map_legend(self, html_text: str) -> None:
+        """The legend of the latest class or cluster layer, also on the map (so saved pages carry it)."""
+        import ipyleaflet
+        import ipywidgets as widgets
+
+        if self._map_legend is None:
+            self._map_legend = ipyleaflet.WidgetControl(widget=widgets.HTML(), position="bottomright")
+            self.map.add(self._map_legend)
+        self._map_legend.widget.value = html_text
+
     def _drop_results(self) -> None:
         """Results computed on another year's embeddings no longer match the map."""
         for name in (CLASSIFICATION_LAYER, CLUSTER_LAYER, SIMILARITY_LAYER):
@@ -453,6 +465,9 @@ class EmbeddingExplorer:
         self.clusters = None
         self.search = None
         self._legend_box.value = self._accuracy_box.value = self._cluster_legend.value = ""
+        if self._map_legend is not None:
+            self.map.remove(self._map_legend)
+            self._map_legend = None
 
     def _remove_layer(self, name: str) -> None:
         if name in self.map.ee_layers:
@@ -486,6 +501,7 @@ class EmbeddingExplorer:
         self._syncing = False
         self._marker: Any = None
         self._label_layer: Any = None
+        self._map_legend: Any = None
         small = widgets.Layout(width="260px")
         self._year_box = widgets.Dropdown(options=self.years, value=self.year, description="year", layout=small)
         self._mode = widgets.ToggleButtons(options=["search", "label"], value="search",
@@ -497,28 +513,28 @@ class EmbeddingExplorer:
         self._labels_box = widgets.HTML("no labels yet")
         self._method = widgets.Dropdown(options=list(ops.classification.CLASSIFIERS), value="knn",
                                         description="classifier", layout=small)
-        train_button = widgets.Button(description="train and classify")
+        self._train_button = widgets.Button(description="train and classify")
         self._legend_box = widgets.HTML()
         self._accuracy_box = widgets.HTML()
         self._clusters_box = widgets.IntSlider(value=5, min=2, max=20, description="clusters", layout=small)
-        cluster_button = widgets.Button(description="cluster")
+        self._cluster_button = widgets.Button(description="cluster")
         self._cluster_legend = widgets.HTML()
         other = self.years[-2] if len(self.years) > 1 else self.years[-1]
         self._change_a = widgets.Dropdown(options=self.years, value=other, description="from", layout=small)
         self._change_b = widgets.Dropdown(options=self.years, value=self.years[-1], description="to", layout=small)
-        change_button = widgets.Button(description="compare years")
+        self._change_button = widgets.Button(description="compare years")
         self._export_what = widgets.Dropdown(options=list(EXPORTABLE), value="classification",
                                              description="export", layout=small)
-        export_button = widgets.Button(description="export to Drive")
+        self._export_button = widgets.Button(description="export to Drive")
         self._export_status = widgets.HTML()
 
-        self._year_box.observe(self._widget_call(lambda c: self.set_year(c["new"])), names="value")
+        self._year_box.observe(self._widget_call(self._year_picked), names="value")
         self._threshold_slider.observe(self._widget_call(lambda c: self.set_threshold(c["new"])), names="value")
-        train_button.on_click(self._widget_call(lambda _: self.train(method=self._method.value)))
-        cluster_button.on_click(self._widget_call(lambda _: self.cluster(self._clusters_box.value)))
-        change_button.on_click(self._widget_call(
+        self._train_button.on_click(self._widget_call(lambda _: self.train(method=self._method.value)))
+        self._cluster_button.on_click(self._widget_call(lambda _: self.cluster(self._clusters_box.value)))
+        self._change_button.on_click(self._widget_call(
             lambda _: self.show_change(self._change_a.value, self._change_b.value)))
-        export_button.on_click(self._widget_call(lambda _: self._export_and_watch()))
+        self._export_button.on_click(self._widget_call(lambda _: self._export_and_watch()))
         self.map.on_interaction(self._on_interaction)
         # Points (markers), rectangles and polygons; an empty dict switches a tool off.
         self._draw = ipyleaflet.DrawControl(marker={"shapeOptions": {}}, rectangle={"shapeOptions": {}},
@@ -532,11 +548,11 @@ class EmbeddingExplorer:
         self._panel = widgets.VBox([
             self._year_box, self._mode,
             section("similarity search", self._threshold_slider),
-            section("labels", self._class_name, self._labels_box, self._method, train_button, self._legend_box,
-                    self._accuracy_box),
-            section("clustering", self._clusters_box, cluster_button, self._cluster_legend),
-            section("change", self._change_a, self._change_b, change_button),
-            section("export", self._export_what, export_button, self._export_status),
+            section("labels", self._class_name, self._labels_box, self._method, self._train_button,
+                    self._legend_box, self._accuracy_box),
+            section("clustering", self._clusters_box, self._cluster_button, self._cluster_legend),
+            section("change", self._change_a, self._change_b, self._change_button),
+            section("export", self._export_what, self._export_button, self._export_status),
             self.status,
         ], layout=widgets.Layout(width="300px"))
         self._layout = widgets.HBox([self.map, self._panel])
@@ -554,6 +570,13 @@ class EmbeddingExplorer:
                 pass
 
         return callback
+
+    def _year_picked(self, change: dict[str, Any]) -> None:
+        try:
+            self.set_year(change["new"])
+        except Exception:
+            self._sync(self._year_box, self.year)  # the selector shows the year the map shows
+            raise
 
     def _on_interaction(self, **event: Any) -> None:
         if event.get("type") != "click" or self._mode.value != "search":

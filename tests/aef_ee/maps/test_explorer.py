@@ -64,6 +64,9 @@ def test_a_year_the_collection_lacks_changes_nothing(ee_emb, embedding_field):
     assert _layers(explorer) == before
     assert explorer.status_level == "error" and "no embeddings for 2022" in explorer.status_message
     assert "no embeddings for 2022" in explorer.status.value
+    # Picked in the year selector: reported, and the selector returns to the year on the map.
+    explorer._year_box.value = 2022
+    assert explorer.year == 2024 and explorer._year_box.value == 2024 and explorer.status_level == "error"
 
 
 def test_click_to_search_and_threshold(explorer, ee_emb, embedding_field):
@@ -258,3 +261,33 @@ def test_export_button_starts_the_drive_export(explorer, ee_emb, embedding_field
     with pytest.raises(ee.EEException, match="Too many pixels"):
         explorer.export("classification", description="too_big", max_pixels=100)
     assert explorer.task is task and explorer.status_level == "error"
+
+
+def test_panel_buttons_drive_the_handlers(explorer, embedding_field):
+    _label_everything(explorer, embedding_field, np.random.default_rng(8), per_class=4)
+    explorer._method.value = "min_distance"
+    explorer._train_button.click()
+    assert explorer.classification is not None and explorer.status_level == "info"
+    assert "crops" in explorer._map_legend.widget.value  # the legend is on the map too
+    trained = explorer.classification
+
+    explorer._clusters_box.value = 3
+    explorer._cluster_button.click()
+    assert explorer.clusters.n_clusters == 3 and "cluster 2" in explorer._map_legend.widget.value
+
+    explorer._change_a.value, explorer._change_b.value = 2023, 2024
+    explorer._change_button.click()
+    assert (explorer.change.year_a, explorer.change.year_b) == (2023, 2024)
+
+    explorer._export_what.value = "clusters"
+    explorer._export_button.click()
+    explorer._watcher.join(timeout=120)
+    assert not explorer._watcher.is_alive()
+    assert explorer._export_status.value.endswith("COMPLETED")
+    assert (embedding_field.root.parent / "drive" / "aef-ee" / "aef_ee_clusters_2024.tif").is_file()
+
+    # A failing button: reported in the status line, nothing raised to the browser, the last result kept.
+    explorer.clear_labels()
+    explorer._train_button.click()
+    assert explorer.status_level == "error" and "at least two" in explorer.status_message
+    assert explorer.classification is trained
