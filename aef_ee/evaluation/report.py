@@ -11,7 +11,7 @@ import pandas as pd
 from aef_ee.errors import AefIOError
 from aef_ee.evaluation.protocol import EvaluationResult
 
-__all__ = ["markdown_caveats", "markdown_scores", "parse_markdown_scores", "plot_scores", "write_result"]
+__all__ = ["markdown_caveats", "markdown_scores", "markdown_summary", "parse_markdown_scores", "plot_scores", "write_result"]
 
 SCORES_FILE = "scores.csv"
 CAVEATS_FILE = "caveats.csv"
@@ -91,7 +91,12 @@ def markdown_scores(scores: pd.DataFrame) -> str:
         ]
         lines = [f"**{dataset}** ({rows['metric'].iloc[0]}, mean ± std over repeats)", "",
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
-        for (representation, predictor), group in rows.groupby(["representation", "predictor"], sort=False):
+        order = {name: i for i, name in enumerate(dict.fromkeys(rows["representation"]))}
+        groups = sorted(
+            rows.groupby(["representation", "predictor"], sort=False),
+            key=lambda item: (order[item[0][0]], _predictor_rank(item[0][1])),
+        )
+        for (representation, predictor), group in groups:
             cells = group.set_index("shot")
             values = [
                 f"{cells.loc[s, 'mean']:.4f} ± {cells.loc[s, 'std']:.4f}" if s in cells.index else "—" for s in shots
@@ -99,6 +104,32 @@ def markdown_scores(scores: pd.DataFrame) -> str:
             lines.append(f"| {representation} | {int(group['n_features'].iloc[0])} | {predictor} | " + " | ".join(values) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def _predictor_rank(predictor: str) -> tuple[int, str]:
+    return (PREDICTOR_ORDER.index(predictor) if predictor in PREDICTOR_ORDER else len(PREDICTOR_ORDER), predictor)
+
+
+def markdown_summary(scores: pd.DataFrame) -> str:
+    """Per dataset and shot: the best embedding and the best baseline (over predictors), and the relative
+    error reduction ``1 - (1 - embedding) / (1 - baseline)`` the paper reports; "—" without an embedding."""
+    lines = ["| dataset | shot | best embedding | best baseline | error reduction |", "|---|---|---|---|---|"]
+    for (dataset, shot), rows in scores.groupby(["dataset", "shot"], sort=False):
+        best = {}
+        for kind in ("embedding", "baseline"):
+            subset = rows[rows["kind"] == kind]
+            best[kind] = subset.loc[subset["mean"].idxmax()] if len(subset) else None
+        cells = [
+            f"{b['representation']} {b['predictor']} {b['mean']:.4f}" if b is not None else "—"
+            for b in (best["embedding"], best["baseline"])
+        ]
+        if best["embedding"] is not None and best["baseline"] is not None and best["baseline"]["mean"] < 1:
+            reduction = 1 - (1 - best["embedding"]["mean"]) / (1 - best["baseline"]["mean"])
+            cells.append(f"{reduction:+.1%}")
+        else:
+            cells.append("—")
+        lines.append(f"| {dataset} | {shot} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_caveats(caveats: pd.DataFrame) -> str:
