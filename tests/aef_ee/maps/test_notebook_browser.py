@@ -125,8 +125,10 @@ def _run_notebook(folder: Path, values: dict) -> nbformat.NotebookNode:
 
 
 def _screenshot(browser: str, url: str, out: Path) -> np.ndarray:
+    # No host name but 127.0.0.1 resolves: a page that needed the internet would show nothing.
     command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                "--force-device-scale-factor=1", "--force-color-profile=srgb",
+               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
                f"--window-size={VIEW_PX},{VIEW_PX}", "--virtual-time-budget=30000", f"--screenshot={out}", url]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert out.exists(), f"chromium wrote no screenshot (exit {result.returncode}): {result.stderr[-2000:]}"
