@@ -604,7 +604,9 @@ class Grouped(Reducer):
         uniq = sorted({plain_scalar(k) for k in keys[used]}, key=lambda k: (isinstance(k, str), k))
         for key in uniq:
             member = np.asarray([plain_scalar(k) == key for k in keys], bool)
-            entry = {self.group_name: key}
+            # Class labels read from a float table are whole numbers: report them as such.
+            label = int(key) if isinstance(key, float) and key.is_integer() else key
+            entry = {self.group_name: label}
             entry.update(self.inner.reduce_samples(
                 rest[member], None if weights is None else np.asarray(weights)[member],
                 inside=None if inside is None else np.asarray(inside)[member]))

@@ -234,3 +234,15 @@ def test_get_region_rows(ee, catalog):
 def test_unbounded_image_needs_a_geometry(ee):
     with pytest.raises(ee.EEException, match="Provide 'geometry'"):
         ee.Image(1).reduceRegion(ee.Reducer.mean(), None, 10).getInfo()
+
+
+def test_grouped_areas_on_the_native_grid(ee, catalog):
+    _, _, classes = catalog
+    region = _utm_polygon(ee, X0, Y0 - 300, X0 + 400, Y0)  # rows 0..29, cols 0..39
+    labels = ee.Image("T/cls")
+    got = ee.Image.pixelArea().addBands(labels).reduceRegion(
+        ee.Reducer.sum().group(1, "class"), region, crs=labels.projection(), scale=10).getInfo()["groups"]
+    counts = np.bincount(classes[:30, :40].ravel(), minlength=3)
+    assert [g["class"] for g in got] == [c for c in range(3) if counts[c]]
+    for g in got:  # areas on the sphere of 10 m UTM pixels, within the zone's scale distortion
+        assert g["sum"] == pytest.approx(counts[g["class"]] * 100.0, rel=2e-3)
