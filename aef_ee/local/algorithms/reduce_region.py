@@ -23,7 +23,7 @@ import numpy as np
 from aef_ee.local.algorithms.image import as_image
 from aef_ee.local.algorithms.reducer import Reducer, as_reducer
 from aef_ee.local.algorithms.registry import algorithm
-from aef_ee.local.errors import InvalidArgument, NotFound
+from aef_ee.local.errors import InvalidArgument, NotFound, Unimplemented
 from aef_ee.local.geometry_raster import as_geometry, geometry_mask
 from aef_ee.local.projection import Grid, Projection, covering_grid, normalize_crs, transformer
 from aef_ee.local.raster import Image
@@ -240,6 +240,10 @@ def region_pixels(image: Image, geometry: Geometry, grid: Grid, band_indexes: Se
         vals = np.empty((len(rr), len(indexes)), dtype)
         ok = np.empty((len(rr), len(indexes)), bool)
         for j, (v, m) in enumerate(pixels):
+            if np.ndim(v) > 2:
+                raise Unimplemented(
+                    f"{what}: array-valued pixels (band '{image.bands[indexes[j]].name}') are not supported by the "
+                    "local engine's region reductions; use arrayFlatten first.")
             vals[:, j] = np.broadcast_to(v, strip.shape)[local, cc]
             ok[:, j] = np.broadcast_to(m, strip.shape)[local, cc]
         values.append(vals)
