@@ -92,7 +92,11 @@ def tile_grid(tile: Tile) -> dict[str, Any]:
 
 def tile_files(store: BucketStore, bucket: str, prefix: str) -> list[str]:
     """Keys of a tile's GeoTIFF(s): ``<prefix>.tif`` or Earth Engine's split ``<prefix>-<row>-<col>.tif``."""
-    return [k for k in store.list(bucket, prefix)
+    return _matching(store.list(bucket, prefix), prefix)
+
+
+def _matching(keys: Sequence[str], prefix: str) -> list[str]:
+    return [k for k in keys
             if k.endswith((".tif", ".tiff")) and (k.startswith(prefix + ".") or k.startswith(prefix + "-"))]
 
 
@@ -175,9 +179,10 @@ def submit_batch(
     skipped = 0
     queue: list[Tile] = []
     active: dict[str, str] = {}
+    existing = store.list(bucket, f"{prefix}/")  # one listing for every tile
     for tile in tiles:
         rec = records.get(tile.tile_id)
-        if tile_files(store, bucket, f"{prefix}/{tile.tile_id}"):
+        if _matching(existing, f"{prefix}/{tile.tile_id}"):
             skipped += 1
             if rec is not None:
                 rec["state"] = "COMPLETED"
