@@ -93,3 +93,29 @@ def test_site_off_the_file_grid_is_refused() -> None:
     bigger = Site(site.epsg, site.x0, site.y0, 20, site.resolution_m, site.period_ms)
     vv = read_site_bands([str(TOGO)], bigger, ["VV"])["VV"]
     assert np.isfinite(vv[:17, :17]).all() and np.isnan(vv[17:]).all() and np.isnan(vv[:, 17:]).all()
+
+
+def test_split_export_files_are_pasted_together(tmp_path: Path) -> None:
+    """Earth Engine splits large exports into files tiling the region; a site spanning them reads whole."""
+    from rasterio.windows import Window
+    from rasterio.windows import transform as window_transform
+
+    site = _site()
+    with rasterio.open(TOGO) as src:
+        full = src.read().astype(np.float32)
+        names = list(src.descriptions)
+        parts = []
+        for k, (r0, c0, h, w) in enumerate([(0, 0, 9, 17), (9, 0, 8, 10), (9, 10, 8, 7)]):
+            path = tmp_path / f"togo-{k:010d}-0000000000.tif"
+            profile = {**src.profile, "height": h, "width": w, "tiled": False,
+                       "transform": window_transform(Window(c0, r0, w, h), src.transform)}
+            profile.pop("blockxsize", None)
+            profile.pop("blockysize", None)
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(src.read(window=Window(c0, r0, w, h)))
+                for i, name in enumerate(names, start=1):
+                    dst.set_band_description(i, name)
+            parts.append(str(path))
+    arrays = read_site_bands(parts, site, ["VV", "B4_5", "elevation"])
+    for name in ("VV", "B4_5", "elevation"):
+        np.testing.assert_array_equal(arrays[name], full[names.index(name)])
