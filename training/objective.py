@@ -67,14 +67,19 @@ def compute_losses(
     """The weighted total loss and every term (plus per-source reconstruction) for one batch."""
     k_sample, k_perturb = jax.random.split(key)
     inputs, period = batch["inputs"], batch["period_days"]
-    teacher = model.embed(inputs, period)  # (B, L, L, E)
+    b = period.shape[0]
+    # Teacher (full input) and student (perturbed frame masks) run as one batch of 2B: one encoder in the compiled
+    # program instead of two, which halves compile time; per-site results are the same.
+    student_inputs = perturb(k_perturb, inputs, period, frame_drop_rate=config.frame_drop_rate)
+    both = jax.tree.map(lambda t, s: jnp.concatenate([t, s]), dict(inputs), student_inputs)
+    fields = model.embed(both, jnp.concatenate([period, period]))  # (2B, L, L, E)
+    teacher, student = fields[:b], fields[b:]
     z = vmf.sample(k_sample, teacher, config.kappa)
     preds = model.decode(z, batch["targets"])
     recon, recon_aux = losses.reconstruction(
         preds, batch["targets"], pools=dict(config.target_pool), shifts=dict(config.target_shift)
     )
     uniformity, _ = losses.batch_uniformity(teacher)
-    student = model.embed(perturb(k_perturb, inputs, period, frame_drop_rate=config.frame_drop_rate), period)
     consistency, _ = losses.consistency(teacher, student)
     text, text_aux = losses.clip(
         site_embedding(teacher),

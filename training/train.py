@@ -66,6 +66,13 @@ def create_model(config: Any, channels: Mapping[str, int], *, seed: int, dtype: 
     )
 
 
+def create_optimizer_schedule(config: Any) -> optax.Schedule:
+    """Linear warm-up from 0 to ``learning_rate`` over ``warmup_steps``, then linear decay to 0 at ``num_steps``."""
+    warmup = optax.linear_schedule(0.0, config.learning_rate, config.warmup_steps)
+    decay = optax.linear_schedule(config.learning_rate, 0.0, max(config.num_steps - config.warmup_steps, 1))
+    return optax.join_schedules([warmup, decay], [config.warmup_steps])
+
+
 def create_optimizer(config: Any) -> optax.GradientTransformation:
     """Adam; learning rate warmed up linearly over ``warmup_steps`` then decayed linearly to 0 at ``num_steps``."""
     return optax.adam(create_optimizer_schedule(config))
@@ -224,12 +231,6 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
     if writer is not None:
         writer.close()
     return last
-
-
-def create_optimizer_schedule(config: Any) -> optax.Schedule:
-    warmup = optax.linear_schedule(0.0, config.learning_rate, config.warmup_steps)
-    decay = optax.linear_schedule(config.learning_rate, 0.0, max(config.num_steps - config.warmup_steps, 1))
-    return optax.join_schedules([warmup, decay], [config.warmup_steps])
 
 
 def get_config(name: str) -> Any:

@@ -138,10 +138,13 @@ def worldcereal_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Shares compiled XLA programs between the training runs of one test session (they compile the same step)."""
+def compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shares compiled XLA programs between the training runs of one test session (they compile the same step);
+    subprocesses get the same directory through ``JAX_COMPILATION_CACHE_DIR``."""
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
+    path = tmp_path_factory.mktemp("jax_cache")
+    jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path

@@ -35,7 +35,9 @@ NORM_EPS = 1e-6
 def normalise(x: jnp.ndarray) -> jnp.ndarray:
     """Projects (..., E) onto the unit sphere in float32."""
     x = x.astype(jnp.float32)
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), NORM_EPS)
+    # rsqrt of the clamped squared norm: unlike jnp.linalg.norm, its gradient stays finite at x = 0 (a site
+    # without text projects to the zero vector, and NaN gradients through the unselected branch poison the step).
+    return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), NORM_EPS**2))
 
 
 class AlphaEarth(nnx.Module):
