@@ -204,6 +204,7 @@ def _build_cart(options: dict[str, Any], kind: str, probability: bool, training:
     where = "Classifier.smileCart"
     kwargs = {
         "max_leaf_nodes": _int_or_none(options.get("maxNodes"), "maxNodes", where, minimum=2),
+        "max_depth": _int_or_none(options.get("maxDepth"), "maxDepth", where),  # the deprecated cart's option
         "min_samples_leaf": _int_or_none(options.get("minLeafPopulation", 1) or 1, "minLeafPopulation", where),
         "random_state": 0,
     }
@@ -543,6 +544,32 @@ def smile_naive_bayes(**kwargs: Any) -> Classifier:
     if kwargs:
         raise TypeError(f"smileNaiveBayes() got an unexpected keyword argument '{next(iter(kwargs))}'")
     return _constructor("Classifier.smileNaiveBayes")(**{"lambda": smoothing})
+
+
+# Earth Engine's deprecated names (Weka-era classifiers) run the corresponding Smile / libsvm implementation.
+
+@algorithm("Classifier.randomForest")
+def random_forest(numberOfTrees: int = 1, variablesPerSplit: int = 0, minLeafPopulation: int = 1,  # noqa: N803
+                  bagFraction: float = 0.5, outOfBagMode: bool = False, seed: int = 0) -> Classifier:
+    return smile_random_forest(numberOfTrees, variablesPerSplit or None, minLeafPopulation, bagFraction, None, seed)
+
+
+@algorithm("Classifier.cart")
+def cart(crossvalidationFactor: int = 10, maxDepth: int = 10, minLeafPopulation: int = 1,  # noqa: N803
+         minSplitPoplulation: int = 1, minSplitCost: float = 1e-10, prune: bool = False,
+         pruneErrorTolerance: float = 0.5, quantizationResolution: int = 100, quantizationMargin: float = 0.1,
+         randomSeed: int = 0) -> Classifier:
+    return _constructor("Classifier.smileCart")(maxNodes=None, minLeafPopulation=minLeafPopulation, maxDepth=maxDepth)
+
+
+@algorithm("Classifier.svm")
+def svm(**kwargs: Any) -> Classifier:
+    return libsvm(**kwargs)
+
+
+@algorithm("Classifier.naiveBayes")
+def naive_bayes(**kwargs: Any) -> Classifier:
+    return smile_naive_bayes(**kwargs)
 
 
 # --- algorithms: training and use ------------------------------------------------------------------------

@@ -320,3 +320,14 @@ def test_slovenia_knn_and_random_forest_match_sklearn(ee_local, local_server):
         expected = np.full(valid.shape, 255)
         expected[valid] = reference.predict(all_x[valid.ravel()])
         np.testing.assert_array_equal(classified, expected, name)
+
+
+def test_deprecated_names_run_the_smile_implementations(ee, split):
+    (rows, cols, labels), (trows, tcols, tlabels) = split
+    fc, test = training_features(ee, rows, cols, labels), training_features(ee, trows, tcols, tlabels)
+    pairs = [(ee.Classifier.randomForest(10, seed=4), ee.Classifier.smileRandomForest(10, seed=4)),
+             (ee.Classifier.svm(kernelType="RBF", gamma=2.0), ee.Classifier.libsvm(kernelType="RBF", gamma=2.0)),
+             (ee.Classifier.cart(maxDepth=30), ee.Classifier.smileCart())]
+    for old, new in pairs:
+        got = test.classify(old.train(fc, "zone")).aggregate_array("classification").getInfo()
+        assert got == test.classify(new.train(fc, "zone")).aggregate_array("classification").getInfo()
