@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 # Bump when the demo catalog's content or layout changes: the default directory name carries it, so an old
 # cache is never mistaken for the new one.
-DEMO_CATALOG_VERSION = 1
+DEMO_CATALOG_VERSION = 2
 CATALOG_ENV = "AEF_EE_CATALOG"
 STAMP_NAME = "_demo_catalog_version.json"  # "_" first: can never be an asset ID segment
 LOCK_NAME = "_demo_catalog.lock"
@@ -277,12 +277,35 @@ def _belgium_dem(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
     }, overwrite=True)
 
 
+def _belgium_cropland(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
+    """WorldCereal's cropland map of the same grid (MODEL OUTPUT, not ground truth): labels for the demo."""
+    import netCDF4
+
+    raster_id = f"{USER_ROOT}/worldcereal_belgium_cropland"
+    with netCDF4.Dataset(data / "worldcereal" / "worldcereal_cropland_classification.nc") as ds:
+        ds.set_auto_maskandscale(False)
+        names = [str(n) for n in ds.variables["bands"][:]]
+        stack = np.asarray(ds.variables["__xarray_dataarray_variable__"][:])
+    classification = stack[names.index("classification")].astype(np.uint8)  # 0 other, 1 cropland
+    probability = stack[names.index("probability_cropland")].astype(np.uint8)  # percent
+    write_geotiff(catalog.base_path(raster_id).with_name("worldcereal_belgium_cropland.tif"),
+                  np.stack([classification, probability]), transform=cube.transform, crs=cube.crs,
+                  descriptions=["cropland", "probability_cropland"])
+    catalog.write_image(raster_id, [
+        {"id": "cropland", "path": "worldcereal_belgium_cropland.tif", "band": 1, "data_type": "uint8"},
+        {"id": "probability_cropland", "path": "worldcereal_belgium_cropland.tif", "band": 2, "data_type": "uint8"},
+    ], {"system:time_start": _ms(datetime.datetime(2020, 11, 1)), "system:time_end": _ms(datetime.datetime(2021, 11, 1)),
+        "SOURCE": "WorldCereal cropland classification (model output, MIT), worldcereal_cropland_classification.nc",
+        "classes": "0 other, 1 cropland"}, overwrite=True)
+
+
 def _belgium(catalog: Catalog, data: Path) -> None:
     cube = _WorldCereal(data / "worldcereal" / "worldcereal_preprocessed_inputs.nc")
     _belgium_s2(catalog, data, cube)
     _belgium_s1(catalog, data, cube)
     _belgium_era5_land(catalog, data, cube)
     _belgium_dem(catalog, data, cube)
+    _belgium_cropland(catalog, data, cube)
 
 
 # ----- BigEarthNet patches -----

@@ -98,7 +98,7 @@ def to_json(value: Any) -> Any:
             info["properties"] = to_json(props)
         return info
     if isinstance(value, Geometry):
-        return value.to_geojson()
+        return value.to_geojson(keep_crs=True)
     if isinstance(value, Date):
         return {"type": "Date", "value": int(value.millis)}
     if isinstance(value, DateRange):

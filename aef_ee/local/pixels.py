@@ -114,6 +114,10 @@ def compute_pixels(image: Image, grid: Grid, *, fill: float = 0) -> tuple[list[n
     def work(rows: tuple[int, int]) -> None:
         r0, r1 = rows
         for i, (v, m) in enumerate(image.compute(grid.window(r0, r1))):
+            if np.ndim(v) != 2:
+                raise InvalidArgument(
+                    f"Band '{image.bands[i].name}' holds an array per pixel; flatten it with arrayFlatten() "
+                    "before computing pixels.")
             m = np.asarray(m)
             values[i][r0:r1] = np.where(m, v, fill) if not m.all() else v
             masks[i][r0:r1] = m
@@ -129,6 +133,11 @@ def compute_pixels(image: Image, grid: Grid, *, fill: float = 0) -> tuple[list[n
 
 def to_npy(names: Sequence[str], values: Sequence[np.ndarray]) -> bytes:
     """A structured (H, W) array with one field per band, as Earth Engine's NPY format."""
+    for name, v in zip(names, values):
+        if v.ndim != 2:
+            raise InvalidArgument(
+                f"Band '{name}' holds arrays of shape {v.shape[2:]} per pixel; flatten it with arrayFlatten() "
+                "before computing pixels.")
     dtype = np.dtype([(name, v.dtype) for name, v in zip(names, values)])
     out = np.empty(values[0].shape, dtype=dtype)
     for name, v in zip(names, values):

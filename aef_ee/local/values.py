@@ -51,11 +51,16 @@ class Geometry:
 
         return shapely.transform(self.shape, project)
 
-    def to_geojson(self) -> dict[str, Any]:
+    def to_geojson(self, *, keep_crs: bool = False) -> dict[str, Any]:
+        """GeoJSON in EPSG:4326, or with ``keep_crs`` in the geometry's own CRS with a ``crs`` member (what
+        Earth Engine's getInfo returns for a projected geometry)."""
         from shapely.geometry import mapping
 
-        shape = self.in_crs("EPSG:4326")
+        native = keep_crs and self.crs != "EPSG:4326"
+        shape = self.shape if native else self.in_crs("EPSG:4326")
         gj = _lists(mapping(shape))
+        if native:
+            gj["crs"] = {"type": "name", "properties": {"name": self.crs}}
         if gj["type"] != "Point" and gj["type"] != "MultiPoint":
             gj["geodesic"] = self.geodesic
         return gj
