@@ -34,5 +34,5 @@ def change_areas(change: Any, region: Any, *, scale: float = NATIVE_SCALE_M, max
     area = ee.Image.pixelArea()
     sums = area.multiply(changed).rename("changed_m2").addBands(
         area.multiply(changed.Not()).rename("unchanged_m2")).updateMask(changed.mask()).reduceRegion(
-        reducer=ee.Reducer.sum(), geometry=region, scale=scale, maxPixels=max_pixels)
+        reducer=ee.Reducer.sum(), geometry=region, scale=scale, crs=changed.projection(), maxPixels=max_pixels)
     return sums

@@ -81,7 +81,7 @@ def cluster_areas(cluster_image: Any, region: Any, *, scale: float = NATIVE_SCAL
     labels = ee.Image(cluster_image).select(band)
     grouped = ee.Image.pixelArea().addBands(labels).reduceRegion(
         reducer=ee.Reducer.sum().group(groupField=1, groupName="label"), geometry=region, scale=scale,
-        maxPixels=max_pixels)
+        crs=labels.projection(), maxPixels=max_pixels)  # pixelArea() comes first: work on the labels' grid
     groups = ee.List(grouped.get("groups"))
     keys = groups.map(lambda g: ee.Number(ee.Dictionary(g).get("label")).format("%d"))
     values = groups.map(lambda g: ee.Dictionary(g).get("sum"))
