@@ -84,25 +84,33 @@ def call_with_retry(
             attempt += 1
 
 
-def bounded_map(fn: Callable[[T], R], items: Iterable[T], *, max_workers: int = 8) -> Iterator[tuple[T, R]]:
-    """Applies ``fn`` to ``items`` on ``max_workers`` threads, yielding (item, result) as each finishes.
+def bounded_map(fn: Callable[[T], R], items: Iterable[T], *, max_workers: int = 8,
+                ordered: bool = False) -> Iterator[tuple[T, R]]:
+    """Applies ``fn`` to ``items`` on ``max_workers`` threads, yielding (item, result) pairs.
 
-    At most ``2 * max_workers`` items are in flight, so a generator of millions of items is not materialised.
-    When ``fn`` raises, the items not yet started are cancelled and the error propagates after the running ones
-    finish (their results are not yielded).
+    At most ``2 * max_workers`` items are in flight (running or finished but not yet yielded), so a generator of
+    millions of items is not materialised. ``ordered=False`` yields results as they finish; ``ordered=True``
+    yields them in input order (a slow item holds back the ones after it, but they keep running).
+    When ``fn`` raises, the items not yet started are cancelled and the error propagates.
     """
     if max_workers < 1:
         raise ValueError(f"max_workers must be >= 1; got {max_workers!r}")
     iterator = iter(items)
+    window = 2 * max_workers
     with concurrent.futures.ThreadPoolExecutor(max_workers=max_workers) as pool:
-        pending: dict[concurrent.futures.Future[R], T] = {}
+        pending: dict[concurrent.futures.Future[R], T] = {}  # insertion order is submission order
         try:
             for item in iterator:
                 pending[pool.submit(fn, item)] = item
-                if len(pending) >= 2 * max_workers:
+                if len(pending) >= window:
                     break
             while pending:
-                done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                if ordered:
+                    head = next(iter(pending))
+                    concurrent.futures.wait([head])
+                    done = [head]
+                else:
+                    done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
                     item = pending.pop(future)
                     result = future.result()  # raises fn's error

@@ -194,8 +194,9 @@ def export_interactive(
             return assemble_video(site, site_plan, sources, arrays, drop_empty_frames=request.drop_empty_frames)
 
         with tqdm(total=len(sites), initial=skipped, unit="site", desc="export-videos", disable=not progress) as bar:
+            # In site order, so that a dataset's shards do not depend on request timing (and equal the batch path's).
             for (site, _), video in bounded_map(work, iter_site_plans(tiles, sources, request, backend),
-                                                max_workers=max_workers):
+                                                max_workers=max_workers, ordered=True):
                 if _has_valid_frame(video):
                     writer.write(video)
                     written += 1

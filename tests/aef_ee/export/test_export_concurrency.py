@@ -90,3 +90,12 @@ def test_bounded_map_propagates_the_first_error() -> None:
         for item, _ in bounded_map(work, range(100), max_workers=2):
             seen.append(item)
     assert len(seen) < 100
+
+
+def test_bounded_map_ordered_keeps_input_order() -> None:
+    def work(i: int) -> int:
+        time.sleep(0.02 if i % 3 == 0 else 0.001)  # early items finish late
+        return -i
+
+    out = list(bounded_map(work, range(30), max_workers=4, ordered=True))
+    assert out == [(i, -i) for i in range(30)]

@@ -69,8 +69,9 @@ def test_interactive_and_batch_paths_yield_identical_shards(area: str, ee_local,
     make_sites, names = AREAS[area]
     sites = make_sites(catalog)
     request = ExportRequest(sources=names)
-    interactive = export_interactive(sites, request, tmp_path / "interactive", max_workers=4, sites_per_shard=3,
-                                     progress=False)
+    # The same tiles in both paths: sites are written tile by tile, so the shards hold them in the same order.
+    interactive = export_interactive(sites, request, tmp_path / "interactive", max_workers=4, tile_size=2,
+                                     sites_per_shard=3, progress=False)
     assert interactive.sites_written == len(sites)
 
     bucket_root = Path(local_server.settings["bucket_dir"])
@@ -83,6 +84,11 @@ def test_interactive_and_batch_paths_yield_identical_shards(area: str, ee_local,
 
     frames = _same(tmp_path / "interactive", tmp_path / "batch")
     assert frames == interactive.frames_written == converted.frames_written
+    # Identical shards, byte for byte, and the same index (site order, normalisation statistics).
+    shards = sorted(p.name for p in (tmp_path / "interactive").glob("shard-*.array_record"))
+    assert shards == sorted(p.name for p in (tmp_path / "batch").glob("shard-*.array_record")) and shards
+    for name in shards + ["index.json"]:
+        assert (tmp_path / "interactive" / name).read_bytes() == (tmp_path / "batch" / name).read_bytes(), name
     # The reference from the files (numpy decoding and masking) holds the same pixels; its frame metadata may
     # list fewer images per composite (it filters footprints locally), so properties are not compared.
     export_interactive(sites, request, tmp_path / "files", backend=CatalogFilesBackend(catalog), progress=False)
