@@ -156,12 +156,17 @@ def embed_region(
     if not todo:
         report.seconds = time.perf_counter() - started
         return report
+    stats = input_pipeline.source_stats(VideoDataset(training_data).stats)
+    missing = [s for s in config.input_sources if s not in stats]
+    if missing:
+        raise TrainingError(f"the training data {training_data} has no statistics for input sources {missing}")
     staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
+    # Export exactly the bands the model was trained on, in the training order.
     export_videos(staging, sources=tuple(config.input_sources), sites=[t.input_site() for t in todo],
-                  layout="acquisitions", progress=progress)
+                  layout="acquisitions", bands={s: list(stats[s].bands) for s in config.input_sources},
+                  progress=progress)
     videos = VideoDataset(staging)
     index = {sid: i for i, sid in enumerate(videos.site_ids)}
-    stats = input_pipeline.source_stats(VideoDataset(training_data).stats)
     channels = input_pipeline.channels_from_stats(
         stats, sorted(set(config.input_sources) | set(config.target_sources)))
     model, step = load_model(workdir, config, channels)

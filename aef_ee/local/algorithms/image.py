@@ -301,7 +301,7 @@ def element_to_dictionary(element: Any, properties: Sequence[str] | None = None)
     return {k: props[k] for k in properties if k in props}
 
 
-@algorithm("Element.copyProperties")
+@algorithm("Element.copyProperties", "Image.copyProperties")
 def element_copy_properties(destination: Any = None, source: Any = None, properties: Sequence[str] | None = None,
                             exclude: Sequence[str] | None = None) -> Any:
     if destination is None or source is None:
