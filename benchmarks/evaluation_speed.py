@@ -56,7 +56,8 @@ def main() -> None:
     names, codes = np.unique(dataset.labels.astype(str), return_inverse=True)
     n_classes = names.size
     one_hot = np.eye(n_classes)[codes]
-    print(f"{'shots':>5} {'repeats':>7} {'vectorised s':>12} {'floor s':>8} {'loop s':>7} {'vec/floor':>9} {'loop/vec':>8}")
+    header = ("shots", "repeats", "vectorised s", "floor s", "loop s", "vec/floor", "loop/vec")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 7, 12, 8, 7, 9, 8))))
     for shots in (1, 10, 50):
         draws = draw_class_balanced(codes, shots, repeat_count(shots), seed=(0, shots))
 
@@ -74,7 +75,8 @@ def main() -> None:
             for train, evaluation in zip(draws.train[:LOOP_REPEATS], draws.evaluation[:LOOP_REPEATS]):
                 for k in (1, 3):
                     if k <= train.size:
-                        KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(x[train], codes[train]).predict(x[evaluation])
+                        model = KNeighborsClassifier(n_neighbors=k, algorithm="brute")
+                        model.fit(x[train], codes[train]).predict(x[evaluation])
                 LinearRegression().fit(x[train], one_hot[train]).predict(x[evaluation]).argmax(axis=1)
 
         t_vec, t_floor = _best_of(vectorised), _best_of(floor)

@@ -76,7 +76,9 @@ def seasonal_composite_features(
     for season, indices in seasons.items():
         indices = np.asarray(list(indices), dtype=np.int64)
         if indices.size == 0 or indices.min() < 0 or indices.max() >= series.shape[1]:
-            raise AefValueError(f"season {season!r} has time indices {indices.tolist()} outside 0..{series.shape[1] - 1}")
+            raise AefValueError(
+                f"season {season!r} has time indices {indices.tolist()} outside 0..{series.shape[1] - 1}"
+            )
         with np.errstate(all="ignore"), _quiet_all_nan():
             parts.append(np.nanmedian(series[:, indices], axis=1))
         names.extend(f"{band}_{season}_median" for band in band_names)
@@ -218,7 +220,8 @@ def random_conv_series_features(
     filters, offsets = _random_filters(windows.reshape(-1, windows.shape[2]), n_filters, np.random.default_rng(seed))
     responses = windows @ filters.T  # (n, t', filters)
     activations = np.concatenate([np.maximum(responses - offsets, 0), np.maximum(-responses - offsets, 0)], axis=2)
-    return activations.mean(axis=1), [f"rcf_pos_{i}" for i in range(n_filters)] + [f"rcf_neg_{i}" for i in range(n_filters)]
+    names = [f"rcf_pos_{i}" for i in range(n_filters)] + [f"rcf_neg_{i}" for i in range(n_filters)]
+    return activations.mean(axis=1), names
 
 
 def _check_series(series: np.ndarray, band_names: Sequence[str]) -> np.ndarray:

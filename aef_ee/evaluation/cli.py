@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baselines", nargs="*", default=[], metavar="NAME", help="representations to z-score")
     parser.add_argument("--out", required=True, type=Path, help="folder for scores.csv, caveats.csv and the plot")
     parser.add_argument("--dataset", default=None, help="dataset name in the results (default: labels file stem)")
-    parser.add_argument("--shots", nargs="+", type=_shot, default=None, help="default: 1 10 max (10 max for regression)")
+    parser.add_argument("--shots", nargs="+", type=_shot, default=None,
+                        help="default: 1 10 max (10 max for regression)")  # fmt: skip
     parser.add_argument("--max-shots", type=int, default=100, help="cap of the 'max' shot")
     parser.add_argument("--max-repeats", type=int, default=1000, help="repeat cap (decides the 1-shot count)")
     parser.add_argument("--min-class-size", type=int, default=2, help="smaller classes are dropped and reported")
@@ -140,10 +141,13 @@ def run(args: argparse.Namespace) -> int:
         if args.class_property not in table.columns:
             raise AefKeyError(f"class property {args.class_property!r} is not a column of {str(args.labels)!r}")
         config = ProtocolConfig(**settings, **({"shots": tuple(args.shots)} if args.shots else {}))
-        result = evaluate_classification(dataset, table[args.class_property].to_numpy(dtype=object), representations, config)
+        labels = table[args.class_property].to_numpy(dtype=object)
+        result = evaluate_classification(dataset, labels, representations, config)
     else:
         if args.regression_property not in table.columns:
-            raise AefKeyError(f"regression property {args.regression_property!r} is not a column of {str(args.labels)!r}")
+            raise AefKeyError(
+                f"regression property {args.regression_property!r} is not a column of {str(args.labels)!r}"
+            )
         config = ProtocolConfig(**settings, shots=tuple(args.shots) if args.shots else (10, MAX_SHOT))
         targets = pd.to_numeric(table[args.regression_property], errors="coerce").to_numpy(dtype=np.float64)
         result = evaluate_regression(dataset, targets, representations, config)

@@ -27,7 +27,9 @@ __all__ = ["DATASETS", "LabelledDataset", "load_dataset"]
 
 logger = logging.getLogger(__name__)
 
-DW_CLASSES = ("water", "trees", "grass", "flooded_vegetation", "crops", "shrub_and_scrub", "built", "bare", "snow_and_ice")
+DW_CLASSES = (
+    "water", "trees", "grass", "flooded_vegetation", "crops", "shrub_and_scrub", "built", "bare", "snow_and_ice",
+)  # fmt: skip
 ALPHAEARTH_REGIONS = ("sf_bay_urban", "iowa_ag", "california_coast")
 SLOVENIA_LULC = {1: "cultivated", 2: "forest", 3: "grassland", 4: "shrubland", 8: "artificial"}
 # Pixels drawn per land-cover class (seeded) so the dense, autocorrelated raster stays a labelled *sample*.
@@ -69,7 +71,9 @@ def row_aligned_embeddings(path: Path, n_samples: int, name: str = "ours") -> Re
     else:
         table = read_table(path)
         columns = [c for c in table.columns if len(c) == 3 and c[0] == "A" and c[1:].isdigit()]
-        representation = from_table(table, columns, name=name, kind="embedding", note=f"our embeddings from {path.name}")
+        representation = from_table(
+            table, columns, name=name, kind="embedding", note=f"our embeddings from {path.name}"
+        )
     if representation.n_samples != n_samples:
         raise AefValueError(f"{str(path)!r} has {representation.n_samples} rows, the dataset has {n_samples}")
     return representation
@@ -134,7 +138,8 @@ def _slovenia_patch(data_dir: Path, embeddings: Path | None) -> _SloveniaPatch:
     dem = np.load(_require(patch / "data_timeless" / "DEM.npy"))[..., 0].astype(np.float64)
     scenes = np.load(_require(root / "REFERENCE_SCENES.npy")).astype(np.float64)  # (5, H, W, 13)
     ndvi = np.load(_require(patch / "data" / "NDVI.npy"))[..., 0].astype(np.float64)  # (68, H, W)
-    clear = np.load(patch / "mask" / "IS_VALID.npy")[..., 0].astype(bool) & ~np.load(patch / "mask" / "CLM.npy")[..., 0].astype(bool)
+    valid = np.load(patch / "mask" / "IS_VALID.npy")[..., 0].astype(bool)
+    clear = valid & ~np.load(patch / "mask" / "CLM.npy")[..., 0].astype(bool)
     ndvi = np.where(clear, ndvi, np.nan)
     times = [datetime.fromisoformat(t) for t in json.loads((patch / "timestamps.json").read_text())]
     bbox = json.loads((patch / "bbox.geojson").read_text())
@@ -224,7 +229,9 @@ def slovenia_pixels(data_dir: Path, embeddings: Path | None = None) -> LabelledD
         "LULC raster is a rasterised land-use register (2017/18), not checked against the imagery",
     ]
     if "ours" not in patch.dense:
-        caveats.append("our embeddings not evaluated: no checkpoint yet (hook: --embeddings slovenia_lulc_pixels=FIELD.npy)")
+        caveats.append(
+            "our embeddings not evaluated: no checkpoint yet (hook: --embeddings slovenia_lulc_pixels=FIELD.npy)"
+        )
     return LabelledDataset(
         name="slovenia_lulc_pixels",
         labels=np.array([SLOVENIA_LULC[int(c)] for c in flat[chosen]], dtype=object),
@@ -308,8 +315,8 @@ def worldcereal(data_dir: Path, label_column: str = "label_full", embeddings: Pa
     xy, xy_names = baselines.coordinate_features(lon, lat)
     xyz, xyz_names = baselines.coordinate_features(lon, lat, alt)
     representations = [
-        from_array("composites", np.concatenate([annual, seasonal], axis=1), feature_names=annual_names + seasonal_names,
-                   kind="baseline", standardize=True,
+        from_array("composites", np.concatenate([annual, seasonal], axis=1),
+                   feature_names=annual_names + seasonal_names, kind="baseline", standardize=True,
                    note="14 bands (S2 L2A, S1 dB, AgERA5) p10..p90 over 12 months + seasonal medians, z-scored"),
         from_array("mosaiks_time_rcf", rcf, feature_names=rcf_names, kind="baseline", standardize=True,
                    note=f"{RCF_FILTERS} random 3-month x 14-band windows of the series, ReLU(+/-), mean over time "
@@ -330,8 +337,10 @@ def worldcereal(data_dir: Path, label_column: str = "label_full", embeddings: Pa
         caveats.append("our embeddings not evaluated: the model cannot embed these point extractions yet "
                        "(hook: --embeddings worldcereal_...=PATH)")
     if label_column == "finetune_class":
-        caveats.append("finetune_class in this file is a coarse 4-class label (temporary_crops, trees, grasslands, "
-                       "built_up), not crop types as data/PROVENANCE.md says; crop types are in label_full")  # fmt: skip
+        caveats.append(
+            "finetune_class in this file is a coarse 4-class label (temporary_crops, trees, grasslands, "
+            "built_up), not crop types as data/PROVENANCE.md says; crop types are in label_full"
+        )
     return LabelledDataset(
         name=f"worldcereal_{label_column}",
         labels=table[label_column].astype(object).to_numpy(),

@@ -93,9 +93,11 @@ class EvaluationResult:
 
     @staticmethod
     def concat(results: Sequence["EvaluationResult"]) -> "EvaluationResult":
+        if not results:
+            return EvaluationResult()
         return EvaluationResult(
-            scores=pd.concat([r.scores for r in results], ignore_index=True) if results else pd.DataFrame(columns=SCORE_COLUMNS),
-            caveats=pd.concat([r.caveats for r in results], ignore_index=True) if results else pd.DataFrame(columns=CAVEAT_COLUMNS),
+            scores=pd.concat([r.scores for r in results], ignore_index=True),
+            caveats=pd.concat([r.caveats for r in results], ignore_index=True),
         )
 
 
@@ -107,9 +109,8 @@ class _Log:
 
     def caveat(self, caveat: str, detail: str, *, representation: str = "", shot: str = "") -> None:
         logger.info("%s %s %s: %s: %s", self.dataset, representation, shot, caveat, detail)
-        self.caveats.append(
-            {"dataset": self.dataset, "representation": representation, "shot": shot, "caveat": caveat, "detail": detail}
-        )
+        self.caveats.append({"dataset": self.dataset, "representation": representation, "shot": shot,
+                             "caveat": caveat, "detail": detail})  # fmt: skip
 
     def result(self) -> EvaluationResult:
         return EvaluationResult(

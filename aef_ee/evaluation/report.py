@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from aef_ee.errors import AefIOError
 from aef_ee.evaluation.protocol import EvaluationResult
 
-__all__ = ["markdown_caveats", "markdown_scores", "markdown_summary", "parse_markdown_scores", "plot_scores", "write_result"]
+__all__ = [
+    "markdown_caveats",
+    "markdown_scores",
+    "markdown_summary",
+    "parse_markdown_scores",
+    "plot_scores",
+    "write_result",
+]
 
 SCORES_FILE = "scores.csv"
 CAVEATS_FILE = "caveats.csv"
@@ -69,7 +75,8 @@ def plot_scores(scores: pd.DataFrame, path: str | Path, *, title: str = "") -> N
                           label=str(representation))  # fmt: skip
         axis.set_xscale("log")
         axis.set_title(predictor)
-        axis.set_xlabel("training samples per class" if scores["task"].iloc[0] == "classification" else "training samples")
+        per_class = scores["task"].iloc[0] == "classification"
+        axis.set_xlabel("training samples per class" if per_class else "training samples")
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel(str(scores["metric"].iloc[0]).replace("_", " "))
     axes[0][-1].legend(fontsize=8, loc="best")
@@ -101,7 +108,8 @@ def markdown_scores(scores: pd.DataFrame) -> str:
             values = [
                 f"{cells.loc[s, 'mean']:.4f} ± {cells.loc[s, 'std']:.4f}" if s in cells.index else "—" for s in shots
             ]
-            lines.append(f"| {representation} | {int(group['n_features'].iloc[0])} | {predictor} | " + " | ".join(values) + " |")
+            features = int(group["n_features"].iloc[0])
+            lines.append(f"| {representation} | {features} | {predictor} | " + " | ".join(values) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 

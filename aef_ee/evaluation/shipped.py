@@ -10,7 +10,6 @@ writes ``scores.csv``, ``caveats.csv`` and a plot per dataset into ``--out`` and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import shlex
@@ -117,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--docs", type=Path, default=None, help="Markdown file whose generated block is replaced")
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=None)
     parser.add_argument("--embeddings", nargs="+", default=[], metavar="DATASET=PATH",
-                        help="our embeddings for a dataset: a (101, 100, F) field for Slovenia, rows otherwise")  # fmt: skip
+                        help="our embeddings: a (101, 100, F) field for Slovenia, rows otherwise")  # fmt: skip
     parser.add_argument("--max-repeats", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-plot", action="store_true")

@@ -31,7 +31,8 @@ def test_slice_matches_the_docs(docs_table, dataset: str, representations: list[
     for row in result.scores.itertuples():
         documented = docs_table.loc[(f"{row.dataset}", row.representation, row.predictor, row.shot)]
         # The docs print 4 decimals.
+        where = f"{row.dataset} {row.representation} {row.predictor} {row.shot}"
         np.testing.assert_allclose([row.mean, row.std], documented[["mean", "std"]].to_numpy(dtype=float),
-                                   atol=5.1e-5, err_msg=f"{row.dataset} {row.representation} {row.predictor} {row.shot}")  # fmt: skip
+                                   atol=5.1e-5, err_msg=where)  # fmt: skip
     # Label caveats travel with the results.
     assert (result.caveats["caveat"] == "label_caveat").any()
