@@ -35,6 +35,8 @@ SLOVENIA_LULC = {1: "cultivated", 2: "forest", 3: "grassland", 4: "shrubland", 8
 # Pixels drawn per land-cover class (seeded) so the dense, autocorrelated raster stays a labelled *sample*.
 SLOVENIA_PIXELS_PER_CLASS = 200
 SLOVENIA_NDVI_YEAR = 2017
+# Band order of REFERENCE_SCENES.npy (eo-learn's L1C request; B8A follows B8).
+S2_L1C_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
 SEASON_MONTHS = {"djf": (12, 1, 2), "mam": (3, 4, 5), "jja": (6, 7, 8), "son": (9, 10, 11)}
 WORLDCEREAL_NODATA = 65535
 # Random-feature settings of the MOSAIKS-style baselines (no search; MOSAIKS itself uses thousands of filters).
@@ -149,7 +151,7 @@ def _slovenia_patch(data_dir: Path, embeddings: Path | None) -> _SloveniaPatch:
     dx, dy = (max(xs) - west) / width, (north - min(ys)) / height
     pixels = height * width
 
-    s2_bands = [f"B{i:02d}" if i != 13 else "B8A" for i in range(1, 14)]
+    s2_bands = S2_L1C_BANDS
     scene_series = scenes.transpose(1, 2, 0, 3).reshape(pixels, scenes.shape[0], scenes.shape[3])
     scene_composite, scene_names = baselines.composite_features(scene_series, s2_bands, percentiles=(25, 50, 75))
     year = [i for i, t in enumerate(times) if t.year == SLOVENIA_NDVI_YEAR]

@@ -200,7 +200,8 @@ def from_ee_image(
     latitudes: Sequence[float],
     *,
     name: str,
-    scale: float,
+    scale: float | None,
+    projection: "ee.Projection | None" = None,
     kind: str = "embedding",
     note: str = "",
     points_per_request: int = EE_POINTS_PER_REQUEST,
@@ -215,7 +216,10 @@ def from_ee_image(
         image: the image to sample (e.g. one year of ``GOOGLE/SATELLITE_EMBEDDING/V1/ANNUAL``).
         longitudes, latitudes: (n_samples,) WGS 84 degrees of the label points.
         name: representation name.
-        scale: sampling scale in metres (10 for the embedding fields).
+        scale: sampling scale in metres (10 for the embedding fields); None samples at the projection's own
+            scale.
+        projection: the sampling grid (e.g. a source image's ``projection()``, so points at pixel centres read
+            exactly those pixels); None uses the projection of the image's first band.
         points_per_request: points sent per request.
 
     Returns:
@@ -241,7 +245,9 @@ def from_ee_image(
                 for i in range(start, stop)
             ]
         )
-        sampled = image.sampleRegions(collection=points, properties=[EE_ROW_PROPERTY], scale=scale, geometries=False)
+        sampled = image.sampleRegions(
+            collection=points, properties=[EE_ROW_PROPERTY], scale=scale, projection=projection, geometries=False
+        )
         for feature in sampled.getInfo()["features"]:
             properties = feature["properties"]
             row = int(properties[EE_ROW_PROPERTY])

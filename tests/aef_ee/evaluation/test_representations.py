@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,3 +65,29 @@ def test_from_ee_image_samples_at_the_points(request: pytest.FixtureRequest) -> 
     # pixelLonLat gives the pixel centre: within one 10 m pixel (1e-4 degrees) of the point.
     np.testing.assert_allclose(rep.values[:, 2], lons, atol=2e-4)
     np.testing.assert_allclose(rep.values[:, 3], lats, atol=2e-4)
+
+
+def test_from_ee_image_reads_the_slovenia_median_composite(request: pytest.FixtureRequest) -> None:
+    """Server-side median of the demo catalog's 5 Slovenia L1C scenes, sampled at pixel centres, equals numpy's.
+
+    Requires the local engine (fixture ``ee_local``), whose demo catalog stores REFERENCE_SCENES.npy as
+    ``COPERNICUS/S2_HARMONIZED`` (uint16 DN = round(reflectance x 1e4)) on the patch grid.
+    """
+    from pyproj import Transformer
+
+    ee = request.getfixturevalue("ee_local")
+    root = data_dir() / "eolearn_slovenia"
+    bbox = json.loads((root / "TestEOPatch" / "bbox.geojson").read_text())
+    xs, ys = [p[0] for p in bbox["coordinates"][0]], [p[1] for p in bbox["coordinates"][0]]
+    rows, cols = np.array([0, 5, 50, 100, 37, 64]), np.array([0, 7, 50, 99, 81, 3])
+    x = min(xs) + (cols + 0.5) * (max(xs) - min(xs)) / 100
+    y = max(ys) - (rows + 0.5) * (max(ys) - min(ys)) / 101
+    lons, lats = Transformer.from_crs(32633, 4326, always_xy=True).transform(x, y)
+    scenes = ee.ImageCollection("COPERNICUS/S2_HARMONIZED").filterBounds(
+        ee.Geometry.Point([float(lons[2]), float(lats[2])])
+    )
+    rep = from_ee_image(scenes.median(), lons, lats, name="s2_median", scale=None,
+                        projection=ee.Image(scenes.first()).projection(), kind="baseline")  # fmt: skip
+    dn = np.rint(np.load(root / "REFERENCE_SCENES.npy").astype(np.float64) * 1e4)
+    np.testing.assert_array_equal(rep.values, np.median(dn, axis=0)[rows, cols])
+    assert rep.feature_names[8] == "B8A"
