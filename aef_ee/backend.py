@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 LOCAL_PROJECT = "local"
 _BACKENDS = ("local", "earthengine")
 _lock = threading.Lock()
-_server: Any = None
+_servers: dict[Path, Any] = {}
 
 
 def initialize(
@@ -70,8 +70,7 @@ def initialize(
 
 
 def local_server(catalog: str | os.PathLike[str] | None = None, **settings: Any) -> Any:
-    """The process's local engine, started on first use (one per process and catalog)."""
-    global _server
+    """The process's local engine for ``catalog``, started on first use (one per catalog; others keep running)."""
     from aef_ee.local.server import LocalServer
 
     with _lock:
@@ -79,12 +78,12 @@ def local_server(catalog: str | os.PathLike[str] | None = None, **settings: Any)
             from aef_ee.local.demo_catalog import build_demo_catalog, default_catalog_dir
 
             catalog = build_demo_catalog(default_catalog_dir())
-        catalog = Path(catalog)
-        if _server is not None and Path(_server.catalog.root) == catalog.resolve():
-            _server.settings.update(settings)
-            return _server
-        if _server is not None:
-            _server.stop()
-        _server = LocalServer(catalog, settings=settings).start()
-        atexit.register(_server.stop)
-        return _server
+        key = Path(catalog).resolve()
+        server = _servers.get(key)
+        if server is not None:
+            server.settings.update(settings)
+            return server
+        server = LocalServer(key, settings=settings).start()
+        _servers[key] = server
+        atexit.register(server.stop)
+        return server

@@ -56,6 +56,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; exported files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -56,15 +56,26 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def image_from_record(catalog: Any, record: Any) -> Image:
-    """The lazy image of an IMAGE asset record."""
+def image_from_record(catalog: Any, record: Any, settings: Any = None) -> Image:
+    """The lazy image of an IMAGE asset record.
+
+    Bands stored as ``gs://`` URIs (Cloud-GeoTIFF-backed images) are resolved when loaded, through the engine's
+    settings (its local bucket folder or Cloud Storage), so they are read in place.
+    """
     manifest = record.manifest
     bands = []
     footprint = None
     for band in manifest.get("bands", []):
         path = catalog.band_path(record, band)
         if path.startswith("gs://"):
-            path = "/vsigs/" + path[len("gs://"):]
+            from aef_ee.local.ingest import resolve_uri
+
+            if settings is None:
+                try:
+                    settings = current_context().settings
+                except RuntimeError:
+                    settings = {}
+            path = resolve_uri(path, dict(settings), catalog)
         proj, dims, fp = _file_meta(path, _mtime(path))
         footprint = footprint or fp
         dtype = np.dtype(band.get("data_type") or "float32")

@@ -41,7 +41,7 @@ def parse_rfc3339(value: str) -> float:
     return dt.timestamp() * 1000
 
 
-def asset_resource(catalog: Any, record: Any) -> dict[str, Any]:
+def asset_resource(catalog: Any, record: Any, settings: Any = None) -> dict[str, Any]:
     """The EarthEngineAsset JSON of a catalog record."""
     manifest = record.manifest
     resource: dict[str, Any] = {
@@ -58,8 +58,11 @@ def asset_resource(catalog: Any, record: Any) -> dict[str, Any]:
         from aef_ee.local.algorithms.image import image_from_record
         from aef_ee.local.api.compute import _image_resource
 
-        image = image_from_record(catalog, record)
+        image = image_from_record(catalog, record, settings or {})
         image_json = _image_resource(image)
+        uris = sorted({b.get("path") for b in manifest.get("bands", []) if str(b.get("path", "")).startswith("gs://")})
+        if uris:
+            resource["cloudStorageLocation"] = {"uris": uris}
         resource["bands"] = image_json["bands"]
         if image.footprint is not None:
             from aef_ee.local.values import Geometry
@@ -87,7 +90,7 @@ def _page(items: list[Any], request: Request) -> tuple[list[Any], str | None]:
 @route("GET", ASSET_NAME)
 def get_asset(request: Request) -> dict[str, Any]:
     catalog = request.server.catalog
-    return asset_resource(catalog, catalog.get(request.match["name"]))
+    return asset_resource(catalog, catalog.get(request.match["name"]), request.server.settings)
 
 
 @route("GET", PARENT_NAME + r":listAssets")
@@ -100,10 +103,10 @@ def list_assets(request: Request) -> dict[str, Any]:
     records = catalog.list_children(parent.rstrip("/"))
     query = request.param("filter")
     if query:
-        keep = list_filter(query, catalog)
+        keep = list_filter(query, catalog, request.server.settings)
         records = [r for r in records if keep(r)]
     page, token = _page(records, request)
-    result: dict[str, Any] = {"assets": [asset_resource(catalog, r) for r in page]}
+    result: dict[str, Any] = {"assets": [asset_resource(catalog, r, request.server.settings) for r in page]}
     if token:
         result["nextPageToken"] = token
     return result
@@ -114,7 +117,7 @@ _INTERSECTS = re.compile(r'^\s*intersects\((.*)\)\s*$', re.S)
 _OPS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "=": operator.eq, "<": operator.lt, ">": operator.gt}
 
 
-def list_filter(query: str, catalog: Any) -> Callable[[Any], bool]:
+def list_filter(query: str, catalog: Any, settings: Any = None) -> Callable[[Any], bool]:
     """A predicate for the AIP-160 filter subset that ee.data.listImages sends (terms joined by AND).
 
     Supported terms: ``startTime``/``endTime`` comparisons with RFC 3339 strings, ``properties.NAME`` comparisons
@@ -124,7 +127,7 @@ def list_filter(query: str, catalog: Any) -> Callable[[Any], bool]:
     for term in re.split(r"\s+AND\s+", query.strip()):
         m = _INTERSECTS.match(term)
         if m:
-            tests.append(_intersects_test(m.group(1), catalog))
+            tests.append(_intersects_test(m.group(1), catalog, settings))
             continue
         m = _TERM.match(term)
         if not m:
@@ -160,7 +163,7 @@ def _compare(key: str, op: Callable[[Any, Any], bool], bound: Any) -> Callable[[
     return test
 
 
-def _intersects_test(raw: str, catalog: Any) -> Callable[[Any], bool]:
+def _intersects_test(raw: str, catalog: Any, settings: Any = None) -> Callable[[Any], bool]:
     import json
 
     from shapely.geometry import shape
@@ -178,7 +181,7 @@ def _intersects_test(raw: str, catalog: Any) -> Callable[[Any], bool]:
             return False
         from aef_ee.local.algorithms.image import image_from_record
 
-        image = image_from_record(catalog, record)
+        image = image_from_record(catalog, record, settings)
         return image.footprint is not None and image.footprint.intersects(region)
 
     return test
@@ -201,7 +204,7 @@ def list_images(request: Request) -> dict[str, Any]:
             continue
         chosen.append(record)
     page, token = _page(chosen, request)
-    result: dict[str, Any] = {"images": [asset_resource(catalog, r) for r in page]}
+    result: dict[str, Any] = {"images": [asset_resource(catalog, r, request.server.settings) for r in page]}
     if token:
         result["nextPageToken"] = token
     return result
@@ -216,7 +219,7 @@ def get_pixels(request: Request):
     record = catalog.get(request.match["name"])
     if record.type != "IMAGE":
         raise InvalidArgument(f"Asset '{record.id}' is not an image.")
-    return render_pixels(image_from_record(catalog, record), request.json())
+    return render_pixels(image_from_record(catalog, record, request.server.settings), request.json())
 
 
 # --- writing ---------------------------------------------------------------------------------------------
@@ -248,13 +251,16 @@ def create_asset(request: Request) -> dict[str, Any]:
         uris = location.get("uris") or []
         if len(uris) != 1:
             raise InvalidArgument("createAsset: an IMAGE needs cloudStorageLocation.uris with exactly one GeoTIFF.")
-        path = resolve_uri(uris[0], request.server.settings, catalog)
+        path = resolve_uri(uris[0], request.server.settings, catalog)  # must exist now; read in place later
         bands = bands_from_files([path], [b["id"] for b in asset["bands"]] if asset.get("bands") else None)
+        if uris[0].startswith("gs://"):
+            for band in bands:
+                band["path"] = uris[0]
         record = catalog.write_image(asset_id, bands, _times_to_properties(asset))
     else:
         raise InvalidArgument(f"createAsset: unsupported asset type {asset.get('type')!r}; "
                               "use FOLDER, IMAGE_COLLECTION or IMAGE (Cloud GeoTIFF).")
-    return asset_resource(catalog, record)
+    return asset_resource(catalog, record, request.server.settings)
 
 
 @route("PATCH", ASSET_NAME)
@@ -299,7 +305,7 @@ def update_asset(request: Request) -> dict[str, Any]:
         for key in removals:
             props.pop(key, None)
         record = catalog.update_properties(record.id, props, replace=True)
-    return asset_resource(catalog, record)
+    return asset_resource(catalog, record, request.server.settings)
 
 
 @route("DELETE", ASSET_NAME)
@@ -318,7 +324,7 @@ def _transfer(request: Request, *, keep_source: bool) -> dict[str, Any]:
         catalog.delete(destination)
     record = catalog.copy(request.match["name"], destination) if keep_source \
         else catalog.move(request.match["name"], destination)
-    return asset_resource(catalog, record)
+    return asset_resource(catalog, record, request.server.settings)
 
 
 @route("POST", ASSET_NAME + r":copy")
