@@ -42,6 +42,8 @@ SCORE_COLUMNS = [
 CAVEAT_COLUMNS = ["dataset", "representation", "shot", "caveat", "detail"]
 
 MAX_SHOT = "max"
+# Below this many evaluation samples, a class's recall moves in steps of 10 % or more: flagged as a caveat.
+SMALL_EVAL_CLASS = 10
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,15 @@ def evaluate_classification(
     row_index = np.flatnonzero(keep)[in_kept_class]
     matrices = {rep.name: rep.values[row_index] for rep in representations}
     shots = _resolve_shots(config, int(counts.min()), log, "per class")
+    for label, count in shots:
+        small = counts - count < SMALL_EVAL_CLASS
+        if small.any():
+            log.caveat(
+                "small_class",
+                f"fewer than {SMALL_EVAL_CLASS} evaluation samples: "
+                + "; ".join(f"{n}: {c - count}" for n, c in zip(names[small], counts[small])),
+                shot=label,
+            )
     jobs = [(label, count, rep) for label, count in shots for rep in representations]
     draws_by_shot: dict[int, Draws] = {}
     for label, count, rep in tqdm(jobs, desc=dataset, disable=not config.progress, leave=False):

@@ -83,6 +83,11 @@ def test_small_classes_skipped_shots_and_missing_rows_are_reported() -> None:
     assert "10 per class needs 10 + 1 evaluation samples; the smallest class has 8" in caveats["shot_skipped"]
     assert "1 labelled rows have no value" in caveats["rows_without_value"]
     assert "1 rows have no label" in caveats["rows_without_label"]
+    small = result.caveats[result.caveats["caveat"] == "small_class"].set_index("shot")["detail"]
+    assert small.to_dict() == {
+        "1": "fewer than 10 evaluation samples: mid: 7",
+        "max": "fewer than 10 evaluation samples: mid: 1",
+    }
     scores = result.scores
     assert sorted(set(scores["shot"])) == ["1", "max"]
     assert scores.loc[scores["shot"] == "max", "shots_per_class"].unique().tolist() == [7]
