@@ -161,8 +161,9 @@ def embed_region(
     if missing:
         raise TrainingError(f"the training data {training_data} has no statistics for input sources {missing}")
     staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
-    # Export exactly the bands the model was trained on, in the training order.
-    export_videos(staging, sources=tuple(config.input_sources), sites=[t.input_site() for t in todo],
+    # Export exactly the bands the model was trained on, in the training order. Every tile's site is asked for, so
+    # the staging export's manifest stays that of one run: sites exported before an interruption are skipped.
+    export_videos(staging, sources=tuple(config.input_sources), sites=[t.input_site() for t in tiles],
                   layout="acquisitions", bands={s: list(stats[s].bands) for s in config.input_sources},
                   progress=progress)
     videos = VideoDataset(staging)

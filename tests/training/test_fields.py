@@ -1,0 +1,64 @@
+"""Embedding fields from the shipped tiny checkpoint over the demo patch: COGs, resume after a kill, no-op re-run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+
+from aef_ee.embeddings import EMBEDDING_BANDS, dequantize_array
+from training import fields
+from training.train import get_config
+
+CHECKPOINT = fields.Path(__file__).resolve().parents[2] / "training" / "checkpoints" / "tiny-belgium"
+REGION = (5.3189, 50.6289, 5.3334, 50.6375)
+
+
+def test_plan_tiles_snaps_to_the_utm_core_grid():
+    tiles = fields.plan_tiles(REGION, 2021, core=64, margin=16)
+    assert {t.epsg for t in tiles} == {32631}
+    assert all(t.core_x0 % 640 == 0 and t.core_y0 % 640 == 0 for t in tiles)
+    site = tiles[0].input_site()
+    assert site.size == 96 and site.x0 == tiles[0].core_x0 - 160 and site.y0 == tiles[0].core_y0 + 160
+    with pytest.raises(fields.TrainingError, match="west < east"):
+        fields.plan_tiles((5.4, 50.6, 5.3, 50.7), 2021, core=64, margin=16)
+
+
+def test_embed_region_resumes_after_a_kill_and_reruns_as_a_no_op(ee_local, tmp_path, monkeypatch):
+    config = get_config("tiny")
+    kwargs = dict(workdir=CHECKPOINT, config=config, training_data=CHECKPOINT / "data", region=REGION, year=2021,
+                  out_dir=tmp_path / "fields", staging_dir=tmp_path / "videos", progress=False)
+    real_write = fields.write_embedding_cog
+    calls = {"n": 0}
+
+    def dying_write(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed half-way")
+        return real_write(*args, **kw)
+
+    monkeypatch.setattr(fields, "write_embedding_cog", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        fields.embed_region(**kwargs)
+    first = sorted((tmp_path / "fields").glob("*.tif"))
+    assert len(first) == 2
+    stamps = {p.name: p.stat().st_mtime_ns for p in first}
+    monkeypatch.setattr(fields, "write_embedding_cog", real_write)
+    report = fields.embed_region(**kwargs)
+    assert len(report.skipped) == 2 and len(report.written) == 4
+    assert {p.name: p.stat().st_mtime_ns for p in first} == stamps  # finished tiles untouched
+    again = fields.embed_region(**kwargs)
+    assert again.written == [] and len(again.skipped) == 6
+    total_valid = 0
+    for path in sorted((tmp_path / "fields").glob("*.tif")):
+        with rasterio.open(path) as ds:
+            assert ds.count == 64 and ds.descriptions == tuple(EMBEDDING_BANDS) and ds.dtypes[0] == "int8"
+            assert ds.crs.to_epsg() == 32631 and ds.res == (10.0, 10.0) and (ds.width, ds.height) == (64, 64)
+            assert ds.tags()["UTM_ZONE"] == "31N" and ds.tags()["TIME_START_MS"] == "1609459200000"
+            values = dequantize_array(ds.read().transpose(1, 2, 0))
+        valid = np.isfinite(values[..., 0])
+        total_valid += int(valid.sum())
+        norms = np.linalg.norm(values[valid], axis=-1)
+        assert np.abs(norms - 1).max() < 0.05  # unit vectors up to int8 quantisation
+    # The observed pixels are exactly the 1 km x 1 km demo patch (100 x 100 px), wherever the tiles cut it.
+    assert 9500 <= total_valid <= 10000, total_valid
