@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import grain.python as grain
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -169,7 +170,7 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
     manager = ocp.CheckpointManager(
         (workdir / "checkpoints").absolute(),
         options=ocp.CheckpointManagerOptions(max_to_keep=config.max_checkpoints, create=True),
-        item_names=("state", "data"),
+        item_handlers={"state": ocp.StandardCheckpointHandler(), "data": grain.PyGrainCheckpointHandler()},
     )
     start_step = 0
     if manager.latest_step() is not None:
@@ -180,10 +181,11 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
         )
         restored = manager.restore(
             start_step,
-            args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), data=grain.PyGrainCheckpointRestore(data_iter)
+            ),
         )
         params, opt_state = restored["state"]["params"], restored["state"]["opt_state"]
-        data_iter.set_state(json.dumps(restored["data"]).encode("utf-8"))
         logger.info("resumed from step %d", start_step)
 
     # 6. Loop.
@@ -223,7 +225,7 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
                 done,
                 args=ocp.args.Composite(
                     state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
-                    data=ocp.args.JsonSave(json.loads(data_iter.get_state().decode("utf-8"))),
+                    data=grain.PyGrainCheckpointSave(data_iter),  # one file per process
                 ),
             )
     manager.wait_until_finished()
