@@ -257,10 +257,6 @@ def _abs_type(p: PixelType) -> PixelType:
     return PixelType("int", 0 if p.min >= 0 or p.max >= 0 else abs(p.max), max(abs(p.min), abs(p.max)))
 
 
-def _round_type(p: PixelType) -> PixelType:
-    return p if p.precision == "int" else PixelType("int", -(2**63), 2**63 - 1) if False else _float_of(p)
-
-
 _register_unary("sqrt", np.sqrt)
 _register_unary("exp", np.exp)
 _register_unary("log", np.log)
