@@ -13,28 +13,6 @@ SPHERE = pyproj.Geod(a=EARTH_RADIUS_M, b=EARTH_RADIUS_M)
 RING = [[5.0, 50.0], [5.1, 50.0], [5.1, 50.1], [5.0, 50.1], [5.0, 50.0]]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
-
-    root = tmp_path_factory.mktemp("empty-catalog")
-    Catalog(root)
-    srv = LocalServer(root).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture()
-def ee(server):
-    import ee as ee_module
-
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
-    return ee_module
-
-
 def test_feature_from_geometry_and_properties(ee):
     info = ee.Feature(ee.Geometry.Point([1, 2]), {"name": "a", "value": 3.5}).getInfo()
     assert info["type"] == "Feature"

@@ -56,16 +56,6 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture()
-def ee(server):
-    import ee as ee_module
-
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
-    return ee_module
-
-
 def _collection(ee):
     return ee.FeatureCollection([ee.Feature(ee.Geometry.Point(_point(i)), _properties(i))
                                  for i in range(N_FEATURES)])

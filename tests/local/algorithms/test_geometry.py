@@ -17,28 +17,6 @@ WGS84 = pyproj.Geod(ellps="WGS84")
 SQUARE = [[5.0, 50.0], [5.2, 50.0], [5.2, 50.1], [5.0, 50.1], [5.0, 50.0]]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
-
-    root = tmp_path_factory.mktemp("empty-catalog")
-    Catalog(root)
-    srv = LocalServer(root).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture()
-def ee(server):
-    import ee as ee_module
-
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
-    return ee_module
-
-
 def _sphere_area(ring):
     lons, lats = np.asarray(ring).T
     area, _ = SPHERE.polygon_area_perimeter(lons, lats)

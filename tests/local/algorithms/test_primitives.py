@@ -11,28 +11,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
-
-    root = tmp_path_factory.mktemp("empty-catalog")
-    Catalog(root)
-    srv = LocalServer(root).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture()
-def ee(server):
-    import ee as ee_module
-
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
-    return ee_module
-
-
 def _ms(*args, tz: str = "UTC") -> int:
     return int(dt.datetime(*args, tzinfo=ZoneInfo(tz)).timestamp() * 1000)
 
