@@ -27,12 +27,5 @@ def run(args: argparse.Namespace) -> int:
         from training import fields
     except ImportError as exc:
         raise BackendError(f"aef-ee embed needs the model: pip install 'aef-ee[training]' ({exc})") from exc
-    argv = ["--config", args.config, "--workdir", args.workdir, "--data", args.data, "--region", args.region,
-            "--year", str(args.year), "--out", args.out]
-    for flag, value in (("--core", args.core), ("--margin", args.margin), ("--project", args.project)):
-        if value is not None:
-            argv += [flag, str(value)]
-    if args.float32:
-        argv.append("--float32")
-    fields.main(argv)
+    fields.run(args)
     return 0

@@ -194,23 +194,10 @@ def embed_region(
     return report
 
 
-def main(argv: list[str] | None = None) -> None:
-    from training.train import CONFIGS, get_config
-
-    parser = argparse.ArgumentParser(prog="python -m training.fields", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="tiny", choices=CONFIGS)
-    parser.add_argument("--workdir", required=True, help="training workdir with checkpoints/")
-    parser.add_argument("--data", required=True, help="the training video dataset (normalisation statistics)")
-    parser.add_argument("--region", required=True, help="west,south,east,north in degrees")
-    parser.add_argument("--year", type=int, required=True)
-    parser.add_argument("--out", required=True, help="output folder of COGs")
-    parser.add_argument("--core", type=int, default=None, help="kept tile size, pixels")
-    parser.add_argument("--margin", type=int, default=None, help="trimmed margin, pixels")
-    parser.add_argument("--float32", action="store_true", help="write float32 instead of int8 codes")
-    parser.add_argument("--project", help="Earth Engine project (default: the local engine)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def run(args: argparse.Namespace) -> FieldsReport:
+    """Runs ``embed_region`` from parsed ``aef-ee embed`` arguments (see :mod:`aef_ee.embed_cli`)."""
     import aef_ee
+    from training.train import get_config
 
     aef_ee.initialize("earthengine" if args.project else "local", project=args.project)
     report = embed_region(workdir=args.workdir, config=get_config(args.config), training_data=args.data,
@@ -218,6 +205,16 @@ def main(argv: list[str] | None = None) -> None:
                           core=args.core, margin=args.margin, quantize=not args.float32)
     print(f"{len(report.written)} tiles written, {len(report.skipped)} already there, {len(report.empty)} empty; "
           f"{report.pixels_per_second:.0f} pixels/s")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    from aef_ee.embed_cli import add_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m training.fields", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
