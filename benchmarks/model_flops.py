@@ -10,6 +10,12 @@ with sites/s, achieved FLOP/s and the ratio to the matmul peak (MFU).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Measure the checkout this script sits in, not whichever copy of the package happens to be installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import time
 

@@ -9,11 +9,15 @@ directory with the test suite's converter. Prints sites/s of the pipeline, of pi
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
+
+# Measure the checkout this script sits in, not whichever copy of the package happens to be installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
 import tempfile
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp

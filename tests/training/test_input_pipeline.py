@@ -3,7 +3,6 @@
 import jax
 import netCDF4
 import numpy as np
-import pytest
 
 from aef_ee.videos import VideoDataset
 from training import input_pipeline
