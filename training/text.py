@@ -9,13 +9,18 @@ Two encoders share one interface, ``encode(texts) -> (N, D) float32`` unit rows:
   into D = 384 signed buckets. It is *not* a language model (no synonyms); the tests and the CPU demo use it so that
   they need no PyTorch.
 
-:func:`embed_videos` adds ``text_embedding`` to each video that has text, ready for :class:`aef_ee.videos.VideoWriter`.
+:func:`embed_videos` adds ``text_embedding`` to each video that has text; the command line copies a dataset with
+the embeddings filled in (run once, before training)::
+
+    python -m training.text --data /path/to/videos --out /path/to/videos_with_text --encoder minilm
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -23,9 +28,9 @@ from typing import Protocol
 import numpy as np
 
 from aef_ee.errors import AefValueError
-from aef_ee.videos import SiteVideo
+from aef_ee.videos import SiteVideo, VideoDataset, VideoWriter
 
-__all__ = ["TextEncoder", "MiniLMEncoder", "HashingEncoder", "embed_videos", "get_encoder", "TEXT_DIM"]
+__all__ = ["TextEncoder", "MiniLMEncoder", "HashingEncoder", "embed_videos", "embed_dataset", "get_encoder", "TEXT_DIM"]
 
 TEXT_DIM = 384  # all-MiniLM-L6-v2's output size; the hashing stand-in matches it so either can fill a dataset
 _WORD = re.compile(r"[a-z0-9]+")
@@ -97,3 +102,27 @@ def embed_videos(videos: Iterable[SiteVideo], encoder: TextEncoder) -> Iterable[
             yield dataclasses.replace(video, text_embedding=encoder.encode(list(video.text)))
         else:
             yield video
+
+
+def embed_dataset(data: str, out: str, encoder: TextEncoder, *, sites_per_shard: int = 256) -> int:
+    """Copies the dataset at ``data`` to ``out`` with every site's text embedded; returns the number of sites."""
+    dataset = VideoDataset(data)
+    with VideoWriter(out, sites_per_shard=sites_per_shard) as writer:
+        for video in embed_videos(dataset, encoder):
+            writer.write(video)
+    return len(dataset)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.text", description="Embed the sites' geotagged text.")
+    parser.add_argument("--data", required=True, help="input video dataset")
+    parser.add_argument("--out", required=True, help="output video dataset (a new directory)")
+    parser.add_argument("--encoder", default="minilm", choices=("minilm", "hashing"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    n = embed_dataset(args.data, args.out, get_encoder(args.encoder))
+    logging.getLogger(__name__).info("embedded the text of %d sites with %s -> %s", n, args.encoder, args.out)
+
+
+if __name__ == "__main__":
+    main()

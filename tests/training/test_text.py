@@ -5,8 +5,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from aef_ee.videos import SiteVideo, SourceFrames
-from training.text import TEXT_DIM, HashingEncoder, MiniLMEncoder, embed_videos
+from aef_ee.videos import SiteVideo, SourceFrames, VideoDataset
+from training.text import TEXT_DIM, HashingEncoder, MiniLMEncoder, embed_videos, main
 
 
 def test_hashing_encoder_is_deterministic_unit_and_word_sensitive() -> None:
@@ -35,3 +35,12 @@ def test_minilm_encoder_offline() -> None:
     assert v.shape == (3, TEXT_DIM)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2]  # two crop fields are closer to each other than to a harbour
+
+
+def test_cli_copies_a_dataset_with_text_embeddings(worldcereal_videos, tmp_path) -> None:
+    main(["--data", str(worldcereal_videos), "--out", str(tmp_path / "out"), "--encoder", "hashing"])
+    source, copied = VideoDataset(worldcereal_videos), VideoDataset(tmp_path / "out")
+    assert copied.site_ids == source.site_ids
+    for a, b in zip(source, copied):
+        np.testing.assert_array_equal(b.text_embedding, HashingEncoder().encode(list(a.text)))
+        np.testing.assert_array_equal(b.sources["s2"].frames, a.sources["s2"].frames)
