@@ -1,0 +1,131 @@
+"""Every notebook in notebooks/ runs top to bottom on a real Jupyter kernel against the local engine.
+
+Each notebook is executed with nbclient (the ``python3`` kernel of this interpreter) in its own temporary working
+directory, with ``AEF_EE_BACKEND=local`` and a demo catalog built for this module, so the notebooks' registrations
+never touch a developer's catalog. A cell that raises fails the test; the printed values the notebooks exist to show
+are checked too. JAX's compilation cache lives in pytest's cache folder, so repeated runs skip recompiling the
+training step (the first run of notebook 05 compiles it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = REPO / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+KERNEL = "python3"
+CELL_TIMEOUT_S = 600
+
+# Lines each notebook must print: evidence that it computed real values, not just that no cell raised.
+EXPECTED = {
+    "01_quickstart": ["backend: local", "images: 7", "NDVI min", "'Sentinel-2, summer 2021', 'NDVI', 'fields'"],
+    "02_similarity_search": ["native projection: EPSG:32615", "length: 1.0", "at least 0.8 similar",
+                             "similarity search: done"],
+    "03_classification_and_export": ["overall accuracy 1.00", "COMPLETED", "EPSG:32615 (10.0, 10.0) (40, 40) uint8",
+                                     "'classification', 'labels'"],
+    "04_export_training_videos": ["3 sites written", "second run: 0 written, 3 skipped",
+                                  "temperature_2m (K), monthly:"],
+    "05_train_and_register_embeddings": ["64 bands int8 EPSG:32631", "registered codes equal the COG's: True",
+                                         "second run created: []", "native projection: EPSG:32631",
+                                         "our embeddings 2021"],
+}
+
+
+def _changed_pixels(threshold: float = 0.8) -> int:
+    """Pixels of the sample field whose de-quantised 2023 and 2024 vectors have a dot product below ``threshold``
+    (what notebook 02's change detection counts), computed with numpy from the source vectors."""
+    import numpy as np
+
+    from aef_ee.demo_data import sample_embedding_field
+    from aef_ee.embeddings import dequantize_array, quantize_array
+
+    fields = sample_embedding_field((2023, 2024))
+    a, b = (dequantize_array(quantize_array(fields[y])).astype(np.float64) for y in (2023, 2024))
+    return int(((a * b).sum(axis=-1) < threshold).sum())
+
+
+def _ensure_kernel() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL], check=True)
+
+
+@pytest.fixture(scope="module")
+def notebook_env(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Environment of the kernels: the local backend, a fresh demo catalog, a private aef-ee cache."""
+    from aef_ee.local.demo_catalog import build_demo_catalog
+
+    _ensure_kernel()
+    catalog = build_demo_catalog(tmp_path_factory.mktemp("notebook-catalog"), progress=False)
+    jax_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(request.config.cache.mkdir("jax-notebooks"))
+    return {
+        **os.environ,
+        "AEF_EE_BACKEND": "local",
+        "AEF_EE_CATALOG": str(catalog),
+        "AEF_EE_CACHE": str(tmp_path_factory.mktemp("aef-ee-cache")),
+        "JAX_COMPILATION_CACHE_DIR": jax_cache,
+        "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+        "MPLBACKEND": "agg",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+    }
+
+
+def _text_outputs(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif "data" in out:
+                parts.append(out["data"].get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def test_there_are_five_notebooks() -> None:
+    assert [p.stem for p in NOTEBOOKS] == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    assert nb.nbformat == 4
+    nbformat.validate(nb)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code), "clear the outputs before committing"
+    assert 'find_spec("aef_ee") is None' in code[0].source, "the first code cell is the guarded pip install"
+    setup = code[1].source
+    assert "ee.Authenticate()" in setup and "aef_ee.initialize(project=PROJECT)" in setup
+    assert 'aef_ee.initialize("local"' in setup and "AEF_EE_BACKEND" in setup
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path: Path, notebook_env: dict[str, str], tmp_path: Path,
+                       record_property: pytest.RecordProperty) -> None:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name=KERNEL,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    started = time.perf_counter()
+    client.execute(env=notebook_env)  # raises CellExecutionError, naming the cell, on the first error
+    seconds = time.perf_counter() - started
+    record_property("seconds", round(seconds, 1))
+    print(f"{path.name}: {seconds:.1f} s")
+    text = _text_outputs(nb)
+    expected = list(EXPECTED[path.stem])
+    if path.stem == "02_similarity_search":
+        expected.append(f"{_changed_pixels()} pixels changed;")
+    missing = [line for line in expected if line not in text]
+    assert not missing, f"{path.name} did not print {missing}; its output was:\n{text[-3000:]}"
