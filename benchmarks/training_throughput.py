@@ -34,7 +34,7 @@ CPU_BATCH = {"tiny": 4, "small": 2}
 
 def worldcereal_dataset(out: Path) -> Path:
     sys.path.insert(0, str(REPO / "tests" / "training"))
-    from conftest import build_videos  # the tests' converter of data/worldcereal into site videos
+    from worldcereal import build_videos  # the tests' converter of data/worldcereal into site videos
 
     from aef_ee.videos import VideoWriter
 

@@ -8,7 +8,7 @@ from aef_ee.videos import VideoDataset
 from training import input_pipeline
 from training.configs import tiny
 
-from conftest import CUBE, NODATA, OFFSETS, SITE, S2_BANDS
+from worldcereal import CUBE, NODATA, OFFSETS, SITE, S2_BANDS
 
 
 def _first_batches(path, seed, n=3, state=None):
