@@ -30,6 +30,7 @@ EXPECTED = {
     "02_similarity_search": ["native projection: EPSG:32615", "length: 1.0", "at least 0.8 similar",
                              "similarity search: done"],
     "03_classification_and_export": ["overall accuracy 1.00", "COMPLETED", "EPSG:32615 (10.0, 10.0) (40, 40) uint8",
+                                     "agreement with the sample field's true classes:",
                                      "'classification', 'labels'"],
     "04_export_training_videos": ["3 sites written", "second run: 0 written, 3 skipped",
                                   "temperature_2m (K), monthly:"],
