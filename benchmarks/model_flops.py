@@ -96,7 +96,8 @@ def paper_figures() -> None:
     embed_flops = float(embed.lower(params, batch).cost_analysis()["flops"])
     frames = sum(config.max_frames.values())
     print(
-        f"paper params={n_params:,} (published: ~480M) site={config.site_size}x{config.site_size}, {frames} input frames: "
+        f"paper params={n_params:,} (published: ~480M) site={config.site_size}x{config.site_size}, "
+        f"{frames} input frames: "
         f"train step {flops / 1e12:.2f} TFLOP/site, embedding (inference) {embed_flops / 1e12:.2f} TFLOP/site"
     )
 

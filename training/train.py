@@ -33,7 +33,17 @@ from training.errors import ConfigError, NonFiniteError
 from training.model.aef import AlphaEarth, count_params
 from training.objective import compute_losses
 
-__all__ = ["train_and_evaluate", "create_model", "create_optimizer", "make_train_step", "make_loss_and_grad", "compute_dtype", "main"]
+__all__ = [
+    "train_and_evaluate",
+    "create_model",
+    "create_optimizer",
+    "create_optimizer_schedule",
+    "make_loss_and_grad",
+    "make_train_step",
+    "compute_dtype",
+    "get_config",
+    "main",
+]
 
 logger = logging.getLogger(__name__)
 CONFIGS = ("tiny", "small", "paper")

@@ -34,7 +34,8 @@ def main(data_dir: str, out: str) -> None:
         sharded_params, sharded_batch, step
     )
     fsdp_leaves = sum(1 for s in jax.tree.leaves(p_shard) if "fsdp" in s.spec)
-    arrays = {"fsdp_leaves": np.asarray(fsdp_leaves), "devices": np.asarray(len(many[1]["blocks"][0]["time"]["attention"]["query"]["kernel"].sharding.device_set))}
+    a_grad = many[1]["blocks"][0]["time"]["attention"]["query"]["kernel"]
+    arrays = {"fsdp_leaves": np.asarray(fsdp_leaves), "devices": np.asarray(len(a_grad.sharding.device_set))}
     for tag, ((loss, aux), grads) in (("one", one), ("many", many)):
         arrays[f"{tag}/loss"] = np.asarray(loss)
         for k, v in aux.items():
