@@ -69,7 +69,10 @@ def notebook_env(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
 
     _ensure_kernel()
     catalog = build_demo_catalog(tmp_path_factory.mktemp("notebook-catalog"), progress=False)
-    jax_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(request.config.cache.mkdir("jax-notebooks"))
+    jax_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if not jax_cache:  # pytest's cache folder outlives the run (absent with -p no:cacheprovider)
+        cache = getattr(request.config, "cache", None)
+        jax_cache = str(cache.mkdir("jax-notebooks") if cache else tmp_path_factory.mktemp("jax-notebooks"))
     return {
         **os.environ,
         "AEF_EE_BACKEND": "local",
