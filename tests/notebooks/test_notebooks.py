@@ -64,7 +64,7 @@ def _ensure_kernel() -> None:
 
 @pytest.fixture(scope="module")
 def notebook_env(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, str]:
-    """Environment of the kernels: the local backend, a fresh demo catalog, a private aef-ee cache."""
+    """Environment of the kernels: the local backend, a fresh demo catalog, a private aef-ee cache and buckets."""
     from aef_ee.local.demo_catalog import build_demo_catalog
 
     _ensure_kernel()
@@ -78,6 +78,7 @@ def notebook_env(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
         "AEF_EE_BACKEND": "local",
         "AEF_EE_CATALOG": str(catalog),
         "AEF_EE_CACHE": str(tmp_path_factory.mktemp("aef-ee-cache")),
+        "AEF_EE_BUCKET_DIR": str(tmp_path_factory.mktemp("buckets")),
         "JAX_COMPILATION_CACHE_DIR": jax_cache,
         "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
         "MPLBACKEND": "agg",
