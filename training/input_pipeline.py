@@ -138,13 +138,18 @@ class RandomCrop(grain.RandomMapTransform):
 
 @dataclasses.dataclass
 class Normalise(grain.MapTransform):
-    """Per-source normalisation to standardised model units (invalid pixels set to 0)."""
+    """Per-source normalisation to standardised model units (invalid pixels set to 0); categorical sources keep
+    their class ids."""
 
     stats: Mapping[str, SourceStats]
+    categorical: Sequence[str] = ()
 
     def map(self, video: SiteVideo) -> SiteVideo:
         sources = {}
         for name, src in video.sources.items():
+            if name in self.categorical:
+                sources[name] = src
+                continue
             if name not in self.stats:
                 raise UnknownSourceError(f"source {name!r} has no statistics in the dataset index")
             frames = normalise_frames(name, src.frames, src.bands, self.stats[name])
@@ -277,7 +282,7 @@ def create_loader(
     operations = [
         DecodeSite(),
         RandomCrop(site_size=config.site_size, crop_days=config.crop_days),
-        Normalise(stats=stats),
+        Normalise(stats=stats, categorical=tuple(config.get("categorical", {}))),
         HoldOutAndPad(
             input_sources=tuple(config.input_sources),
             target_sources=tuple(config.target_sources),
@@ -319,7 +324,9 @@ def inference_example(
                 keep = keep[np.linspace(0, keep.size - 1, t_max).round().astype(int)]
             cut = SourceFrames(cut.frames[keep], cut.mask[keep], cut.timestamps_ms[keep], cut.bands)
         sources[name] = cut
-    video = Normalise(stats=stats).map(dataclasses.replace(video, sources=sources))
+    video = Normalise(stats=stats, categorical=tuple(config.get("categorical", {}))).map(
+        dataclasses.replace(video, sources=sources)
+    )
     channels = channels_from_stats(stats, sorted(set(config.input_sources) | set(config.target_sources)))
     transform = HoldOutAndPad(
         input_sources=tuple(config.input_sources), target_sources=tuple(config.target_sources), channels=channels,

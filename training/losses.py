@@ -1,7 +1,8 @@
 """The four training losses. Each returns ``(loss, aux)``: a float32 scalar and a dict of float32 diagnostics.
 
 * :func:`reconstruction` — L1 between decoded and held-out frames, re-gridded to each target's nominal resolution,
-  minimised over small spatial offsets (the co-registration error of the sensors).
+  minimised over small spatial offsets (the co-registration error of the sensors); cross-entropy for categorical
+  targets (class ids in one band, decoded as logits), compared on the model grid.
 * :func:`batch_uniformity` — mean |<e_i, e_roll(i)>| between each embedding and the one at the same pixel of the
   next site in the batch; pushes embeddings to spread over the sphere.
 * :func:`consistency` — mean (1 - cos) / 2 between the teacher's (full input, no gradient) and the student's
@@ -11,12 +12,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["regrid", "source_reconstruction", "reconstruction", "batch_uniformity", "consistency", "clip"]
+__all__ = [
+    "regrid",
+    "source_reconstruction",
+    "source_cross_entropy",
+    "reconstruction",
+    "batch_uniformity",
+    "consistency",
+    "clip",
+]
 
 Aux = dict[str, jnp.ndarray]
 # Largest logit scale (inverse temperature) CLIP allows, to keep the contrastive loss stable.
@@ -87,17 +96,66 @@ def source_reconstruction(
     return loss, {"per_site": per_site, "valid": valid}
 
 
+def source_cross_entropy(
+    logits: jnp.ndarray,
+    labels: jnp.ndarray,
+    mask: jnp.ndarray,
+    present: jnp.ndarray,
+    *,
+    max_shift: int,
+) -> tuple[jnp.ndarray, Aux]:
+    """Shift-invariant cross-entropy of one categorical source (e.g. land cover) on the model grid.
+
+    Args:
+      logits: (B, L, L, K) decoder outputs.
+      labels: (B, L, L) class ids in [0, K) (any numeric dtype; invalid pixels are ignored via ``mask``).
+      mask: (B, L, L) bool; present: (B,) bool; max_shift: as in :func:`source_reconstruction`.
+
+    Returns:
+      The mean over sites with a valid target of each site's minimum (over offsets) mean cross-entropy (nats).
+    """
+    log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    k = logits.shape[-1]
+    labels = jnp.clip(labels.astype(jnp.int32), 0, k - 1)
+    s = max_shift
+    h, w = logits.shape[1:3]
+    if 2 * s >= min(h, w):
+        raise ValueError(f"max_shift {s} leaves no overlap on a {h}x{w} grid")
+    centre = log_p[:, s : h - s, s : w - s]
+    errors, counts = [], []
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            lab = labels[:, s + dy : h - s + dy, s + dx : w - s + dx]
+            m = mask[:, s + dy : h - s + dy, s + dx : w - s + dx].astype(jnp.float32)
+            n = m.sum(axis=(1, 2))
+            nll = -jnp.take_along_axis(centre, lab[..., None], axis=-1)[..., 0]
+            err = (nll * m).sum(axis=(1, 2)) / jnp.maximum(n, 1.0)
+            errors.append(jnp.where(n > 0, err, jnp.inf))
+            counts.append(n)
+    per_site = jnp.min(jnp.stack(errors), axis=0)
+    valid = present & (jnp.max(jnp.stack(counts), axis=0) > 0)
+    per_site = jnp.where(valid, per_site, 0.0)
+    return per_site.sum() / jnp.maximum(valid.sum(), 1), {"per_site": per_site, "valid": valid}
+
+
 def reconstruction(
     preds: Mapping[str, jnp.ndarray],
     targets: Mapping[str, Mapping[str, jnp.ndarray]],
     *,
     pools: Mapping[str, int],
     shifts: Mapping[str, int],
+    categorical: Collection[str] = (),
 ) -> tuple[jnp.ndarray, Aux]:
-    """Mean over target sources of :func:`source_reconstruction`; aux holds each source's loss."""
+    """Mean over target sources of :func:`source_reconstruction` (or :func:`source_cross_entropy` for the sources
+    named in ``categorical``, whose target ``values`` hold class ids in their one band); aux has each source's loss."""
     losses = {}
     for name, pred in preds.items():
         tgt = targets[name]
+        if name in categorical:
+            losses[name], _ = source_cross_entropy(
+                pred, tgt["values"][..., 0], tgt["mask"], tgt["present"], max_shift=shifts[name]
+            )
+            continue
         losses[name], _ = source_reconstruction(
             pred, tgt["values"], tgt["mask"], tgt["present"], pool=pools[name], max_shift=shifts[name]
         )

@@ -77,7 +77,8 @@ def compute_losses(
     z = vmf.sample(k_sample, teacher, config.kappa)
     preds = model.decode(z, batch["targets"])
     recon, recon_aux = losses.reconstruction(
-        preds, batch["targets"], pools=dict(config.target_pool), shifts=dict(config.target_shift)
+        preds, batch["targets"], pools=dict(config.target_pool), shifts=dict(config.target_shift),
+        categorical=tuple(config.get("categorical", {})),
     )
     uniformity, _ = losses.batch_uniformity(teacher)
     consistency, _ = losses.consistency(teacher, student)

@@ -58,6 +58,8 @@ def compute_dtype(config: Any) -> jnp.dtype:
 
 def create_model(config: Any, channels: Mapping[str, int], *, seed: int, dtype: jnp.dtype = jnp.float32) -> AlphaEarth:
     m = config.model
+    # A categorical target's decoder outputs one logit per class instead of one value per band.
+    channels = {**channels, **dict(config.get("categorical", {}))}
     return AlphaEarth(
         channels,
         input_sources=tuple(config.input_sources),

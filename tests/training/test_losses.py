@@ -174,3 +174,51 @@ def test_clip_is_low_for_matched_pairs_and_log_b_for_random() -> None:
     # With a tiny inverse temperature every text is as likely as any other: the loss is log(B).
     flat, _ = losses.clip(jnp.asarray(site), jnp.asarray(site[::-1]), jnp.asarray(present), jnp.asarray(-20.0))
     assert float(flat) == pytest.approx(math.log(b), rel=1e-4)
+
+
+# --- categorical reconstruction --------------------------------------------------------------------------------
+
+
+def slow_cross_entropy(logits, labels, mask, present, max_shift):
+    b, h, w, k = logits.shape
+    s = max_shift
+    per_site, valid = [], []
+    for i in range(b):
+        best, any_valid = math.inf, False
+        for dy, dx in itertools.product(range(-s, s + 1), repeat=2):
+            nll = []
+            for y in range(s, h - s):
+                for x in range(s, w - s):
+                    if mask[i, y + dy, x + dx]:
+                        z = logits[i, y, x].astype(np.float64)
+                        log_p = z - np.log(np.exp(z - z.max()).sum()) - z.max()
+                        nll.append(-log_p[int(labels[i, y + dy, x + dx])])
+            if nll:
+                any_valid = True
+                best = min(best, float(np.mean(nll)))
+        ok = bool(present[i]) and any_valid
+        valid.append(ok)
+        per_site.append(best if ok else 0.0)
+    return sum(p for p, v in zip(per_site, valid) if v) / max(sum(valid), 1)
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_cross_entropy_matches_slow_reference(shift: int) -> None:
+    rng = np.random.default_rng(10)
+    logits = rng.normal(size=(3, 6, 6, 4)).astype(np.float32)
+    labels = rng.integers(0, 4, (3, 6, 6)).astype(np.float32)
+    mask = rng.random((3, 6, 6)) > 0.3
+    present = np.array([True, False, True])
+    got, _ = losses.source_cross_entropy(logits, labels, mask, present, max_shift=shift)
+    assert float(got) == pytest.approx(slow_cross_entropy(logits, labels, mask, present, shift), rel=1e-5)
+
+
+def test_cross_entropy_of_confident_shifted_map_is_zero_and_dispatch() -> None:
+    labels = np.random.default_rng(11).integers(0, 5, (2, 12, 12))
+    logits = 50.0 * np.eye(5, dtype=np.float32)[np.roll(labels, (0, 1), axis=(1, 2))]  # moved by one pixel
+    mask, present = np.ones((2, 12, 12), bool), np.ones(2, bool)
+    assert float(losses.source_cross_entropy(logits, labels, mask, present, max_shift=1)[0]) < 1e-6
+    assert float(losses.source_cross_entropy(logits, labels, mask, present, max_shift=0)[0]) > 1.0
+    targets = {"lc": {"values": labels[..., None].astype(np.float32), "mask": mask, "present": present}}
+    total, aux = losses.reconstruction({"lc": logits}, targets, pools={"lc": 1}, shifts={"lc": 1}, categorical=("lc",))
+    assert float(total) == float(aux["reconstruction/lc"]) < 1e-6

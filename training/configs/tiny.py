@@ -23,6 +23,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.target_pool = ml_collections.ConfigDict({"s2": 1, "s1": 1, "era5": 0, "dem": 2})
     # Shift-invariance radius in cells after re-gridding (2 cells = 20 m for Sentinel-1/2).
     c.target_shift = ml_collections.ConfigDict({"s2": 2, "s1": 2, "era5": 0, "dem": 0})
+    # Categorical targets (class ids in one band, e.g. land cover): source -> number of classes; cross-entropy.
+    c.categorical = ml_collections.ConfigDict()
     c.text_dim = 384
     c.batch_size = 4
     c.worker_count = 0  # grain worker processes; 0 reads in the main process
