@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import sys
 import statistics
 import tempfile
 import time
@@ -34,6 +35,10 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+# Measure this checkout, not whatever aef_ee an editable install elsewhere points at (``python benchmarks/x.py`` puts
+# benchmarks/, not the repository root, on sys.path).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 BANDS = 64
 PIXEL_M = 10.0
