@@ -226,8 +226,9 @@ class Image:
 
 def _compute_on_lattice(reader: Reader, lattice: Lattice, grid: Grid, indexes: list[int]) -> list[BandPixels] | None:
     """Pixels of a pixel-wise image computed on the source window of ``grid`` and resampled nearest-neighbour onto
-    it: the same values as resampling the sources first, with less work where the grid has more pixels than the
-    window. None when that does not pay (the grid is on the lattice already, coarser than it, or off the files)."""
+    it: the same values and masks as resampling the sources first, with less work where the grid has more pixels
+    than the window. None when that does not pay (the grid is on the lattice already, or coarser than it) or the
+    grid is not entirely over the files."""
     a, b, c, d, e, f = lattice.projection.transform
     if b != 0.0 or d != 0.0:
         return None
@@ -235,7 +236,9 @@ def _compute_on_lattice(reader: Reader, lattice: Lattice, grid: Grid, indexes: l
     if grid.crs == lattice.projection.crs and (ga, gb, gd, ge) == (a, b, d, e):
         return None  # a plain window (or a shifted one) of the files: nothing to save
     sampling = _nearest_sampling(grid, lattice.projection, (lattice.width, lattice.height))
-    if sampling is None or sampling.factor != 1:
+    # A grid reaching past the files falls back: there the sources' reads mask those pixels before the operations
+    # see them, which changes the (meaningless but visible, e.g. in a PNG's RGB under alpha 0) masked values.
+    if sampling is None or sampling.factor != 1 or sampling.inside is not None:
         return None
     rows, cols = sampling.read_shape
     if rows * cols > grid.width * grid.height:

@@ -18,7 +18,7 @@ from aef_ee.local.algorithms.image import as_image
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.projection import DEFAULT_PROJECTION, Grid, Projection, normalize_crs
-from aef_ee.local.raster import BandSpec, Image, PixelType, true_mask
+from aef_ee.local.raster import BandSpec, Image, PixelType, common_lattice, true_mask
 
 __all__ = ["binary_op", "unary_op", "masked_and"]
 
@@ -90,18 +90,19 @@ def binary_op(
         px_a = dict(zip(need_a, a.compute(grid, need_a)))
         px_b = dict(zip(need_b, b.compute(grid, need_b)))
         out = []
-        for w in wanted:
-            (va, ma), (vb, mb) = px_a[pairs[w][0]], px_b[pairs[w][1]]
-            with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):
+            for w in wanted:
+                (va, ma), (vb, mb) = px_a[pairs[w][0]], px_b[pairs[w][1]]
                 values = fn(va, vb)
-            target = specs[w].pixel_type.dtype
-            if values.dtype != target:
-                values = values.astype(target)
-            out.append((values, masked_and(ma, mb)))
+                target = specs[w].pixel_type.dtype
+                if values.dtype != target:
+                    values = values.astype(target)
+                out.append((values, masked_and(ma, mb)))
         return out
 
     footprint = a.footprint if a.footprint is not None else b.footprint
-    return Image(specs, read, a.properties, footprint=footprint)
+    # Every operation built here is pixel-wise: on a shared source lattice it may run at the source resolution.
+    return Image(specs, read, a.properties, footprint=footprint, pixelwise=common_lattice(a.pixelwise, b.pixelwise))
 
 
 def _float_type(a: PixelType, b: PixelType) -> PixelType:
@@ -124,15 +125,21 @@ def unary_op(image: Any, fn: Callable[[np.ndarray], np.ndarray], ptype: Callable
 
     def read(grid: Grid, wanted: Sequence[int]):
         out = []
-        for w, (v, m) in zip(wanted, src.compute(grid, wanted)):
-            with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):
+            for w, (v, m) in zip(wanted, src.compute(grid, wanted)):
                 values = fn(v)
-            target = specs[w].pixel_type.dtype
-            mask = m if mask_fn is None else masked_and(m, mask_fn(v, values))
-            out.append((values.astype(target, copy=False), mask))
+                target = specs[w].pixel_type.dtype
+                mask = m if mask_fn is None else masked_and(m, mask_fn(v, values))
+                out.append((values.astype(target, copy=False), mask))
         return out
 
-    return src.with_bands(specs, read)
+    return _pixelwise(src.with_bands(specs, read), src)
+
+
+def _pixelwise(image: Image, *sources: Image) -> Image:
+    """``image``, marked pixel-wise on its sources' common lattice (for a pixel-wise operation on ``sources``)."""
+    image.pixelwise = common_lattice(*(s.pixelwise for s in sources))
+    return image
 
 
 def _float_of(p: PixelType) -> PixelType:
@@ -336,7 +343,7 @@ def image_cast(image: Any, bandTypes: dict[str, Any], bandOrder: Sequence[str] |
     def read(grid, wanted):
         return [(cast_values(v, specs[w].pixel_type), m) for w, (v, m) in zip(wanted, src.compute(grid, wanted))]
 
-    return src.with_bands(specs, read)
+    return _pixelwise(src.with_bands(specs, read), src)
 
 
 # --- masks -----------------------------------------------------------------------------------------------
@@ -564,7 +571,7 @@ def image_reduce(image: Any, reducer: Any) -> Image:
         results = reducer.reduce_stack([v for v, _ in pixels], [m for _, m in pixels])
         return [(results[w][0].astype(specs[w].pixel_type.dtype, copy=False), results[w][1]) for w in wanted]
 
-    return src.with_bands(specs, read)
+    return _pixelwise(src.with_bands(specs, read), src)  # a reduction over the bands of each pixel
 
 
 # --- projections and resampling --------------------------------------------------------------------------
