@@ -93,16 +93,33 @@ def binary_op(
         with np.errstate(all="ignore"):
             for w in wanted:
                 (va, ma), (vb, mb) = px_a[pairs[w][0]], px_b[pairs[w][1]]
-                values = fn(va, vb)
                 target = specs[w].pixel_type.dtype
-                if values.dtype != target:
-                    values = values.astype(target)
+                values = _narrowing(fn, va, vb, target)
+                if values is None:
+                    values = fn(va, vb)
+                    if values.dtype != target:
+                        values = values.astype(target)
                 out.append((values, masked_and(ma, mb)))
         return out
 
     footprint = a.footprint if a.footprint is not None else b.footprint
     # Every operation built here is pixel-wise: on a shared source lattice it may run at the source resolution.
     return Image(specs, read, a.properties, footprint=footprint, pixelwise=common_lattice(a.pixelwise, b.pixelwise))
+
+
+_NARROWED_UFUNCS = (np.add, np.subtract, np.multiply)
+
+
+def _narrowing(fn: Callable, va: np.ndarray, vb: np.ndarray, target: np.dtype) -> np.ndarray | None:
+    """``fn(va, vb).astype(target)`` for a float32 result computed in float64 (a float image and a double constant),
+    written straight into the float32 output: the same values (each element is computed in float64 and rounded once)
+    without a float64 temporary the size of the band, about a third faster. None for every other case."""
+    if target != np.float32 or fn not in _NARROWED_UFUNCS:
+        return None
+    if np.result_type(va.dtype, vb.dtype) != np.float64:
+        return None
+    out = np.empty(np.broadcast_shapes(va.shape, vb.shape), np.float32)
+    return fn(va, vb, out=out, dtype=np.float64, casting="unsafe")
 
 
 def _float_type(a: PixelType, b: PixelType) -> PixelType:
