@@ -106,8 +106,14 @@ class BandSpec:
         return info
 
 
-def true_mask(shape: tuple[int, int]) -> np.ndarray:
-    """A read-only all-True mask of ``shape`` that costs no memory."""
+def true_mask(shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only all-True mask of ``shape`` that costs no memory (one shared view per shape)."""
+    return _true_mask(tuple(shape))
+
+
+@functools.lru_cache(maxsize=256)
+def _true_mask(shape: tuple[int, ...]) -> np.ndarray:
+    # Read-only, so one view can serve every band: a 64-band tile asks for a few hundred of them.
     return np.broadcast_to(np.True_, shape)
 
 
