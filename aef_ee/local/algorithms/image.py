@@ -159,7 +159,9 @@ def _subset(image: Image, indexes: Sequence[int], new_names: Sequence[str] | Non
     def read(grid, wanted):
         return parent.compute(grid, [indexes[w] for w in wanted])
 
-    return image.with_bands(specs, read)
+    out = image.with_bands(specs, read)
+    out.pixelwise = image.pixelwise  # picking or renaming bands keeps an image pixel-wise
+    return out
 
 
 def select_by_names(image: Image, selectors: Sequence[Any], new_names: Sequence[str] | None = None) -> Image:
