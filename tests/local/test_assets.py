@@ -113,3 +113,21 @@ def test_ingestion_manifest_and_load_geotiff(engine):
     np.testing.assert_array_equal(px[px.dtype.names[0]], arrays[2023][0])
     with pytest.raises(ee.EEException, match="does not exist"):
         ee.Image.loadGeoTIFF("gs://emb/missing.tif").getInfo()
+
+
+def test_external_ingestion_reads_in_place(engine):
+    ee, server, arrays = engine
+    result = ee.data.startExternalImageIngestion({
+        "name": "projects/local/assets/external",
+        "tilesets": [{"sources": [{"uris": ["gs://emb/tile_2023.tif"]}]}],
+        "startTime": "2023-01-01T00:00:00Z",
+    })
+    assert result == {"name": "projects/local/assets/external"}
+    asset = ee.data.getAsset("projects/local/assets/external")
+    assert asset["cloudStorageLocation"] == {"uris": ["gs://emb/tile_2023.tif"]}
+    px = ee.data.computePixels({"expression": ee.Image("projects/local/assets/external").select(2),
+                                "fileFormat": "NUMPY_NDARRAY"})
+    np.testing.assert_array_equal(px[px.dtype.names[0]], arrays[2023][2])
+    with pytest.raises(ee.EEException, match="Cannot overwrite"):
+        ee.data.startExternalImageIngestion({"name": "projects/local/assets/external",
+                                             "tilesets": [{"sources": [{"uris": ["gs://emb/tile_2022.tif"]}]}]})

@@ -337,22 +337,45 @@ def move_asset(request: Request) -> dict[str, Any]:
     return _transfer(request, keep_source=False)
 
 
-@route("POST", r"/v1/projects/(?P<project>[^/:]+)/image:import")
-def import_image(request: Request) -> dict[str, Any]:
-    """Image ingestion from a manifest, as a long-running INGEST_IMAGE operation."""
-    from aef_ee.local.errors import AlreadyExists
-    from aef_ee.local.ingest import bands_from_manifest
-    from aef_ee.local.operations import registry_of
-
-    server = request.server
+def _manifest_name_and_overwrite(request: Request) -> tuple[dict[str, Any], str, bool]:
     body = request.json()
     manifest = body.get("imageManifest") or {}
     name = manifest.get("name")
     if not name:
         raise InvalidArgument("imageManifest.name is required.")
     overwrite = bool(body.get("overwrite"))
-    if server.catalog.exists(name) and not overwrite:
-        raise AlreadyExists(f"Cannot overwrite asset '{server.catalog.canonical_id(name)}'.")
+    if request.server.catalog.exists(name) and not overwrite:
+        from aef_ee.local.errors import AlreadyExists
+
+        raise AlreadyExists(f"Cannot overwrite asset '{request.server.catalog.canonical_id(name)}'.")
+    return manifest, name, overwrite
+
+
+@route("POST", r"/v1/projects/(?P<project>[^/:]+)/image:importExternal")
+def import_external_image(request: Request) -> dict[str, Any]:
+    """External image ingestion: the GeoTIFFs stay where they are and the asset exists at once (no operation)."""
+    from aef_ee.local.ingest import bands_from_manifest
+
+    server = request.server
+    manifest, name, overwrite = _manifest_name_and_overwrite(request)
+    bands = bands_from_manifest(manifest, server.settings, server.catalog)
+    uris = [u for tileset in manifest.get("tilesets", []) for src in tileset.get("sources", [])
+            for u in src.get("uris", [])]
+    if len(uris) == 1 and uris[0].startswith("gs://"):
+        for band in bands:  # read in place, resolved when loaded
+            band["path"] = uris[0]
+    server.catalog.write_image(name, bands, _times_to_properties(manifest), overwrite=overwrite)
+    return {}
+
+
+@route("POST", r"/v1/projects/(?P<project>[^/:]+)/image:import")
+def import_image(request: Request) -> dict[str, Any]:
+    """Image ingestion from a manifest, as a long-running INGEST_IMAGE operation."""
+    from aef_ee.local.ingest import bands_from_manifest
+    from aef_ee.local.operations import registry_of
+
+    server = request.server
+    manifest, name, overwrite = _manifest_name_and_overwrite(request)
     settings = dict(server.settings)
 
     def work(op) -> None:

@@ -47,6 +47,12 @@ def discovery_document(root_url: str) -> dict[str, Any]:
     # The packaged document lacks the `tables` resource that FeatureCollection.getDownloadURL calls; it has the
     # shape of `thumbnails`, with getFeatures for getPixels.
     resources = doc["resources"]["projects"]["resources"]
+    # Nor does it have image.importExternal, which ee.data.startExternalImageIngestion calls.
+    image_methods = resources["image"]["methods"]
+    if "importExternal" not in image_methods:
+        text = json.dumps(image_methods["import"]).replace("image:import", "image:importExternal").replace(
+            "image.import", "image.importExternal")
+        image_methods["importExternal"] = json.loads(text)
     if "tables" not in resources:
         text = json.dumps(resources["thumbnails"]).replace("thumbnails", "tables").replace("getPixels", "getFeatures")
         resources["tables"] = json.loads(text)
