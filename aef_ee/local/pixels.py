@@ -192,7 +192,6 @@ def to_geotiff(
 
 
 def _to_cog(memfile) -> bytes:
-    import rasterio
     from rasterio.io import MemoryFile
     from rasterio.shutil import copy as rio_copy
 

@@ -16,7 +16,6 @@ import threading
 import traceback
 import urllib.parse
 from collections.abc import Callable, Mapping
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any

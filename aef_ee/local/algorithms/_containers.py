@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from aef_ee.local.algorithms.primitives import _deep_equal, _describe_type, _is_int, _num, string
+from aef_ee.local.algorithms._selectors import match_names
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.values import Date, Filter
@@ -434,15 +434,7 @@ def _select(names: Sequence[str], selectors: Any, ignore_missing: bool, where: s
     chosen: list[str] = []
     for sel in [selectors] if isinstance(selectors, str) else _list(selectors, where):
         sel = str(sel)
-        if sel in names:
-            found = [sel]
-        else:
-            try:
-                pattern = re.compile(sel + r"\Z")
-            except re.error:
-                found = []
-            else:
-                found = [n for n in names if pattern.match(n)]
+        found = match_names(sel, names)
         if not found and not ignore_missing:
             raise NotFound(f"{where}: Dictionary does not contain key: '{sel}'.")
         chosen.extend(n for n in found if n not in chosen)

@@ -6,13 +6,13 @@ Properties are read and written through the shared ``Element.*`` algorithms in `
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from aef_ee.local.algorithms import geometry as geo
+from aef_ee.local.algorithms._selectors import match_names
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.raster import Image
@@ -225,15 +225,7 @@ def _select_keys(names: Sequence[str], selectors: Sequence[Any], what: str) -> l
     chosen: list[str] = []
     for sel in selectors:
         sel = str(sel)
-        if sel in names:
-            found = [sel]
-        else:
-            try:
-                pattern = re.compile(sel + r"\Z")
-            except re.error:
-                found = []
-            else:
-                found = [n for n in names if pattern.match(n)]
+        found = match_names(sel, names)
         if not found:
             raise InvalidArgument(f"{what}: Selector '{sel}' did not match any properties. "
                                   f"Available properties: {list(names)}")

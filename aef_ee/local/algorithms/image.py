@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import re
 from collections.abc import Sequence
@@ -10,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.local.algorithms._selectors import match_names
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.evaluator import current_context
 from aef_ee.local.projection import Projection, normalize_crs, transformer
-from aef_ee.local.raster import BandSpec, FileBand, Image, PixelType, constant_image, file_image
+from aef_ee.local.raster import FileBand, Image, PixelType, constant_image, file_image
 from aef_ee.local.values import Date
 
 __all__ = ["load_image", "image_from_record", "select_by_names", "as_image"]
@@ -135,14 +135,8 @@ def cat(images: Sequence[Any]) -> Image:
 # --- band selection --------------------------------------------------------------------------------------
 
 def _matches(pattern: str, names: Sequence[str]) -> list[int]:
-    """Indexes of bands matching ``pattern``: an exact name, else a Java-style regex (as Earth Engine uses)."""
-    if pattern in names:
-        return [names.index(pattern)]
-    try:
-        regex = re.compile(pattern + r"\Z")
-    except re.error:
-        return []
-    return [i for i, n in enumerate(names) if regex.match(n)]
+    """Indexes of the bands ``pattern`` selects (see :func:`match_names`)."""
+    return [names.index(n) for n in match_names(pattern, names)]
 
 
 def _subset(image: Image, indexes: Sequence[int], new_names: Sequence[str] | None = None) -> Image:

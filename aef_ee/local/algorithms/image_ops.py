@@ -8,7 +8,6 @@ otherwise bands pair up in order and must be equally many. Output bands are name
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
