@@ -78,6 +78,12 @@ def _pad_video(video: SiteVideo, size: int) -> tuple[SiteVideo, tuple[int, int]]
     return dataclasses.replace(video, sources=sources), (h, w)
 
 
+@nnx.jit
+def _embed(model: AlphaEarth, inputs: Any, period_days: jnp.ndarray) -> jnp.ndarray:
+    """Compiled once per input shape for the process (a jit made inside embed_video recompiled every call)."""
+    return model.embed(inputs, period_days)
+
+
 def embed_video(
     model: AlphaEarth, video: SiteVideo, config: Any, stats: Mapping[str, input_pipeline.SourceStats]
 ) -> np.ndarray:
@@ -88,8 +94,7 @@ def embed_video(
     origins = [(y, x) for y in range(0, hp, size) for x in range(0, wp, size)]
     examples = [input_pipeline.inference_example(padded, config, stats, y=y, x=x) for y, x in origins]
     batch = jax.tree.map(lambda *xs: np.stack(xs), *examples)
-    embed = nnx.jit(lambda m, inputs, period: m.embed(inputs, period))
-    fields = np.asarray(embed(model, batch["inputs"], jnp.asarray(batch["period_days"])))
+    fields = np.asarray(_embed(model, batch["inputs"], jnp.asarray(batch["period_days"])))
     out = np.zeros((hp, wp, fields.shape[-1]), np.float32)
     for (y, x), field in zip(origins, fields):
         out[y : y + size, x : x + size] = field
