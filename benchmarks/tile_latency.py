@@ -206,22 +206,10 @@ def main() -> None:
     import ee
 
     from aef_ee.backend import initialize
-    from aef_ee.local.catalog import Catalog
+    from _bench_common import embedding_asset
 
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"tile_embedding_{args.size}.tif"
-    if not path.exists():
-        t = time.perf_counter()
-        make_cog(path, args.size)
-        print(f"generated {path} ({path.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t:.1f} s")
-    catalog = Catalog(cache / "tile_catalog")
-    asset = f"BENCH/tile_embedding_{args.size}"
-    if not catalog.exists(asset):
-        catalog.create_container("BENCH", "FOLDER") if not catalog.exists("BENCH") else None
-        catalog.write_image(asset, [{"id": f"A{i:02d}", "path": str(path), "band": i + 1, "data_type": "float32",
-                                     "nodata": None} for i in range(BANDS)], {})
-    server = initialize("local", catalog=str(cache / "tile_catalog"))
+    path, catalog_dir, asset = embedding_asset(Path(args.cache), "tile_embedding", args.size, make_cog)
+    server = initialize("local", catalog=str(catalog_dir))
 
     import rasterio
 

@@ -38,26 +38,15 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 @algorithm("Image.visualize")
-def image_visualize(
-    image: Image,
-    bands: Any = None,
-    gain: Any = None,
-    bias: Any = None,
-    min: Any = None,  # noqa: A002 - Earth Engine's argument name
-    max: Any = None,  # noqa: A002
-    gamma: Any = None,
-    opacity: Any = None,
-    palette: Any = None,
-    forceRgbOutput: Any = False,  # noqa: N803
-) -> Image:
-    """Earth Engine's ``Image.visualize``: uint8 vis-red/vis-green/vis-blue (or vis-gray) bands."""
+def image_visualize(image: Image, **options: Any) -> Image:
+    """Earth Engine's ``Image.visualize``: uint8 vis-red/vis-green/vis-blue (or vis-gray) bands.
+
+    ``options`` are Earth Engine's arguments (bands, gain, bias, min, max, gamma, opacity, palette, forceRgbOutput),
+    parsed by :func:`aef_ee.local.visualization.params_from_arguments`, whose signature names them.
+    """
     if not isinstance(image, Image):
         raise InvalidArgument(f"Image.visualize: 'image' must be an Image, not {type(image).__name__}.")
-    params = visualization.params_from_arguments(
-        bands=bands, gain=gain, bias=bias, min=min, max=max, gamma=gamma, opacity=opacity, palette=palette,
-        forceRgbOutput=forceRgbOutput,
-    )
-    return visualization.visualize(image, params)
+    return visualization.visualize(image, visualization.params_from_arguments(**options))
 
 
 def random_colors(values: np.ndarray) -> list[np.ndarray]:
