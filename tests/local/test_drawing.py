@@ -210,9 +210,6 @@ def test_table_download_endpoints_give_csv_and_geojson(ee, engine, shapes):
 
 
 def test_feature_collection_download_url_through_the_client(ee, shapes):
-    if not hasattr(ee.data._get_cloud_projects(), "tables"):
-        pytest.skip("the served discovery document has no 'tables' resource, so the client cannot call "
-                    "tables.create (api/discovery.py must declare it)")
     polygons, _ = shapes
     fc = _collection(ee, polygons)
     csv_url = fc.getDownloadURL(filetype="CSV", selectors=["name", "value"], filename="training")

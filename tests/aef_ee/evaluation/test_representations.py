@@ -46,20 +46,12 @@ def test_bad_shapes_are_refused() -> None:
         from_array("r", np.zeros((3, 2)), kind="other")
 
 
-def test_from_ee_image_samples_at_the_points(request: pytest.FixtureRequest) -> None:
-    """Requires the local engine (fixture ``ee_local`` of tests/conftest.py)."""
-    try:
-        ee = request.getfixturevalue("ee_local")
-    except pytest.FixtureLookupError:
-        pytest.skip("needs the ee_local fixture (local engine) in tests/conftest.py")
+def test_from_ee_image_samples_at_the_points(ee_local) -> None:
+    """Through the local engine (fixture ``ee_local`` of tests/conftest.py)."""
+    ee = ee_local
     image = ee.Image.constant([1.5, -2.0]).rename(["a", "b"]).addBands(ee.Image.pixelLonLat())
     lons, lats = np.array([-93.60, -93.55, 14.5]), np.array([42.00, 42.05, 46.1])
-    try:
-        rep = from_ee_image(image, lons, lats, name="probe", scale=10, points_per_request=2)
-    except ee.EEException as error:
-        if "is not implemented by the local Earth Engine" in str(error):
-            pytest.skip(f"local engine lacks an algorithm this path uses: {error}")
-        raise
+    rep = from_ee_image(image, lons, lats, name="probe", scale=10, points_per_request=2)
     assert rep.feature_names == ("a", "b", "longitude", "latitude")
     np.testing.assert_array_equal(rep.values[:, :2], [[1.5, -2.0]] * 3)
     # pixelLonLat gives the pixel centre: within one 10 m pixel (1e-4 degrees) of the point.
