@@ -75,7 +75,7 @@ def local_server(catalog: str | os.PathLike[str] | None = None, **settings: Any)
 
     with _lock:
         if catalog is None:
-            from aef_ee.local.demo_catalog import build_demo_catalog, default_catalog_dir
+            from aef_ee.demo.catalog import build_demo_catalog, default_catalog_dir
 
             catalog = build_demo_catalog(default_catalog_dir())
         key = Path(catalog).resolve()

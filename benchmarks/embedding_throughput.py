@@ -1,4 +1,4 @@
-"""Embedding-field throughput (pixels/s and km²/h) of ``training.infer.embed_video`` for the tiny and small models,
+"""Embedding-field throughput (pixels/s and km²/h) of ``aef_ee_training.infer.embed_video`` for the tiny and small models,
 beside the model's FLOPs per pixel (XLA cost analysis) and the machine's matmul peak measured in the same run, so the
 utilisation is visible.
 
@@ -19,11 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from aef_ee.videos import SiteVideo, SourceFrames, VideoDataset
-from training import input_pipeline
-from training.configs import small, tiny
-from training.infer import _embed, embed_video
-from training.train import create_model
+from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset
+from aef_ee_training import input_pipeline
+from aef_ee_training.configs import small, tiny
+from aef_ee_training.infer import _embed, embed_video
+from aef_ee_training.train import create_model
 
 REPO = Path(__file__).resolve().parents[1]
 STATS = REPO / "training" / "checkpoints" / "tiny-belgium" / "data"

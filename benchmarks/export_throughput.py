@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aef_ee.export import ExportRequest, export_interactive
-from aef_ee.export.files import CatalogFilesBackend, read_bands_on_grid
-from aef_ee.export.interactive import EarthEngineBackend, iter_site_plans
-from aef_ee.export.plan import tile_sites
-from aef_ee.sites import Site, parse_period
+from aef_ee.videos.export import ExportRequest, export_interactive
+from aef_ee.videos.export.files import CatalogFilesBackend, read_bands_on_grid
+from aef_ee.videos.export.interactive import EarthEngineBackend, iter_site_plans
+from aef_ee.videos.export.plan import tile_sites
+from aef_ee.videos.sites import Site, parse_period
 
 # The demo catalog's Belgium grid: EPSG:32631, 100 x 100 px at 10 m from (664000, 5612120); 12 monthly images.
 BELGIUM_LEFT, BELGIUM_TOP, BELGIUM_PX = 664000.0, 5612120.0, 100
@@ -77,7 +77,7 @@ def main() -> int:
     repeats = 1 if args.quick else args.repeats
 
     from aef_ee.backend import initialize
-    from aef_ee.local.demo_catalog import build_demo_catalog, default_catalog_dir
+    from aef_ee.demo.catalog import build_demo_catalog, default_catalog_dir
 
     catalog = Path(args.catalog) if args.catalog else build_demo_catalog(default_catalog_dir(), progress=False)
     server = initialize("local", catalog=catalog)

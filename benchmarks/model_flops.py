@@ -24,10 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from training import input_pipeline
-from training.configs import paper, small, tiny
-from training.model.aef import count_params
-from training.train import compute_dtype, create_model, create_optimizer, make_loss_and_grad, make_train_step
+from aef_ee_training import input_pipeline
+from aef_ee_training.configs import paper, small, tiny
+from aef_ee_training.model.aef import count_params
+from aef_ee_training.train import compute_dtype, create_model, create_optimizer, make_loss_and_grad, make_train_step
 
 CONFIGS = {"tiny": tiny, "small": small}
 # Sites per step when measuring on a CPU (a full small batch of 32 would take minutes per step on two cores).

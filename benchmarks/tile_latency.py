@@ -122,7 +122,7 @@ class Floor:
         self.v = v.astype(np.float64)
         self.to_utm = Transformer.from_crs("EPSG:3857", "EPSG:32631", always_xy=True)
         self.inverse = ~self.ds.transform
-        from aef_ee.local.visualization import parse_palette
+        from aef_ee.local.rendering import parse_palette
 
         self.palette = parse_palette(PALETTE)
 

@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from training import input_pipeline
-from training.configs import small, tiny
-from training.train import compute_dtype, create_model, create_optimizer, make_train_step
+from aef_ee_training import input_pipeline
+from aef_ee_training.configs import small, tiny
+from aef_ee_training.train import compute_dtype, create_model, create_optimizer, make_train_step
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"tiny": tiny, "small": small}
@@ -36,7 +36,7 @@ def worldcereal_dataset(out: Path) -> Path:
     sys.path.insert(0, str(REPO / "tests" / "training"))
     from worldcereal import build_videos  # the tests' converter of data/worldcereal into site videos
 
-    from aef_ee.videos import VideoWriter
+    from aef_ee.videos.format import VideoWriter
 
     with VideoWriter(out, sites_per_shard=4) as writer:
         for video in build_videos():

@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(scope="session")
 def demo_catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo catalog built from the repository's data/ (reused from AEF_EE_TEST_CATALOG when set)."""
-    from aef_ee.local.demo_catalog import build_demo_catalog
+    from aef_ee.demo.catalog import build_demo_catalog
 
     cached = os.environ.get("AEF_EE_TEST_CATALOG")
     root = Path(cached) if cached else tmp_path_factory.mktemp("demo-catalog")

@@ -1,7 +1,7 @@
 """Our model's embeddings for the evaluation's shipped datasets (the ``--embeddings`` hook of
 ``python -m aef_ee.evaluation.shipped``).
 
-    python -m training.embed_shipped --workdir training/checkpoints/tiny-belgium --out outputs/eval-embeddings
+    python -m aef_ee_training.embed_shipped --workdir training/checkpoints/tiny-belgium --out outputs/eval-embeddings
     python -m aef_ee.evaluation.shipped --out docs/evaluation --docs docs/evaluation.md \\
         --embeddings worldcereal_label_full=outputs/eval-embeddings/worldcereal.npy \\
         worldcereal_finetune_class=outputs/eval-embeddings/worldcereal.npy \\
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from aef_ee.paths import data_dir
-from aef_ee.videos import SiteVideo, SourceFrames, VideoDataset
+from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset
 
 __all__ = ["worldcereal_videos", "slovenia_video", "main"]
 
@@ -82,7 +82,7 @@ def worldcereal_videos(s2_bands: list[str], s1_bands: list[str]) -> list[SiteVid
 
 def slovenia_video(s2_bands: list[str]) -> SiteVideo:
     """The Slovenia patch's five L1C reference scenes as one (5, 101, 100, C) video with the cloud mask."""
-    from aef_ee.local.demo_catalog import _match_reference_times
+    from aef_ee.demo.catalog import _match_reference_times
 
     root = data_dir() / "eolearn_slovenia"
     patch = root / "TestEOPatch"
@@ -105,11 +105,11 @@ def slovenia_video(s2_bands: list[str]) -> SiteVideo:
 def main(argv: list[str] | None = None) -> None:
     from tqdm.auto import tqdm
 
-    from training import input_pipeline
-    from training.infer import embed_video, load_model
-    from training.train import get_config
+    from aef_ee_training import input_pipeline
+    from aef_ee_training.infer import embed_video, load_model
+    from aef_ee_training.train import get_config
 
-    parser = argparse.ArgumentParser(prog="python -m training.embed_shipped", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.embed_shipped", description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True, help="checkpoint folder (with data/index.json statistics)")
     parser.add_argument("--data", default=None, help="training dataset (default: WORKDIR/data)")
     parser.add_argument("--config", default="tiny")

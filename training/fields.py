@@ -1,7 +1,7 @@
 """Annual embedding fields over a region: tiles on the UTM grid -> videos through the exporter -> the encoder ->
 64-band COGs in the form of Google's Satellite Embedding dataset.
 
-    python -m training.fields --config tiny --workdir /tmp/aef_tiny --data /tmp/videos \\
+    aef-ee embed --config tiny --workdir /tmp/aef_tiny --data /tmp/videos \\
         --region 5.318,50.629,5.333,50.637 --year 2021 --out /tmp/fields
 
 Each tile keeps a core of ``core`` pixels and is embedded from an input widened by ``margin`` pixels on every side,
@@ -12,7 +12,6 @@ no input source ever observed are written as nodata.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import math
@@ -24,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from aef_ee import __version__
-from aef_ee.assets import cog_tags
-from aef_ee.embedding_cog import write_embedding_cog
-from aef_ee.sites import Site, utm_epsg
-from aef_ee.videos import VideoDataset
-from training.errors import TrainingError
+from aef_ee.fields.register import cog_tags
+from aef_ee.fields.cog import write_embedding_cog
+from aef_ee.videos.sites import Site, utm_epsg
+from aef_ee.videos.format import VideoDataset
+from aef_ee_training.errors import TrainingError
 
 __all__ = ["FieldTile", "FieldsReport", "plan_tiles", "embed_region", "main"]
 
@@ -137,9 +136,9 @@ def embed_region(
     """
     from tqdm.auto import tqdm
 
-    from aef_ee.export.api import export_videos
-    from training import input_pipeline
-    from training.infer import embed_video, load_model
+    from aef_ee.videos.export.api import export_videos
+    from aef_ee_training import input_pipeline
+    from aef_ee_training.infer import embed_video, load_model
 
     started = time.perf_counter()
     size = int(config.site_size)
@@ -193,29 +192,3 @@ def embed_region(
     report.seconds = time.perf_counter() - started
     return report
 
-
-def run(args: argparse.Namespace) -> FieldsReport:
-    """Runs ``embed_region`` from parsed ``aef-ee embed`` arguments (see :mod:`aef_ee.embed_cli`)."""
-    import aef_ee
-    from training.train import get_config
-
-    aef_ee.initialize("earthengine" if args.project else "local", project=args.project)
-    report = embed_region(workdir=args.workdir, config=get_config(args.config), training_data=args.data,
-                          region=[float(v) for v in args.region.split(",")], year=args.year, out_dir=args.out,
-                          core=args.core, margin=args.margin, quantize=not args.float32)
-    print(f"{len(report.written)} tiles written, {len(report.skipped)} already there, {len(report.empty)} empty; "
-          f"{report.pixels_per_second:.0f} pixels/s")
-    return report
-
-
-def main(argv: list[str] | None = None) -> None:
-    from aef_ee.embed_cli import add_arguments
-
-    parser = argparse.ArgumentParser(prog="python -m training.fields", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Inference: a checkpoint and a site video -> the (H, W, 64) unit embedding field of the video's valid period.
 
-    python -m training.infer --config tiny --workdir /tmp/aef_tiny --data /path/to/videos --site 0 --out emb.npy
+    python -m aef_ee_training.infer --config tiny --workdir /tmp/aef_tiny --data /path/to/videos --site 0 --out emb.npy
 
 The site is tiled into non-overlapping L x L windows (padded with invalid pixels to a multiple of L), each window
 sees every valid-period frame of the input sources (up to ``max_frames``, evenly subsampled), and the windows'
@@ -22,11 +22,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from aef_ee.videos import SiteVideo, SourceFrames, VideoDataset
-from training import input_pipeline
-from training.errors import TrainingError
-from training.model.aef import AlphaEarth
-from training.train import create_model, create_optimizer, get_config, CONFIGS
+from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset
+from aef_ee_training import input_pipeline
+from aef_ee_training.errors import TrainingError
+from aef_ee_training.model.aef import AlphaEarth
+from aef_ee_training.train import create_model, create_optimizer, get_config, CONFIGS
 
 __all__ = ["load_model", "embed_video", "main"]
 
@@ -102,7 +102,7 @@ def embed_video(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.infer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.infer", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="tiny", choices=CONFIGS)
     parser.add_argument("--workdir", required=True, help="the training workdir (its checkpoints/)")
     parser.add_argument("--data", required=True, help="video dataset directory (for its statistics and sites)")

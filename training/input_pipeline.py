@@ -1,4 +1,4 @@
-"""The training input pipeline: grain over the ArrayRecord video shards written by :class:`aef_ee.videos.VideoWriter`.
+"""The training input pipeline: grain over the ArrayRecord video shards written by :class:`aef_ee.videos.format.VideoWriter`.
 
 Per site (each a small named transform, deterministic given the seed and the record index)::
 
@@ -29,7 +29,7 @@ import grain.python as grain
 import numpy as np
 
 from aef_ee.errors import AefValueError, UnknownSourceError
-from aef_ee.videos import SiteVideo, SourceFrames, VideoDataset, decode_site
+from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset, decode_site
 
 __all__ = [
     "SourceStats",
@@ -79,7 +79,7 @@ def normalise_frames(source: str, frames: np.ndarray, bands: Sequence[str], stat
     Sources or bands the registry does not know keep their physical values before standardisation, exactly as
     the writer did when it accumulated the statistics.
     """
-    from aef_ee import sources as registry
+    from aef_ee.videos import sources as registry
 
     try:
         y = registry.get_source(source).normalise(frames, bands=bands)
@@ -261,7 +261,7 @@ def create_loader(
     """An endless, shuffled, batched grain DataLoader over the dataset at ``data_dir``.
 
     Args:
-      data_dir: a directory written by :class:`aef_ee.videos.VideoWriter`.
+      data_dir: a directory written by :class:`aef_ee.videos.format.VideoWriter`.
       config: the training config (site_size, crop_days, sources, max_frames, text_dim, worker_count).
       seed: shuffling and augmentation seed; the same seed gives the same batches.
       batch_size: sites per batch on this host.

@@ -13,9 +13,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from training import losses
-from training.model import vmf
-from training.model.aef import AlphaEarth, site_embedding
+from aef_ee_training import losses
+from aef_ee_training.model import vmf
+from aef_ee_training.model.aef import AlphaEarth, site_embedding
 
 __all__ = ["perturb", "compute_losses", "NUM_PERTURBATIONS"]
 

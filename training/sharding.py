@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from training.errors import ConfigError
+from aef_ee_training.errors import ConfigError
 
 __all__ = ["create_mesh", "batch_sharding", "param_sharding", "replicated", "BATCH_AXES"]
 

@@ -12,7 +12,7 @@ Two encoders share one interface, ``encode(texts) -> (N, D) float32`` unit rows:
 :func:`embed_videos` adds ``text_embedding`` to each video that has text; the command line copies a dataset with
 the embeddings filled in (run once, before training)::
 
-    python -m training.text --data /path/to/videos --out /path/to/videos_with_text --encoder minilm
+    python -m aef_ee_training.text --data /path/to/videos --out /path/to/videos_with_text --encoder minilm
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from aef_ee.errors import AefValueError
-from aef_ee.videos import SiteVideo, VideoDataset, VideoWriter
+from aef_ee.videos.format import SiteVideo, VideoDataset, VideoWriter
 
 __all__ = ["TextEncoder", "MiniLMEncoder", "HashingEncoder", "embed_videos", "embed_dataset", "get_encoder", "TEXT_DIM"]
 
@@ -114,7 +114,7 @@ def embed_dataset(data: str, out: str, encoder: TextEncoder, *, sites_per_shard:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.text", description="Embed the sites' geotagged text.")
+    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.text", description="Embed the sites' geotagged text.")
     parser.add_argument("--data", required=True, help="input video dataset")
     parser.add_argument("--out", required=True, help="output video dataset (a new directory)")
     parser.add_argument("--encoder", default="minilm", choices=("minilm", "hashing"))

@@ -1,7 +1,7 @@
 """Training: ``train_and_evaluate(config, workdir)`` reads top to bottom — mesh, input pipeline, model and
 optimiser, update step, checkpoint, loop.
 
-    python -m training.train --config tiny --data /path/to/videos --workdir /tmp/aef_tiny
+    python -m aef_ee_training.train --config tiny --data /path/to/videos --workdir /tmp/aef_tiny
 
 Outputs under ``workdir``: ``checkpoints/<step>/`` (Orbax: parameters, Adam state, step and the grain iterator
 state, so a restarted run continues with exactly the batches and random numbers it would have seen),
@@ -28,10 +28,10 @@ import orbax.checkpoint as ocp
 from flax import nnx
 from tqdm import tqdm
 
-from training import input_pipeline, sharding
-from training.errors import ConfigError, NonFiniteError
-from training.model.aef import AlphaEarth, count_params
-from training.objective import compute_losses
+from aef_ee_training import input_pipeline, sharding
+from aef_ee_training.errors import ConfigError, NonFiniteError
+from aef_ee_training.model.aef import AlphaEarth, count_params
+from aef_ee_training.objective import compute_losses
 
 __all__ = [
     "train_and_evaluate",
@@ -139,7 +139,7 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if not config.get("data_dir"):
-        raise ConfigError("config.data_dir is not set (python -m training.train --data DIR)")
+        raise ConfigError("config.data_dir is not set (python -m aef_ee_training.train --data DIR)")
 
     # 1. Mesh: data parallel over every device, parameters sharded over 'fsdp'.
     mesh = sharding.create_mesh(config.mesh.data, config.mesh.fsdp)
@@ -250,11 +250,11 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
 def get_config(name: str) -> Any:
     if name not in CONFIGS:
         raise ConfigError(f"unknown config {name!r}; choose one of {CONFIGS}")
-    return importlib.import_module(f"training.configs.{name}").get_config()
+    return importlib.import_module(f"aef_ee_training.configs.{name}").get_config()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="tiny", choices=CONFIGS)
     parser.add_argument("--data", required=True, help="video dataset directory (index.json + shards)")
     parser.add_argument("--workdir", required=True, help="checkpoints and metrics go here; resumes if present")

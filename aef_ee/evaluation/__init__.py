@@ -2,7 +2,7 @@
 
 Entry point: :func:`evaluate_classification` (or :func:`evaluate_regression`) on labels and a list of
 :class:`Representation` objects; :mod:`aef_ee.evaluation.report` writes the tidy CSV and the plot, and
-``aef-ee evaluate`` (:mod:`aef_ee.evaluation.cli`) runs it all from the command line.
+``aef-ee evaluate`` (:mod:`aef_ee.cli.evaluate`) runs it all from the command line.
 """
 
 from __future__ import annotations

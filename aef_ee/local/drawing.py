@@ -32,7 +32,7 @@ DEFAULT_FILL_OPACITY = 0.66
 
 def parse_rgba(text: str) -> RGBA:
     """A CSS colour or hex string, with an optional alpha ('FF000088'), as (r, g, b, a) in 0..255."""
-    from aef_ee.local.visualization import parse_color
+    from aef_ee.local.rendering import parse_color
 
     if not isinstance(text, str):
         raise InvalidArgument(f"Invalid color {text!r}: expected a CSS color name or a hex string.")

@@ -30,7 +30,7 @@ def resolve_uri(uri: str, settings: dict[str, Any], catalog: Any) -> str:
     bucket, _, key = uri[len("gs://"):].partition("/")
     if not bucket or not key or ".." in key.split("/"):
         raise InvalidArgument(f"Invalid Cloud Storage URI {uri!r}.")
-    from aef_ee.local.exports import bucket_dir
+    from aef_ee.local.export_writers import bucket_dir
 
     local = bucket_dir(settings) / bucket / key
     if local.exists():

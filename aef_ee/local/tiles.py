@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from aef_ee.local import visualization
+from aef_ee.local import rendering as visualization
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.projection import Grid, Projection
 from aef_ee.local.raster import Image

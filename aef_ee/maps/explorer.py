@@ -20,7 +20,7 @@ lacks, labels of one class, a click outside the embeddings) leaves the explorer 
 shown in the status line, and raised to the caller; the widget callbacks, whose caller is the browser, stop after
 the status line and the log.
 
-The Earth Engine expressions come from :mod:`aef_ee.ops` and :mod:`aef_ee.embeddings`; this module only wires them
+The Earth Engine expressions come from :mod:`aef_ee.ops` and :mod:`aef_ee.fields.collection`; this module only wires them
 to widgets and layers.
 """
 
@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from aef_ee import ops
-from aef_ee.embeddings import GOOGLE_EMBEDDINGS, NATIVE_SCALE_M, open_embeddings
+from aef_ee.fields.collection import GOOGLE_EMBEDDINGS, NATIVE_SCALE_M, open_embeddings
 from aef_ee.errors import AefError, AefValueError
 from aef_ee.maps import styles
 from aef_ee.maps.labels import LABEL_PROPERTY, LabelSet

@@ -16,7 +16,7 @@ from aef_ee.ops.classification import (
     train_classifier,
 )
 from aef_ee.ops.clustering import cluster, cluster_areas
-from aef_ee.ops.export import export_image_to_drive, export_image_to_cloud_storage, export_table_to_drive, wait
+from aef_ee.ops.tasks import export_image_to_drive, export_image_to_cloud_storage, export_table_to_drive, wait
 from aef_ee.ops.similarity import reference_vector, similar_areas, similarity
 
 __all__ = [

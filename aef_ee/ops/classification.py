@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from aef_ee.embeddings import EMBEDDING_BANDS, NATIVE_SCALE_M
+from aef_ee.fields.collection import EMBEDDING_BANDS, NATIVE_SCALE_M
 from aef_ee.errors import AefValueError
 
 __all__ = [

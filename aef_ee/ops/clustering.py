@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aef_ee.embeddings import EMBEDDING_BANDS, NATIVE_SCALE_M
+from aef_ee.fields.collection import EMBEDDING_BANDS, NATIVE_SCALE_M
 from aef_ee.errors import AefValueError
 
 __all__ = ["ClusterResult", "cluster", "cluster_areas", "DEFAULT_PALETTE"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aef_ee.embeddings import EMBEDDING_BANDS, NATIVE_SCALE_M
+from aef_ee.fields.collection import EMBEDDING_BANDS, NATIVE_SCALE_M
 from aef_ee.errors import EmbeddingError
 
 __all__ = ["reference_vector", "similarity", "similar_areas"]
@@ -35,7 +35,7 @@ def reference_vector(embeddings: Any, references: Any, *, scale: float = NATIVE_
     """The unit-length mean embedding at the references, as an ``ee.List`` of 64 numbers.
 
     Args:
-      embeddings: an ``ee.Image`` with bands A00..A63 (see :func:`aef_ee.embeddings.open_embeddings`).
+      embeddings: an ``ee.Image`` with bands A00..A63 (see :func:`aef_ee.fields.collection.open_embeddings`).
       references: points, polygons, features, or a vector of 64 numbers (used as is, re-normalised).
       scale: sampling scale in metres (the embeddings' native 10 m by default).
       check: compute the vector now (one small request) and raise if no reference touches a valid embedding;

@@ -18,7 +18,7 @@ import pandas as pd
 import rasterio
 from rasterio.transform import from_origin
 
-from aef_ee.embeddings import EMBEDDING_BANDS, quantize_array
+from aef_ee.fields.collection import EMBEDDING_BANDS, quantize_array
 from aef_ee.local.catalog import Catalog
 from aef_ee.local.server import LocalServer
 from aef_ee.paths import data_dir

@@ -9,8 +9,8 @@ import pytest
 import rasterio
 from PIL import Image
 
-from aef_ee.demo import COLLECTION, run_demo
-from aef_ee.embeddings import EMBEDDING_BANDS
+from aef_ee.cli.demo import COLLECTION, run_demo
+from aef_ee.fields.collection import EMBEDDING_BANDS
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from embedding_field import build_embedding_field
 
-from aef_ee.demo_data import (
+from aef_ee.demo.sample_embeddings import (
     SAMPLE_CLASSES,
     SAMPLE_CRS,
     SAMPLE_ORIGIN,
@@ -17,7 +17,7 @@ from aef_ee.demo_data import (
     sample_classes,
     sample_embedding_field,
 )
-from aef_ee.embeddings import EMBEDDING_BANDS, open_embeddings, quantize_array
+from aef_ee.fields.collection import EMBEDDING_BANDS, open_embeddings, quantize_array
 from aef_ee.errors import AefValueError
 from aef_ee.local.server import LocalServer
 from aef_ee.paths import data_dir

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from aef_ee.embedding_cog import renormalised_mean_pyramid, write_embedding_cog
-from aef_ee.embeddings import EMBEDDING_BANDS, dequantize_array, quantize_array
+from aef_ee.fields.cog import renormalised_mean_pyramid, write_embedding_cog
+from aef_ee.fields.collection import EMBEDDING_BANDS, dequantize_array, quantize_array
 from aef_ee.errors import AefValueError
 
 

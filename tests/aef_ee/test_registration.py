@@ -7,8 +7,8 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from aef_ee.assets import cog_tags, inspect_cog, register_embeddings
-from aef_ee.embeddings import EMBEDDING_BANDS, open_embeddings
+from aef_ee.fields.register import cog_tags, inspect_cog, register_embeddings
+from aef_ee.fields.collection import EMBEDDING_BANDS, open_embeddings
 from aef_ee.errors import RegistrationError
 from aef_ee.local.server import LocalServer
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from aef_ee import sites
+from aef_ee.videos import sites
 from aef_ee.errors import SiteError
 
 DATA = Path(__file__).resolve().parents[2] / "data"

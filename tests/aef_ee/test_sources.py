@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aef_ee import sources
+from aef_ee.videos import sources
 from aef_ee.errors import AefValueError, UnknownSourceError
-from aef_ee.sources import Band, BitmaskQuality, Normaliser, S2CloudMask, Source, UnknownBandError
+from aef_ee.videos.sources import Band, BitmaskQuality, Normaliser, S2CloudMask, Source, UnknownBandError
 
 
 def test_builtin_sources_cover_the_issue() -> None:

@@ -14,7 +14,7 @@ import pytest
 import rasterio
 
 from aef_ee.local.catalog import Catalog
-from aef_ee.local.demo_catalog import (CATALOG_ENV, DEMO_CATALOG_VERSION, STAMP_NAME, build_demo_catalog,
+from aef_ee.demo.catalog import (CATALOG_ENV, DEMO_CATALOG_VERSION, STAMP_NAME, build_demo_catalog,
                                        default_catalog_dir, is_built)
 from aef_ee.paths import data_dir
 

@@ -13,7 +13,7 @@ import pytest
 import rasterio
 from PIL import Image as PILImage
 
-from aef_ee.local import visualization
+from aef_ee.local import rendering as visualization
 from aef_ee.local.errors import InvalidArgument
 
 LANDSAT = Path(__file__).resolve().parents[2] / "data/landsat8_brazil/LC08_L1TP_224078_20200518_20200518_01_RT.TIF"

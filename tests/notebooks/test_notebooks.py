@@ -45,8 +45,8 @@ def _changed_pixels(threshold: float = 0.8) -> int:
     (what notebook 02's change detection counts), computed with numpy from the source vectors."""
     import numpy as np
 
-    from aef_ee.demo_data import sample_embedding_field
-    from aef_ee.embeddings import dequantize_array, quantize_array
+    from aef_ee.demo.sample_embeddings import sample_embedding_field
+    from aef_ee.fields.collection import dequantize_array, quantize_array
 
     fields = sample_embedding_field((2023, 2024))
     a, b = (dequantize_array(quantize_array(fields[y])).astype(np.float64) for y in (2023, 2024))
@@ -65,7 +65,7 @@ def _ensure_kernel() -> None:
 @pytest.fixture(scope="module")
 def notebook_env(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, str]:
     """Environment of the kernels: the local backend, a fresh demo catalog, a private aef-ee cache and buckets."""
-    from aef_ee.local.demo_catalog import build_demo_catalog
+    from aef_ee.demo.catalog import build_demo_catalog
 
     _ensure_kernel()
     catalog = build_demo_catalog(tmp_path_factory.mktemp("notebook-catalog"), progress=False)

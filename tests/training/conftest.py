@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aef_ee.videos import VideoWriter
+from aef_ee.videos.format import VideoWriter
 
 from worldcereal import build_videos
 

@@ -7,9 +7,9 @@ import jax
 import numpy as np
 from flax import nnx
 
-from training import input_pipeline, sharding
-from training.configs import tiny
-from training.train import create_model, make_loss_and_grad
+from aef_ee_training import input_pipeline, sharding
+from aef_ee_training.configs import tiny
+from aef_ee_training.train import create_model, make_loss_and_grad
 
 
 def main(data_dir: str, out: str) -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from aef_ee.embeddings import EMBEDDING_BANDS, dequantize_array
-from training import fields
-from training.train import get_config
+from aef_ee.fields.collection import EMBEDDING_BANDS, dequantize_array
+from aef_ee_training import fields
+from aef_ee_training.train import get_config
 
 CHECKPOINT = fields.Path(__file__).resolve().parents[2] / "training" / "checkpoints" / "tiny-belgium"
 REGION = (5.3189, 50.6289, 5.3334, 50.6375)

@@ -4,9 +4,9 @@ import jax
 import netCDF4
 import numpy as np
 
-from aef_ee.videos import VideoDataset
-from training import input_pipeline
-from training.configs import tiny
+from aef_ee.videos.format import VideoDataset
+from aef_ee_training import input_pipeline
+from aef_ee_training.configs import tiny
 
 from worldcereal import CUBE, NODATA, OFFSETS, SITE, S2_BANDS
 

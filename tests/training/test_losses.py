@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from training import losses
+from aef_ee_training import losses
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -5,8 +5,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from aef_ee.videos import SiteVideo, SourceFrames, VideoDataset
-from training.text import TEXT_DIM, HashingEncoder, MiniLMEncoder, embed_videos, main
+from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset
+from aef_ee_training.text import TEXT_DIM, HashingEncoder, MiniLMEncoder, embed_videos, main
 
 
 def test_hashing_encoder_is_deterministic_unit_and_word_sensitive() -> None:

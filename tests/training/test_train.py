@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from aef_ee.videos import VideoDataset
-from training import input_pipeline, objective
-from training.configs import tiny
-from training.errors import ConfigError, NonFiniteError
-from training.infer import embed_video, load_model, main as infer_main
-from training.train import _check_finite, create_model, train_and_evaluate
+from aef_ee.videos.format import VideoDataset
+from aef_ee_training import input_pipeline, objective
+from aef_ee_training.configs import tiny
+from aef_ee_training.errors import ConfigError, NonFiniteError
+from aef_ee_training.infer import embed_video, load_model, main as infer_main
+from aef_ee_training.train import _check_finite, create_model, train_and_evaluate
 
 WINDOW = 10  # steps averaged at each end of the run
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_kill_and_resume_gives_the_same_losses(worldcereal_videos, trained, comp
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
            "JAX_COMPILATION_CACHE_DIR": str(compilation_cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-    cmd = [sys.executable, "-m", "training.train", "--config", "tiny", "--data", str(worldcereal_videos),
+    cmd = [sys.executable, "-m", "aef_ee_training.train", "--config", "tiny", "--data", str(worldcereal_videos),
            "--workdir", str(tmp_path)]
     with open(tmp_path / "log.txt", "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

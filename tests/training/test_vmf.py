@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from training.model import vmf
+from aef_ee_training.model import vmf
 
 
 @pytest.mark.parametrize("kappa", [2.0, 30.0, 300.0, 8000.0])

@@ -5,7 +5,7 @@ monthly composites (2020-11 .. 2021-10) of Sentinel-2 L2A (9 bands), Sentinel-1 
 100 x 100 grid of 10 m pixels in EPSG:32631. We cut 9 overlapping 48 x 48 sites, decode each variable to the physical
 units of the video format, mask nodata (65535), attach a short text made from the WorldCereal crop-type
 probabilities over the same site (``worldcereal_croptype_classification.nc``) with its embedding from our local
-deterministic text encoder; ``conftest.py`` writes them with the real :class:`aef_ee.videos.VideoWriter`.
+deterministic text encoder; ``conftest.py`` writes them with the real :class:`aef_ee.videos.format.VideoWriter`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import netCDF4
 import numpy as np
 from pyproj import Transformer
 
-from aef_ee.videos import SiteVideo, SourceFrames
+from aef_ee.videos.format import SiteVideo, SourceFrames
 
 REPO = Path(__file__).resolve().parents[2]
 CUBE = REPO / "data" / "worldcereal" / "worldcereal_preprocessed_inputs.nc"
@@ -90,7 +90,7 @@ def crop_texts() -> dict[tuple[int, int], str]:
 
 
 def build_videos() -> list[SiteVideo]:
-    from training.text import HashingEncoder
+    from aef_ee_training.text import HashingEncoder
 
     cube = read_cube()
     sources = decode_sources(cube)

@@ -4,16 +4,16 @@ batch 256, Adam at 1e-4 with 1k warm-up steps, loss weights 1 / 0.05 / 0.02 / 0.
 Instantiated abstractly (``jax.eval_shape``) by ``benchmarks/model_flops.py`` for its parameter count and FLOPs per
 site; training it needs a TPU/GPU pod:
 
-    python -m training.train --config paper --data gs://.../videos --workdir gs://.../aef_paper --distributed
+    python -m aef_ee_training.train --config paper --data gs://.../videos --workdir gs://.../aef_paper --distributed
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-from training.configs import tiny
+from aef_ee_training.configs import tiny
 
-# Nominal channel counts of the registry's sources (aef_ee.sources), for abstract instantiation without a dataset.
+# Nominal channel counts of the registry's sources (aef_ee.videos.sources), for abstract instantiation without a dataset.
 CHANNELS = {"s2": 10, "s1": 2, "landsat": 7, "era5": 6, "dem": 1, "gedi": 4, "grace": 1, "palsar": 2}
 
 

@@ -1,13 +1,13 @@
 """A real run on one GPU (hours) or a CPU overnight: L = 64, four STP blocks, widths 64 / 128 / 256.
 
-    python -m training.train --config small --data /path/to/videos --workdir /tmp/aef_small
+    python -m aef_ee_training.train --config small --data /path/to/videos --workdir /tmp/aef_small
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-from training.configs import tiny
+from aef_ee_training.configs import tiny
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -1,6 +1,6 @@
 """CPU test scale: L = 32, two narrow STP blocks; trains in seconds on two cores.
 
-    python -m training.train --config tiny --data /path/to/videos --workdir /tmp/aef_tiny
+    python -m aef_ee_training.train --config tiny --data /path/to/videos --workdir /tmp/aef_tiny
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from training.model.decoders import SourceDecoder
-from training.model.stems import SourceStem
-from training.model.stp import PRECISION_FACTOR, SPACE_FACTOR, TIME_FACTOR, STPBlock, resample
-from training.model.summary import Summary
+from aef_ee_training.model.decoders import SourceDecoder
+from aef_ee_training.model.stems import SourceStem
+from aef_ee_training.model.stp import PRECISION_FACTOR, SPACE_FACTOR, TIME_FACTOR, STPBlock, resample
+from aef_ee_training.model.summary import Summary
 
 __all__ = ["AlphaEarth", "normalise", "site_embedding", "count_params"]
 

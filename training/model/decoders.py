@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from training.model.timecode import timecode
+from aef_ee_training.model.timecode import timecode
 
 __all__ = ["SourceDecoder", "META_DIM"]
 

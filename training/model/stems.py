@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from training.model.timecode import timecode
+from aef_ee_training.model.timecode import timecode
 
 __all__ = ["SourceStem"]
 

@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from training.model.attention import MultiHeadAttention
-from training.model.timecode import timecode
+from aef_ee_training.model.attention import MultiHeadAttention
+from aef_ee_training.model.timecode import timecode
 
 __all__ = ["STPBlock", "resample", "PRECISION_FACTOR", "TIME_FACTOR", "SPACE_FACTOR"]
 

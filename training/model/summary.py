@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from training.model.attention import MultiHeadAttention
-from training.model.stp import resample
-from training.model.timecode import timecode
+from aef_ee_training.model.attention import MultiHeadAttention
+from aef_ee_training.model.stp import resample
+from aef_ee_training.model.timecode import timecode
 
 __all__ = ["Summary"]
 

@@ -1,7 +1,7 @@
 """Visualization algorithms: ``Image.visualize``, ``Image.randomVisualizer``, ``Image.blend``, vector drawing
 (``Collection.style``, ``Collection.draw``, ``Image.paint``) and ``Image.clipToBoundsAndScale`` (thumbnails).
 
-The pixel math lives in :mod:`aef_ee.local.visualization` (shared with the REST ``VisualizationOptions`` path) and
+The pixel math lives in :mod:`aef_ee.local.rendering` (shared with the REST ``VisualizationOptions`` path) and
 :mod:`aef_ee.local.drawing`.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from aef_ee.local import visualization
+from aef_ee.local import rendering as visualization
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.raster import BandPixels, BandSpec, Image
@@ -42,7 +42,7 @@ def image_visualize(image: Image, **options: Any) -> Image:
     """Earth Engine's ``Image.visualize``: uint8 vis-red/vis-green/vis-blue (or vis-gray) bands.
 
     ``options`` are Earth Engine's arguments (bands, gain, bias, min, max, gamma, opacity, palette, forceRgbOutput),
-    parsed by :func:`aef_ee.local.visualization.params_from_arguments`, whose signature names them.
+    parsed by :func:`aef_ee.local.rendering.params_from_arguments`, whose signature names them.
     """
     if not isinstance(image, Image):
         raise InvalidArgument(f"Image.visualize: 'image' must be an Image, not {type(image).__name__}.")

@@ -43,7 +43,7 @@ def render_pixels(image: Image, body: dict[str, Any]) -> Response:
     file_format = str(body.get("fileFormat") or "AUTO_JPEG_PNG").upper()
     vis = body.get("visualizationOptions")
     if vis or file_format in ("PNG", "JPEG", "AUTO_JPEG_PNG"):
-        from aef_ee.local import visualization
+        from aef_ee.local import rendering as visualization
 
         image = visualization.apply_options(image, vis or {})
     grid = pixels.grid_from_json(body.get("grid"), image)
@@ -55,7 +55,7 @@ def render_pixels(image: Image, body: dict[str, Any]) -> Response:
     if file_format in ("GEO_TIFF", "GEOTIFF"):
         return Response(200, "image/tiff", pixels.to_geotiff(grid, names, values, masks))
     if file_format in ("PNG", "JPEG", "AUTO_JPEG_PNG"):
-        from aef_ee.local import visualization
+        from aef_ee.local import rendering as visualization
 
         data, content_type = visualization.encode_image(values, masks, file_format)
         return Response(200, content_type, data)

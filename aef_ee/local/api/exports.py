@@ -6,7 +6,7 @@ from typing import Any
 
 from aef_ee.local.api.compute import PROJECT, evaluate_request
 from aef_ee.local.errors import InvalidArgument
-from aef_ee.local.exports import export_image, export_table
+from aef_ee.local.export_writers import export_image, export_table
 from aef_ee.local.operations import registry_of
 from aef_ee.local.raster import Image
 from aef_ee.local.server import Request, route
@@ -22,7 +22,7 @@ def start_image_export(request: Request) -> dict[str, Any]:
     server = request.server
     # Validate the grid and limits now, so a bad request fails at start() as on Earth Engine.
     from aef_ee.local import pixels
-    from aef_ee.local.exports import _max_pixels
+    from aef_ee.local.export_writers import _max_pixels
 
     grid = pixels.grid_from_json(body.get("grid"), image)
     if grid.width * grid.height > _max_pixels(body):

@@ -156,7 +156,7 @@ def create_table_download(request: Request) -> dict[str, Any]:
 
 @route("GET", PROJECT + r"/tables/(?P<table>[^/:]+):getFeatures")
 def get_table_features(request: Request) -> Response:
-    from aef_ee.local.exports import table_bytes
+    from aef_ee.local.export_writers import table_bytes
 
     body: dict[str, Any] = _lookup(request, "tables", request.match["table"], "Table")
     value = evaluate_request(request, body)

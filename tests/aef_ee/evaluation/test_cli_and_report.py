@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from aef_ee.evaluation import ProtocolConfig, evaluate_classification, from_array, report
-from aef_ee.evaluation.cli import main
+from aef_ee.cli.evaluate import main
 from aef_ee.paths import data_dir
 
 ALPHAEARTH = data_dir() / "alphaearth_samples" / "alphaearth_s1_dw_samples_california_coast_2024.csv"

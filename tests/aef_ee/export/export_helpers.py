@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from aef_ee.sites import Site, parse_period
+from aef_ee.videos.sites import Site, parse_period
 
 # The demo catalog's Belgium grid (WorldCereal cube): EPSG:32631, 100 x 100 px at 10 m, top-left (664000, 5612120).
 BELGIUM_PERIOD = parse_period("2020-11-01", "2021-11-01")

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import rasterio
 
-from aef_ee.export import ExportRequest, export_interactive
-from aef_ee.export.assemble import required_bands
-from aef_ee.export.batch import convert_batch, submit_batch, tile_grid
-from aef_ee.export.files import CatalogFilesBackend
-from aef_ee.export.plan import site_frames
-from aef_ee.export.storage import LocalBucketStore
-from aef_ee.videos import VideoDataset
+from aef_ee.videos.export import ExportRequest, export_interactive
+from aef_ee.videos.export.assemble import required_bands
+from aef_ee.videos.export.batch import convert_batch, submit_batch, tile_grid
+from aef_ee.videos.export.files import CatalogFilesBackend
+from aef_ee.videos.export.plan import site_frames
+from aef_ee.videos.export.storage import LocalBucketStore
+from aef_ee.videos.format import VideoDataset
 
 from export_helpers import belgium_sites
 

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from rasterio.transform import from_origin
 
-from aef_ee.export import ExportRequest, export_interactive
-from aef_ee.export.files import CatalogFilesBackend
+from aef_ee.videos.export import ExportRequest, export_interactive
+from aef_ee.videos.export.files import CatalogFilesBackend
 from aef_ee.local.catalog import Catalog
 from aef_ee.local.catalog_add import write_geotiff
-from aef_ee.sites import Site, year_period
-from aef_ee.sources import Band, Source, ValueSetQuality, register_source
-from aef_ee.videos import VideoDataset
+from aef_ee.videos.sites import Site, year_period
+from aef_ee.videos.sources import Band, Source, ValueSetQuality, register_source
+from aef_ee.videos.format import VideoDataset
 
 PATCH = Path(__file__).resolve().parents[3] / "data/eolearn_slovenia/TestEOPatch"
 COLLECTION = "projects/local/assets/eolearn_ndvi"
@@ -64,7 +64,7 @@ def cloud_catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
 
 @pytest.fixture(scope="module")
 def ndvi_source():  # type: ignore[no-untyped-def]
-    from aef_ee import sources
+    from aef_ee.videos import sources
 
     src = register_source(Source(name="test_eolearn_ndvi", collections=(COLLECTION,), bands=(Band("NDVI"),),
                                  resolution_m=10.0, quality=ValueSetQuality("CLM", (1,))), replace=True)

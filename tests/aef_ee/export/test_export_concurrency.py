@@ -9,7 +9,7 @@ import time
 import ee
 import pytest
 
-from aef_ee.export.concurrency import bounded_map, call_with_retry, is_retryable
+from aef_ee.videos.export.concurrency import bounded_map, call_with_retry, is_retryable
 
 
 def test_retryable_messages() -> None:

@@ -17,14 +17,14 @@ import pytest
 import rasterio
 from export_helpers import belgium_sites, bigearthnet_sites, image_manifest, read_window
 
-from aef_ee import sources as registry
+from aef_ee.videos import sources as registry
 from aef_ee.errors import NoDataError, SiteError, UnknownSourceError
-from aef_ee.export import ExportRequest, convert_batch, export_interactive, export_videos, submit_batch
-from aef_ee.export.files import CatalogFilesBackend
-from aef_ee.export.interactive import EarthEngineBackend
-from aef_ee.export.storage import LocalBucketStore
-from aef_ee.sources import BitmaskQuality, S2CloudMask, ValueSetQuality
-from aef_ee.videos import VideoDataset, decode_site
+from aef_ee.videos.export import ExportRequest, convert_batch, export_interactive, export_videos, submit_batch
+from aef_ee.videos.export.files import CatalogFilesBackend
+from aef_ee.videos.export.interactive import EarthEngineBackend
+from aef_ee.videos.export.storage import LocalBucketStore
+from aef_ee.videos.sources import BitmaskQuality, S2CloudMask, ValueSetQuality
+from aef_ee.videos.format import VideoDataset, decode_site
 
 
 @pytest.fixture()
@@ -250,7 +250,7 @@ def test_cli_export_videos(local_server, catalog: Path, tmp_path: Path, capsys) 
 def test_stratified_sites_from_an_ee_land_cover_image(ee_local, catalog: Path) -> None:
     from rasterio.warp import transform_bounds
 
-    from aef_ee.sites import sample_stratified_ee, year_period
+    from aef_ee.videos.sites import sample_stratified_ee, year_period
 
     path = catalog / "projects/local/assets/slovenia_lulc_raster.tif"
     with rasterio.open(path) as src:
@@ -275,7 +275,7 @@ def test_sites_from_an_ee_feature_collection_and_geometry(ee_local, tmp_path: Pa
 
     import geopandas as gpd
 
-    from aef_ee.sites import sample_uniform, sites_from_features, year_period
+    from aef_ee.videos.sites import sample_uniform, sites_from_features, year_period
 
     gpkg = next((Path(__file__).resolve().parents[3] / "data/landsat8_brazil").glob("*points.gpkg"))
     local = sites_from_features(json.loads(gpd.read_file(gpkg).to_crs(4326).to_json()), period_ms=year_period(2020),
@@ -291,7 +291,7 @@ def test_sites_from_an_ee_feature_collection_and_geometry(ee_local, tmp_path: Pa
 
 def test_quota_errors_are_retried_with_backoff(ee_local, monkeypatch, tmp_path: Path) -> None:
     """computePixels answering 429 / "Too many concurrent aggregations" is retried; the export completes intact."""
-    import aef_ee.export.interactive as interactive
+    import aef_ee.videos.export.interactive as interactive
 
     real = interactive._compute_pixels
     failures = {"left": 3}

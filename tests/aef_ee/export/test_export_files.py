@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from aef_ee.errors import ExportManifestError
-from aef_ee.export import ExportRequest, export_interactive
-from aef_ee.export.files import CatalogFilesBackend, reduce_frames
-from aef_ee.videos import VideoDataset
+from aef_ee.videos.export import ExportRequest, export_interactive
+from aef_ee.videos.export.files import CatalogFilesBackend, reduce_frames
+from aef_ee.videos.format import VideoDataset
 
 from export_helpers import BELGIUM_PERIOD, belgium_sites, bigearthnet_sites, image_manifest, read_window
 
@@ -211,8 +211,8 @@ def test_hard_kill_then_restart(catalog: Path, tmp_path: Path) -> None:
         import os, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from export_helpers import belgium_sites
-        from aef_ee.export import ExportRequest, export_interactive
-        from aef_ee.export.files import CatalogFilesBackend
+        from aef_ee.videos.export import ExportRequest, export_interactive
+        from aef_ee.videos.export.files import CatalogFilesBackend
 
         class Dying(CatalogFilesBackend):
             calls = 0
@@ -240,7 +240,7 @@ def test_hard_kill_then_restart(catalog: Path, tmp_path: Path) -> None:
 
 def test_geotagged_text_from_real_place_names(catalog: Path, tmp_path: Path) -> None:
     """Place names within a margin of each site become the site's text (Natural Earth cities near Belgium)."""
-    from aef_ee.export.text import GeoText, attach_text, read_csv_text
+    from aef_ee.videos.export.text import GeoText, attach_text, read_csv_text
 
     cities = read_csv_text(str(Path(__file__).resolve().parents[3] / "data/geotext/world_cities_naturalearth.csv"),
                            lon="longitude", lat="latitude", columns=["name"])
@@ -262,8 +262,8 @@ def test_geotagged_text_from_real_place_names(catalog: Path, tmp_path: Path) -> 
 
 def test_images_of_one_pass_make_one_acquisition_frame() -> None:
     """Granules starting within same_pass_s of a pass's first image are one frame; a revisit is another."""
-    from aef_ee import sources as registry
-    from aef_ee.export.plan import ImageInfo, plan_frames
+    from aef_ee.videos import sources as registry
+    from aef_ee.videos.export.plan import ImageInfo, plan_frames
 
     t0 = 1_600_000_000_000
     images = [ImageInfo("C/a", t0, ("VV",)), ImageInfo("C/b", t0 + 25_000, ("VV",)),

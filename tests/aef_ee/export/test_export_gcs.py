@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from export_helpers import belgium_sites
 
-from aef_ee.export import export_videos
-from aef_ee.export.files import CatalogFilesBackend
-from aef_ee.export.storage import GcsStore, cache_dataset
-from aef_ee.videos import VideoDataset
+from aef_ee.videos.export import export_videos
+from aef_ee.videos.export.files import CatalogFilesBackend
+from aef_ee.videos.export.storage import GcsStore, cache_dataset
+from aef_ee.videos.format import VideoDataset
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import rasterio
 
-from aef_ee import sources as registry
+from aef_ee.videos import sources as registry
 from aef_ee.errors import ExportError
-from aef_ee.export.geotiff import read_site_bands, suffixed_band_map, video_from_suffixed_geotiff
-from aef_ee.sites import Site, parse_period
-from aef_ee.sources import Band, Source
-from aef_ee.videos import VideoDataset, VideoWriter
+from aef_ee.videos.export.geotiff import read_site_bands, suffixed_band_map, video_from_suffixed_geotiff
+from aef_ee.videos.sites import Site, parse_period
+from aef_ee.videos.sources import Band, Source
+from aef_ee.videos.format import VideoDataset, VideoWriter
 
 TOGO = Path(__file__).resolve().parents[3] / "data/cropharvest_togo/98-togo_2019-02-06_2020-02-01.tif"
 DAY_MS = 86_400_000

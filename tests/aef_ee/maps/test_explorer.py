@@ -10,7 +10,7 @@ from embedding_field import COLLECTION, CRS, LEFT, SIZE, TOP, pixels, region
 from sklearn.neighbors import KNeighborsClassifier
 
 from aef_ee import ops
-from aef_ee.embeddings import EMBEDDING_BANDS, dequantize_array
+from aef_ee.fields.collection import EMBEDDING_BANDS, dequantize_array
 from aef_ee.errors import AefValueError, EmbeddingError
 from aef_ee.maps import EmbeddingExplorer
 from aef_ee.maps.labels import LABEL_PROPERTY

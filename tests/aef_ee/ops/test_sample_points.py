@@ -9,7 +9,7 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 from aef_ee import ops
-from aef_ee.embeddings import EMBEDDING_BANDS
+from aef_ee.fields.collection import EMBEDDING_BANDS
 from aef_ee.ops.classification import few_shot_split, train_on_samples
 from aef_ee.paths import data_dir
 

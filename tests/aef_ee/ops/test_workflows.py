@@ -9,7 +9,7 @@ import rasterio
 from sklearn.neighbors import KNeighborsClassifier
 
 from aef_ee import ops
-from aef_ee.embeddings import EMBEDDING_BANDS, dequantize_array, open_embeddings
+from aef_ee.fields.collection import EMBEDDING_BANDS, dequantize_array, open_embeddings
 from aef_ee.errors import AefValueError, EmbeddingError
 
 from .conftest import COLLECTION, CRS, LEFT, SIZE, TOP, pixels, region

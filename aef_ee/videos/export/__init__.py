@@ -8,10 +8,10 @@ Both resume: re-running with the same arguments finishes the sites not yet writt
 
 from __future__ import annotations
 
-from aef_ee.export.api import export_videos, make_sites
-from aef_ee.export.batch import BatchResult, convert_batch, submit_batch
-from aef_ee.export.interactive import EarthEngineBackend, ExportResult, export_interactive
-from aef_ee.export.request import ExportRequest
+from aef_ee.videos.export.api import export_videos, make_sites
+from aef_ee.videos.export.batch import BatchResult, convert_batch, submit_batch
+from aef_ee.videos.export.interactive import EarthEngineBackend, ExportResult, export_interactive
+from aef_ee.videos.export.request import ExportRequest
 
 __all__ = ["export_videos", "make_sites", "ExportRequest", "ExportResult", "BatchResult", "EarthEngineBackend",
            "export_interactive", "submit_batch", "convert_batch"]

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from aef_ee.embeddings import NATIVE_SCALE_M
+from aef_ee.fields.collection import NATIVE_SCALE_M
 from aef_ee.errors import AefValueError, ExportError
 
 __all__ = ["export_image_to_drive", "export_image_to_cloud_storage", "export_table_to_drive", "wait"]

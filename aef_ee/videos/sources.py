@@ -11,7 +11,7 @@ Every decoding and masking step exists twice, with the same arithmetic: as an Ea
 
 Users add a product with one declaration::
 
-    from aef_ee.sources import Band, Source, register_source
+    from aef_ee.videos.sources import Band, Source, register_source
     register_source(Source(
         name="modis_lst", collections=("MODIS/061/MOD11A1",), resolution_m=1000.0, role="target",
         bands=(Band("LST_Day_1km", scale=0.02, unit="K", normaliser=Normaliser(offset=-273.15, std=20.0)),),

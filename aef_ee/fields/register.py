@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib.resources
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aef_ee.embeddings import EMBEDDING_BANDS
+from aef_ee.fields.collection import EMBEDDING_BANDS
 from aef_ee.errors import RegistrationError
 
 __all__ = [
@@ -37,9 +38,13 @@ log = logging.getLogger(__name__)
 REQUIRED_TAGS = ("TIME_START_MS", "TIME_END_MS", "UTM_ZONE", "MODEL_VERSION",
                  "PROCESSING_SOFTWARE_VERSION", "DATASET_VERSION")
 ALLOWED_DTYPES = ("int8", "float32")
-_TEMPLATES = Path(__file__).resolve().parent.parent / "ee_assets"
 _UTM_EPSG = re.compile(r"^EPSG:(326|327)(0[1-9]|[1-5][0-9]|60)$")
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _template(name: str) -> str:
+    """A registration template's text (package data: the repository's ``ee_assets/``)."""
+    return importlib.resources.files("aef_ee.fields.templates").joinpath(name).read_text()
 
 
 def cog_tags(year: int, utm_zone: str, *, model_version: str, software_version: str,
@@ -129,7 +134,7 @@ def _rfc3339(millis: int) -> str:
 
 def image_manifest(info: CogInfo) -> dict[str, Any]:
     """The createAsset body of one COG-backed image, from ``ee_assets/image_manifest.json``."""
-    template = (_TEMPLATES / "image_manifest.json").read_text()
+    template = _template("image_manifest.json")
     values = {
         "uri": info.uri, "start_time": _rfc3339(info.start_ms), "end_time": _rfc3339(info.end_ms),
         "utm_zone": info.tags["UTM_ZONE"], "model_version": info.tags["MODEL_VERSION"],
@@ -192,7 +197,7 @@ def register_embeddings(
     except ee.EEException as exc:
         if "not found" not in str(exc).lower() and "does not exist" not in str(exc).lower():
             raise
-        collection = json.loads((_TEMPLATES / "collection.json").read_text())
+        collection = json.loads(_template("collection.json"))
         collection["properties"] = {**collection["properties"], **dict(properties or {})}
         ee.data.createAsset({"type": "IMAGE_COLLECTION", "properties": collection["properties"],
                              "description": collection["description"]}, collection_id)

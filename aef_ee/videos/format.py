@@ -17,7 +17,7 @@ lon/lat, valid period, band names per source, optional geotagged text). An optio
 ``(N, D)`` holds the frozen sentence-encoder embeddings of the site's text.
 
 Normalisation statistics (per source, per band: mean and standard deviation of the *normalised* values, see
-:mod:`aef_ee.sources`) are accumulated while writing and stored in ``index.json`` so the trainer standardises inputs
+:mod:`aef_ee.videos.sources`) are accumulated while writing and stored in ``index.json`` so the trainer standardises inputs
 without a second pass.
 """
 
@@ -231,7 +231,7 @@ class RunningStats:
 
 def _normalise_for_stats(source: str, frames: np.ndarray, bands: Sequence[str] | None = None) -> np.ndarray:
     # Imported lazily: the registry may be extended by users after this module is imported.
-    from aef_ee import sources as registry
+    from aef_ee.videos import sources as registry
 
     try:
         spec = registry.get_source(source)
@@ -350,7 +350,7 @@ class VideoDataset(Sequence[SiteVideo]):
 
     def __init__(self, path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None) -> None:
         if str(path).startswith("gs://"):  # read through a local cache (google-cloud-storage)
-            from aef_ee.export.storage import cache_dataset
+            from aef_ee.videos.export.storage import cache_dataset
 
             path = cache_dataset(str(path), cache_dir)
         self.path = Path(path)

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from aef_ee.errors import ExportError
-from aef_ee.export.request import ExportRequest, composite_days
-from aef_ee.sites import Site
-from aef_ee.sources import Source
+from aef_ee.videos.export.request import ExportRequest, composite_days
+from aef_ee.videos.sites import Site
+from aef_ee.videos.sources import Source
 
 __all__ = ["ImageInfo", "Frame", "Tile", "tile_sites", "list_images", "plan_frames", "site_frames", "plan_tile"]
 

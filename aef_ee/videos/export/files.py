@@ -1,6 +1,6 @@
 """Exporting straight from a local catalog's files with rasterio and numpy, no Earth Engine in between.
 
-:class:`CatalogFilesBackend` implements the interactive path's :class:`~aef_ee.export.interactive.PixelBackend`
+:class:`CatalogFilesBackend` implements the interactive path's :class:`~aef_ee.videos.export.interactive.PixelBackend`
 from a catalog directory (the local engine's format, :mod:`aef_ee.local.catalog`): listings from the image
 manifests, pixels by reading each band's window on the site grid (nearest neighbour when the band's grid differs),
 decoding, masking and compositing with the registry's numpy equivalents (:meth:`Source.decode_numpy`,
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from aef_ee.errors import ExportError
-from aef_ee.export.flatten import data_band, meta_band, valid_band
-from aef_ee.export.plan import Frame, ImageInfo, Tile
-from aef_ee.sites import Site
-from aef_ee.sources import S2CloudMask, Source
+from aef_ee.videos.export.flatten import data_band, meta_band, valid_band
+from aef_ee.videos.export.plan import Frame, ImageInfo, Tile
+from aef_ee.videos.sites import Site
+from aef_ee.videos.sources import S2CloudMask, Source
 
 __all__ = ["CatalogFilesBackend", "read_band_on_grid", "read_bands_on_grid", "reduce_frames"]
 

@@ -1,6 +1,6 @@
 """The export manifest: what an export directory was asked to hold, so that a restart finishes the same job.
 
-Files in the output directory, next to the dataset (``index.json`` + shards, :mod:`aef_ee.videos`)::
+Files in the output directory, next to the dataset (``index.json`` + shards, :mod:`aef_ee.videos.format`)::
 
     export.json        request arguments, their fingerprint, number of sites and a hash of their IDs
     sites.jsonl        the sites, one JSON object per line, in export order
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from aef_ee.errors import ExportManifestError
-from aef_ee.export.request import ExportRequest
-from aef_ee.sites import Site
+from aef_ee.videos.export.request import ExportRequest
+from aef_ee.videos.sites import Site
 
 __all__ = ["Manifest", "open_manifest", "MANIFEST_NAME"]
 

@@ -1,7 +1,7 @@
 """Geotagged text for sites: the strings of a point table (GBIF occurrences, place names) falling in each site.
 
 :func:`attach_text` returns the sites with ``properties["text"]`` set; the exporter moves it into
-:attr:`aef_ee.videos.SiteVideo.text`. Points are matched in each site's own UTM coordinates, optionally with a
+:attr:`aef_ee.videos.format.SiteVideo.text`. Points are matched in each site's own UTM coordinates, optionally with a
 margin, so a place name a little outside a site still describes it.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from aef_ee.errors import AefValueError
-from aef_ee.sites import Site, _transformers
+from aef_ee.videos.sites import Site, _transformers
 
 __all__ = ["GeoText", "attach_text", "read_csv_text"]
 

@@ -49,6 +49,9 @@ def _shot(value: str) -> int | str:
         raise argparse.ArgumentTypeError(f"a shot is an integer or {MAX_SHOT!r}, got {value!r}") from None
 
 
+HELP = "run the low-shot evaluation protocol on labelled points"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``evaluate`` options to a (sub)parser."""
     parser.add_argument("--labels", required=True, type=Path, help="CSV or Parquet table, one row per sample")
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m aef_ee.evaluation.cli`` (``aef-ee evaluate`` once wired into aef_ee/cli.py)."""
+    """Entry point of ``python -m aef_ee.cli.evaluate`` (the same as ``aef-ee evaluate``)."""
     parser = argparse.ArgumentParser(prog="aef-ee evaluate", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aef_ee.errors import ExportError
-from aef_ee.export.flatten import data_band
-from aef_ee.sites import Site
+from aef_ee.videos.export.flatten import data_band
+from aef_ee.videos.sites import Site
 
 if TYPE_CHECKING:
-    from aef_ee.sources import Source
-    from aef_ee.videos import SiteVideo
+    from aef_ee.videos.sources import Source
+    from aef_ee.videos.format import SiteVideo
 
 __all__ = ["read_site_bands", "band_names_of", "suffixed_band_map", "video_from_suffixed_geotiff"]
 
@@ -149,9 +149,9 @@ def video_from_suffixed_geotiff(
       The video; a pixel is valid where every band of its frame is finite (Earth Engine writes masked pixels
       of float exports as NaN or leaves them out).
     """
-    from aef_ee.export.assemble import assemble_video
-    from aef_ee.export.flatten import valid_band
-    from aef_ee.export.plan import Frame, ImageInfo
+    from aef_ee.videos.export.assemble import assemble_video
+    from aef_ee.videos.export.flatten import valid_band
+    from aef_ee.videos.export.plan import Frame, ImageInfo
 
     rename = suffixed_band_map(band_names_of(path), bands)
     arrays = read_site_bands([path], site, sorted(rename.values()), rename=rename)

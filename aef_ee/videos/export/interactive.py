@@ -2,9 +2,9 @@
 
 For up to thousands of sites. Sites are grouped into tiles (one image listing per tile and source), each site's
 frames are fetched as flattened bands on the site's own grid (several requests when the bands exceed Earth
-Engine's request size), assembled into a video and written by :class:`~aef_ee.videos.VideoWriter`. Requests run on
+Engine's request size), assembled into a video and written by :class:`~aef_ee.videos.format.VideoWriter`. Requests run on
 a bounded thread pool and retry quota and transient errors with backoff. The export is resumable (see
-:mod:`aef_ee.export.manifest`).
+:mod:`aef_ee.videos.export.manifest`).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from aef_ee.errors import ExportError, NoDataError
-from aef_ee.export.assemble import assemble_video
-from aef_ee.export.concurrency import bounded_map, call_with_retry
-from aef_ee.export.flatten import flat_image, frame_bands
-from aef_ee.export.manifest import open_manifest
-from aef_ee.export.plan import Frame, ImageInfo, Tile, list_images, plan_tile, site_frames, tile_sites
-from aef_ee.export.request import ExportRequest
-from aef_ee.sites import Site
-from aef_ee.sources import Source
-from aef_ee.videos import DEFAULT_SITES_PER_SHARD, SiteVideo, VideoWriter
+from aef_ee.videos.export.assemble import assemble_video
+from aef_ee.videos.export.concurrency import bounded_map, call_with_retry
+from aef_ee.videos.export.flatten import flat_image, frame_bands
+from aef_ee.videos.export.manifest import open_manifest
+from aef_ee.videos.export.plan import Frame, ImageInfo, Tile, list_images, plan_tile, site_frames, tile_sites
+from aef_ee.videos.export.request import ExportRequest
+from aef_ee.videos.sites import Site
+from aef_ee.videos.sources import Source
+from aef_ee.videos.format import DEFAULT_SITES_PER_SHARD, SiteVideo, VideoWriter
 
 __all__ = ["PixelBackend", "EarthEngineBackend", "ExportResult", "export_interactive", "iter_site_plans",
            "MAX_REQUEST_BYTES"]
@@ -168,7 +168,7 @@ def export_interactive(
     """Exports ``sites`` to a video dataset in ``out_dir`` via ``computePixels``; resumes an interrupted run.
 
     Args:
-      sites: from :mod:`aef_ee.sites`.
+      sites: from :mod:`aef_ee.videos.sites`.
       request: sources, layout and options.
       backend: pixel source (default :class:`EarthEngineBackend`, needs ``ee`` initialised).
       max_workers: concurrent requests (Earth Engine allows 40 concurrent interactive requests per user by default).

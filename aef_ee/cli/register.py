@@ -7,6 +7,9 @@ import argparse
 __all__ = ["add_arguments", "run"]
 
 
+HELP = "register embedding COGs as an Earth Engine ImageCollection"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("collection_id", help="e.g. projects/my-project/assets/aef_embeddings")
     parser.add_argument("uris", nargs="+", help="gs://bucket/path.tif (or local paths on the local engine)")
@@ -16,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aef_ee.assets import register_embeddings
+    from aef_ee.fields.register import register_embeddings
     from aef_ee.backend import initialize
 
     if args.project:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "run", "run_demo", "DEMO_REGION", "DEMO_YEAR", "TRAIN_COMMAND"]
+__all__ = ["add_arguments", "run", "run_demo", "DEMO_REGION", "DEMO_YEAR", "TRAIN_COMMAND", "shipped_checkpoint"]
 
 # The Belgium demo patch (1 km x 1 km of fields near Huy, EPSG:32631), west, south, east, north in degrees.
 DEMO_REGION = (5.3189, 50.6289, 5.3334, 50.6375)
@@ -40,8 +40,17 @@ DEMO_BANDS = {"s2": ["B2", "B3", "B4", "B5", "B6", "B7", "B8", "B11", "B12"],
 COLLECTION = "projects/local/assets/aef_demo_embeddings"
 LABELS = "projects/local/assets/worldcereal_belgium_cropland"
 BUCKET = "aef-demo"
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "training" / "checkpoints" / "tiny-belgium"
 TRAIN_COMMAND = "aef-ee demo --train (see training/checkpoints/tiny-belgium/README.md)"
+
+
+def shipped_checkpoint() -> Path:
+    """The tiny checkpoint the project ships (package data of ``aef_ee_training``)."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("aef_ee_training").joinpath("checkpoints", "tiny-belgium")))
+
+
+HELP = "the whole mission, offline, on the embedded local engine"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,9 +94,9 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
 
     import aef_ee
     from aef_ee import ops
-    from aef_ee.assets import register_embeddings
-    from aef_ee.embeddings import open_embeddings
-    from aef_ee.export.api import export_videos
+    from aef_ee.fields.register import register_embeddings
+    from aef_ee.fields.collection import open_embeddings
+    from aef_ee.videos.export.api import export_videos
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -108,12 +117,12 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
     print(f"      {exported.sites_written} sites written ({exported.sites_skipped} already there, "
           f"{exported.sites_empty} without data) -> {videos}")
 
-    from training.train import get_config
+    from aef_ee_training.train import get_config
 
     config = get_config("tiny")
-    if train or not (SHIPPED_CHECKPOINT / "checkpoints").exists():
+    if train or not (shipped_checkpoint() / "checkpoints").exists():
         stage(f"training the tiny model on the exported videos ({'requested' if train else 'no shipped checkpoint'})")
-        from training.train import train_and_evaluate
+        from aef_ee_training.train import train_and_evaluate
 
         config.data_dir = str(videos)
         if steps:
@@ -122,11 +131,11 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
         metrics = train_and_evaluate(config, workdir)
         print(f"      final loss {metrics['loss']:.4f} -> {workdir}")
     else:
-        stage(f"loading the shipped tiny checkpoint {SHIPPED_CHECKPOINT} (reproduce: {TRAIN_COMMAND})")
-        workdir, training_data = SHIPPED_CHECKPOINT, SHIPPED_CHECKPOINT / "data"
+        stage(f"loading the shipped tiny checkpoint {shipped_checkpoint()} (reproduce: {TRAIN_COMMAND})")
+        workdir, training_data = shipped_checkpoint(), shipped_checkpoint() / "data"
 
     stage(f"embedding the patch for {DEMO_YEAR} into int8 COGs in gs://{BUCKET}/embeddings/")
-    from training.fields import embed_region
+    from aef_ee_training.fields import embed_region
 
     fields_dir = out / "buckets" / BUCKET / "embeddings"
     report = embed_region(workdir=workdir, config=config, training_data=training_data, region=DEMO_REGION,

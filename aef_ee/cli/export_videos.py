@@ -49,6 +49,9 @@ def _bands(values: list[str] | None) -> dict[str, tuple[str, ...]]:
     return out
 
 
+HELP = "export training videos from Earth Engine collections"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the export-videos options to ``parser``."""
     where = parser.add_argument_group("where and when")
@@ -98,9 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the export described by ``args``; prints a one-line summary."""
     from aef_ee.backend import initialize
-    from aef_ee.export.api import export_videos
-    from aef_ee.export.batch import BatchResult
-    from aef_ee.export.storage import LocalBucketStore
+    from aef_ee.videos.export.api import export_videos
+    from aef_ee.videos.export.batch import BatchResult
+    from aef_ee.videos.export.storage import LocalBucketStore
 
     settings = {"bucket_dir": args.bucket_dir} if args.bucket_dir and not args.url else {}
     initialize(args.backend, project=args.project, catalog=args.catalog, url=args.url, **settings)

@@ -1,4 +1,4 @@
-"""From fetched flat-band pixel arrays to a :class:`~aef_ee.videos.SiteVideo` (pure numpy, shared by both paths)."""
+"""From fetched flat-band pixel arrays to a :class:`~aef_ee.videos.format.SiteVideo` (pure numpy, shared by both paths)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 from aef_ee.errors import ExportError
-from aef_ee.export.flatten import data_band, frame_bands, meta_band, valid_band
-from aef_ee.export.plan import Frame
-from aef_ee.sites import Site
-from aef_ee.sources import Source
-from aef_ee.videos import SiteVideo, SourceFrames
+from aef_ee.videos.export.flatten import data_band, frame_bands, meta_band, valid_band
+from aef_ee.videos.export.plan import Frame
+from aef_ee.videos.sites import Site
+from aef_ee.videos.sources import Source
+from aef_ee.videos.format import SiteVideo, SourceFrames
 
 __all__ = ["assemble_video", "required_bands"]
 
@@ -34,7 +34,7 @@ def assemble_video(
 
     Args:
       site: the site (its grid is the arrays' grid).
-      frames: source -> the site's frames (:func:`aef_ee.export.plan.site_frames`).
+      frames: source -> the site's frames (:func:`aef_ee.videos.export.plan.site_frames`).
       arrays: flat band name -> (L, L) array on the site grid (float; NaN counts as invalid).
       drop_empty_frames: drop acquisition frames without a valid pixel (composite bins and static frames stay).
 
@@ -81,7 +81,7 @@ def assemble_video(
         )
         frame_meta[name] = metas
     properties = dict(site.properties)
-    text = tuple(str(t) for t in properties.pop("text", ()))  # from aef_ee.export.text.attach_text
+    text = tuple(str(t) for t in properties.pop("text", ()))  # from aef_ee.videos.export.text.attach_text
     properties["frames"] = frame_meta
     properties["roles"] = {name: sources[name].role for name in out}
     return SiteVideo(

@@ -6,7 +6,7 @@ Iowa, the area of ``docs/workflows.md``), one image per year. Each quadrant hold
 every pixel is a real 2024 AlphaEarth embedding of that class drawn from ``data/alphaearth_samples`` (Iowa). In the
 later year the north-west quadrant (water in the first year) turns into built-up land, so change detection has
 something to find. The COGs are int8-quantised as the public dataset stores them and carry the tags
-:func:`aef_ee.assets.register_embeddings` reads; registration goes through the ``ee`` client like any other.
+:func:`aef_ee.fields.register.register_embeddings` reads; registration goes through the ``ee`` client like any other.
 
 It is the same field (same seed, same draws) as the workflow tests' fixture in ``tests/aef_ee/embedding_field.py``.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aef_ee.embeddings import EMBEDDING_BANDS
+from aef_ee.fields.collection import EMBEDDING_BANDS
 from aef_ee.errors import AefValueError
 
 __all__ = [
@@ -110,8 +110,8 @@ def build_sample_embedding_collection(
       The image asset IDs of the collection's sample images, one per year.
     """
     from aef_ee import __version__
-    from aef_ee.assets import cog_tags, register_embeddings
-    from aef_ee.embedding_cog import write_embedding_cog
+    from aef_ee.fields.register import cog_tags, register_embeddings
+    from aef_ee.fields.cog import write_embedding_cog
 
     from aef_ee.paths import cache_dir
 

@@ -8,9 +8,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from aef_ee import sources as registry
+from aef_ee.videos import sources as registry
 from aef_ee.errors import AefValueError
-from aef_ee.sources import S2CloudMask, Source
+from aef_ee.videos.sources import S2CloudMask, Source
 
 __all__ = ["ExportRequest", "Layout", "REDUCERS"]
 
@@ -28,7 +28,7 @@ class ExportRequest:
     """The export arguments that decide a site's video (and so must not change across a resumed export).
 
     Attributes:
-      sources: source names from :mod:`aef_ee.sources`, e.g. ``("s2", "s1", "dem")``.
+      sources: source names from :mod:`aef_ee.videos.sources`, e.g. ``("s2", "s1", "dem")``.
       layout: ``"acquisitions"`` (one frame per valid acquisition, its own timestamp) or ``"composites"``
         (a regular time grid, one reduced frame per bin, timestamp = bin start).
       composite: the composites' bin: ``"monthly"`` (calendar months) or ``"<N>d"`` (N days from the window start).

@@ -7,7 +7,7 @@ as one image whose bands are its frames' bands, named::
     <source>__<key>__valid        1 where every present band is valid (nodata, clouds), else 0
     <source>__<key>__m__<band>    a metadata band (S1 incidence angle), 0 where invalid
 
-``key`` is the frame's index in its tile's frame list (:mod:`aef_ee.export.plan`), four digits. All bands are float32
+``key`` is the frame's index in its tile's frame list (:mod:`aef_ee.videos.export.plan`), four digits. All bands are float32
 and unmasked, so a GeoTIFF export and a NumPy ``computePixels`` carry the same values.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aef_ee.errors import ExportError
-from aef_ee.export.plan import Frame
-from aef_ee.sources import Source
+from aef_ee.videos.export.plan import Frame
+from aef_ee.videos.sources import Source
 
 __all__ = ["FlatBand", "data_band", "valid_band", "meta_band", "parse_band", "frame_bands", "frame_image",
            "flat_image"]

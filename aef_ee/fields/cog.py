@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from aef_ee.embeddings import EMBEDDING_BANDS, QUANTISED_NODATA, quantize_array
+from aef_ee.fields.collection import EMBEDDING_BANDS, QUANTISED_NODATA, quantize_array
 from aef_ee.errors import AefValueError
 
 __all__ = ["write_embedding_cog", "renormalised_mean_pyramid", "BLOCK_SIZE"]
@@ -74,7 +74,7 @@ def write_embedding_cog(
       field: float (H, W, 64).
       transform: affine (a, b, c, d, e, f) of the full-resolution grid, metres.
       crs: e.g. "EPSG:32631".
-      tags: GeoTIFF metadata (see :func:`aef_ee.assets.cog_tags`).
+      tags: GeoTIFF metadata (see :func:`aef_ee.fields.register.cog_tags`).
       quantize: int8 as the public dataset (default) or float32.
     """
     import rasterio

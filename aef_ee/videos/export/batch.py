@@ -1,7 +1,7 @@
 """The batch export path: ``Export.image.toCloudStorage`` tasks over tiles of sites, then GeoTIFFs to shards.
 
 For millions of sites. :func:`submit_batch` plans each tile (one listing per source), builds the tile's flattened
-image (every frame of every source as bands, :mod:`aef_ee.export.flatten`) and starts one export task per tile on
+image (every frame of every source as bands, :mod:`aef_ee.videos.export.flatten`) and starts one export task per tile on
 the tile's exact pixel grid, keeping at most ``max_concurrent_tasks`` running. Tiles whose output already exists in
 the bucket are skipped; a task recorded as running is not started again. :func:`convert_batch` reads each finished
 tile's GeoTIFF(s), cuts every site's window and writes the same videos the interactive path writes.
@@ -24,17 +24,17 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from aef_ee.errors import ExportError, NoDataError
-from aef_ee.export.assemble import assemble_video, required_bands
-from aef_ee.export.flatten import flat_image
-from aef_ee.export.geotiff import read_site_bands
-from aef_ee.export.interactive import EarthEngineBackend, ExportResult, PixelBackend, _has_valid_frame
-from aef_ee.export.manifest import open_manifest
-from aef_ee.export.plan import Frame, Tile, plan_tile, site_frames, tile_sites
-from aef_ee.export.request import ExportRequest
-from aef_ee.export.storage import BucketStore
-from aef_ee.sites import Site
-from aef_ee.sources import Source
-from aef_ee.videos import DEFAULT_SITES_PER_SHARD, VideoWriter
+from aef_ee.videos.export.assemble import assemble_video, required_bands
+from aef_ee.videos.export.flatten import flat_image
+from aef_ee.videos.export.geotiff import read_site_bands
+from aef_ee.videos.export.interactive import EarthEngineBackend, ExportResult, PixelBackend, _has_valid_frame
+from aef_ee.videos.export.manifest import open_manifest
+from aef_ee.videos.export.plan import Frame, Tile, plan_tile, site_frames, tile_sites
+from aef_ee.videos.export.request import ExportRequest
+from aef_ee.videos.export.storage import BucketStore
+from aef_ee.videos.sites import Site
+from aef_ee.videos.sources import Source
+from aef_ee.videos.format import DEFAULT_SITES_PER_SHARD, VideoWriter
 
 __all__ = ["TileTask", "BatchResult", "submit_batch", "convert_batch", "tile_grid", "tile_files", "TASKS_NAME"]
 
@@ -153,7 +153,7 @@ def submit_batch(
     """Starts one ``Export.image.toCloudStorage`` task per tile of sites not yet exported.
 
     Args:
-      sites, request: as for :func:`~aef_ee.export.interactive.export_interactive`.
+      sites, request: as for :func:`~aef_ee.videos.export.interactive.export_interactive`.
       out_dir: the dataset directory (its manifest and ``tasks.json``; shards come with :func:`convert_batch`).
       bucket, prefix: outputs go to ``gs://<bucket>/<prefix>/<tile_id>*.tif``.
       store: reads the bucket (to skip tiles already exported).
@@ -249,7 +249,7 @@ def convert_batch(
       ExportError: no ``tasks.json`` in ``out_dir``, or a GeoTIFF that does not match its tile's plan.
       NoDataError: no source had a valid frame over any site.
     """
-    from aef_ee.export.manifest import load_sites
+    from aef_ee.videos.export.manifest import load_sites
 
     start = time.perf_counter()
     out = Path(out_dir)

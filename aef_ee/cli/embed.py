@@ -7,6 +7,9 @@ import argparse
 __all__ = ["add_arguments", "run"]
 
 
+HELP = "write annual embedding-field COGs from a checkpoint"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="tiny", help="model config the checkpoint was trained with")
     parser.add_argument("--workdir", required=True, help="training workdir with checkpoints/")
@@ -21,11 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import aef_ee
     from aef_ee.errors import BackendError
 
     try:
-        from training import fields
+        from aef_ee_training.fields import embed_region
+        from aef_ee_training.train import get_config
     except ImportError as exc:
         raise BackendError(f"aef-ee embed needs the model: pip install 'aef-ee[training]' ({exc})") from exc
-    fields.run(args)
+    aef_ee.initialize("earthengine" if args.project else "local", project=args.project)
+    report = embed_region(workdir=args.workdir, config=get_config(args.config), training_data=args.data,
+                          region=[float(v) for v in args.region.split(",")], year=args.year, out_dir=args.out,
+                          core=args.core, margin=args.margin, quantize=not args.float32)
+    print(f"{len(report.written)} tiles written, {len(report.skipped)} already there, {len(report.empty)} empty; "
+          f"{report.pixels_per_second:.0f} pixels/s")
     return 0

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aef_ee.errors import AefValueError
-from aef_ee.export.batch import BatchResult, convert_batch, submit_batch
-from aef_ee.export.interactive import ExportResult, PixelBackend, export_interactive
-from aef_ee.export.request import ExportRequest
-from aef_ee.export.storage import BucketStore, GcsStore, LocalBucketStore, upload_dir
-from aef_ee.sites import (
+from aef_ee.videos.export.batch import BatchResult, convert_batch, submit_batch
+from aef_ee.videos.export.interactive import ExportResult, PixelBackend, export_interactive
+from aef_ee.videos.export.request import ExportRequest
+from aef_ee.videos.export.storage import BucketStore, GcsStore, LocalBucketStore, upload_dir
+from aef_ee.videos.sites import (
     DEFAULT_RESOLUTION_M,
     DEFAULT_SITE_SIZE,
     Site,
@@ -44,7 +44,7 @@ def make_sites(
 
     Raises:
       AefValueError: neither (or both) of region/features, or a region without ``n_sites``.
-      SiteError: see :mod:`aef_ee.sites`.
+      SiteError: see :mod:`aef_ee.videos.sites`.
     """
     period = parse_period(start, end)
     if (region is None) == (features is None):
@@ -97,14 +97,14 @@ def export_videos(
     Example::
 
         import aef_ee
-        from aef_ee.export.api import export_videos
+        from aef_ee.videos.export.api import export_videos
         aef_ee.initialize(backend="local")
         export_videos("videos/", sources="s2,s1,era5,dem", region=(4.0, 50.5, 5.0, 51.0), n_sites=10,
                       start="2021-01-01", end="2022-01-01")
 
     Args:
       out: dataset directory, or ``gs://bucket/prefix`` (written under ``staging_dir`` then uploaded).
-      sources: names from :mod:`aef_ee.sources` (a list or a comma-separated string).
+      sources: names from :mod:`aef_ee.videos.sources` (a list or a comma-separated string).
       sites: explicit sites; otherwise made by :func:`make_sites` from ``region``/``features``.
       path: ``interactive`` (computePixels), ``batch`` (start export tasks; with ``wait`` also converts) or
         ``convert`` (ingest a batch export's finished GeoTIFFs).

@@ -1,0 +1,1 @@
+"""Registration templates for embedding fields (package data, installed as ``aef_ee.fields.templates``)."""
