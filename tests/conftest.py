@@ -32,8 +32,7 @@ def local_server(demo_catalog_dir: Path, tmp_path_factory: pytest.TempPathFactor
 def ee_local(local_server):
     """The ``ee`` module, initialised against the local engine."""
     import ee
+    from local_engine import connect
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=local_server.url)
+    connect(local_server)
     return ee

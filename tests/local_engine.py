@@ -1,0 +1,50 @@
+"""The one helper that starts a local Earth Engine for a test and points the ``ee`` client at it.
+
+    from local_engine import running_engine
+
+    @pytest.fixture()
+    def engine(tmp_path):
+        with running_engine(tmp_path / "catalog", bucket_dir=str(tmp_path / "buckets")) as server:
+            yield server
+
+(tests/ is on ``sys.path`` because it holds the root conftest.py.) The session-wide demo-catalog engine is the
+``local_server`` / ``ee_local`` fixture pair in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["running_engine", "connect"]
+
+
+def connect(server: Any) -> None:
+    """Initialises the ``ee`` client against a running local engine."""
+    from aef_ee.backend import initialize
+
+    initialize("local", url=server.url)
+
+
+@contextlib.contextmanager
+def running_engine(catalog_root: str | os.PathLike[str], *, connect_client: bool = True,
+                   **settings: Any) -> Iterator[Any]:
+    """A :class:`~aef_ee.local.server.LocalServer` on ``catalog_root`` (created if missing), stopped on exit.
+
+    Args:
+      catalog_root: the catalog directory.
+      connect_client: also initialise ``ee`` against it (default).
+      settings: engine settings (``drive_dir``, ``bucket_dir``, ...).
+    """
+    from aef_ee.local.server import LocalServer
+
+    server = LocalServer(Path(catalog_root), settings=settings).start()
+    try:
+        if connect_client:
+            connect(server)
+        yield server
+    finally:
+        server.stop()
