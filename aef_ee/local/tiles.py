@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from aef_ee.local import rendering as visualization
+from aef_ee.local import rendering
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.projection import Grid, Projection
 from aef_ee.local.raster import Image
@@ -104,7 +104,7 @@ def tiles_covering(bounds_lonlat: tuple[float, float, float, float], z: int) -> 
 def empty_tile(size: int = TILE_SIZE) -> bytes:
     """A fully transparent PNG tile (for tiles outside the image's footprint)."""
     zeros = np.zeros((size, size), dtype=np.uint8)
-    data, _ = visualization.encode_image([zeros, zeros], [np.zeros((size, size), bool)] * 2, "PNG")
+    data, _ = rendering.encode_image([zeros, zeros], [np.zeros((size, size), bool)] * 2, "PNG")
     return data
 
 
@@ -118,7 +118,7 @@ def _outside(image: Image, z: int, x: int, y: int) -> bool:
 
 
 def render_tile(image: Image, z: int, x: int, y: int, *, file_format: str = "PNG") -> tuple[bytes, str]:
-    """Tile z/x/y of a visualization-ready image (1 to 4 uint8 bands, see :func:`visualization.apply_options`).
+    """Tile z/x/y of a visualization-ready image (1 to 4 uint8 bands, see :func:`rendering.apply_options`).
 
     Only the pixels of this tile are computed (the image is lazy); tiles outside the footprint cost nothing.
 
@@ -135,4 +135,4 @@ def render_tile(image: Image, z: int, x: int, y: int, *, file_format: str = "PNG
 
 def _render(image: Image, grid: Grid, file_format: str) -> tuple[bytes, str]:
     pixels = image.compute(grid)
-    return visualization.encode_image([v for v, _ in pixels], [m for _, m in pixels], file_format)
+    return rendering.encode_image([v for v, _ in pixels], [m for _, m in pixels], file_format)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from aef_ee.local import rendering as visualization
+from aef_ee.local import rendering
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.raster import BandPixels, BandSpec, Image
@@ -46,7 +46,7 @@ def image_visualize(image: Image, **options: Any) -> Image:
     """
     if not isinstance(image, Image):
         raise InvalidArgument(f"Image.visualize: 'image' must be an Image, not {type(image).__name__}.")
-    return visualization.visualize(image, visualization.params_from_arguments(**options))
+    return rendering.visualize(image, rendering.params_from_arguments(**options))
 
 
 def random_colors(values: np.ndarray) -> list[np.ndarray]:

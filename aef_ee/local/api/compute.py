@@ -43,9 +43,9 @@ def render_pixels(image: Image, body: dict[str, Any]) -> Response:
     file_format = str(body.get("fileFormat") or "AUTO_JPEG_PNG").upper()
     vis = body.get("visualizationOptions")
     if vis or file_format in ("PNG", "JPEG", "AUTO_JPEG_PNG"):
-        from aef_ee.local import rendering as visualization
+        from aef_ee.local import rendering
 
-        image = visualization.apply_options(image, vis or {})
+        image = rendering.apply_options(image, vis or {})
     grid = pixels.grid_from_json(body.get("grid"), image)
     pixels.check_request_size(grid, pixels.output_dtypes(image))
     values, masks = pixels.compute_pixels(image, grid)
@@ -55,9 +55,9 @@ def render_pixels(image: Image, body: dict[str, Any]) -> Response:
     if file_format in ("GEO_TIFF", "GEOTIFF"):
         return Response(200, "image/tiff", pixels.to_geotiff(grid, names, values, masks))
     if file_format in ("PNG", "JPEG", "AUTO_JPEG_PNG"):
-        from aef_ee.local import rendering as visualization
+        from aef_ee.local import rendering
 
-        data, content_type = visualization.encode_image(values, masks, file_format)
+        data, content_type = rendering.encode_image(values, masks, file_format)
         return Response(200, content_type, data)
     raise InvalidArgument(f"Unsupported file format '{file_format}'. Supported: NPY, GEO_TIFF, PNG, JPEG.")
 

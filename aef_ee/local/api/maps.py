@@ -21,7 +21,7 @@ import uuid
 import zipfile
 from typing import Any
 
-from aef_ee.local import pixels, tiles, visualization
+from aef_ee.local import pixels, rendering, tiles
 from aef_ee.local.api.compute import PROJECT, evaluate_request, render_pixels, select_bands
 from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.evaluator import use_context
@@ -79,7 +79,7 @@ def create_map(request: Request) -> dict[str, Any]:
     image = _evaluate_image(request, body, "maps.create")
     image = select_bands(image, body.get("bandIds"))
     with use_context(request.server.context()):
-        image = visualization.apply_options(image, body.get("visualizationOptions") or {})
+        image = rendering.apply_options(image, body.get("visualizationOptions") or {})
     file_format = str(body.get("fileFormat") or "AUTO_JPEG_PNG").upper()
     # Tiles are PNG unless JPEG is asked for by name: PNG keeps masked pixels transparent and colours exact.
     file_format = "JPEG" if file_format in ("JPEG", "JPG") else "PNG"
