@@ -74,7 +74,7 @@ def image_random_visualizer(image: Image) -> Image:
     if not isinstance(image, Image) or not image.bands:
         raise InvalidArgument("Image.randomVisualizer: the image must have at least one band.")
     first = image.bands[0]
-    specs = [BandSpec(n, visualization.UINT8, first.projection, first.dimensions, first.is_default_projection)
+    specs = [BandSpec(n, rendering.UINT8, first.projection, first.dimensions, first.is_default_projection)
              for n in RANDOM_VIS_BANDS]
     color_count = len(specs)
 
@@ -210,7 +210,7 @@ def _rgb_drawing(features: list, styles: list) -> Image:
     from aef_ee.local import drawing
     from aef_ee.local.projection import DEFAULT_PROJECTION
 
-    specs = [BandSpec(n, visualization.UINT8, DEFAULT_PROJECTION, None, True) for n in visualization.VIS_RGB_BANDS]
+    specs = [BandSpec(n, rendering.UINT8, DEFAULT_PROJECTION, None, True) for n in rendering.VIS_RGB_BANDS]
 
     def read(grid, wanted: Sequence[int]) -> list[BandPixels]:
         marks, colors = [], [(0, 0, 0, 0)]
