@@ -35,8 +35,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from aef_ee.atomic import atomic_path, write_json_atomic
 from aef_ee.errors import AefIOError
-from aef_ee.local.catalog import IMAGE_COLLECTION, Catalog, write_json_atomic
+from aef_ee.local.catalog import IMAGE_COLLECTION, Catalog
 from aef_ee.local.catalog_add import read_table_features, write_feature_collection, write_geotiff
 from aef_ee.paths import cache_dir, data_dir
 
@@ -141,9 +142,8 @@ def _copy_cog(source: Path, target: Path) -> None:
     """Re-encode a small GeoTIFF as a DEFLATE COG, values and georeference unchanged."""
     import rasterio.shutil
 
-    tmp = target.with_name(f".tmp-{target.name}")
-    rasterio.shutil.copy(source, tmp, driver="COG", compress="DEFLATE", predictor="YES")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        rasterio.shutil.copy(source, tmp, driver="COG", compress="DEFLATE", predictor="YES")
 
 
 # ----- Belgium: the WorldCereal monthly cube -----

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from aef_ee.atomic import atomic_path
 from aef_ee.errors import AefIOError
 from aef_ee.evaluation.protocol import EvaluationResult
 
@@ -26,13 +26,10 @@ PREDICTOR_ORDER = ("knn1", "knn3", "linear")
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A sibling temporary name (not mkstemp, whose 0600 mode would stick to the result), then an atomic rename.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            write(tmp)
     except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
         raise AefIOError(f"cannot write {str(path)!r}: {error}") from error
 
 

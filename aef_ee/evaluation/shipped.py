@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from aef_ee.atomic import write_text_atomic
 from aef_ee.errors import AefIOError, AefValueError
 from aef_ee.evaluation import report
 from aef_ee.evaluation.datasets import DATASETS, load_dataset
@@ -104,9 +104,7 @@ def update_docs(path: str | Path, result: EvaluationResult, command: str) -> Non
     ])  # fmt: skip
     head, rest = text.split(DOCS_START, 1)
     tail = rest.split(DOCS_END, 1)[1]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(head + block + tail)
-    os.replace(tmp, path)
+    write_text_atomic(path, head + block + tail)
 
 
 def _parser() -> argparse.ArgumentParser:

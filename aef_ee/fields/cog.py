@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from aef_ee.atomic import atomic_path
 from aef_ee.fields.collection import EMBEDDING_BANDS, QUANTISED_NODATA, quantize_array
 from aef_ee.errors import AefValueError
 
@@ -103,10 +104,9 @@ def write_embedding_cog(
             level_paths.append(level_path)
         vrt = Path(tmp) / "field.vrt"
         vrt.write_text(_vrt(level_paths, field.shape, transform, crs, dtype, nodata, tags or {}))
-        out_tmp = Path(tmp) / "out.tif"
-        rio_copy(str(vrt), str(out_tmp), driver="COG", OVERVIEWS="FORCE_USE_EXISTING", COMPRESS="DEFLATE",
-                 BLOCKSIZE=str(BLOCK_SIZE))
-        os.replace(out_tmp, path)
+        with atomic_path(path) as out_tmp:
+            rio_copy(str(vrt), str(out_tmp), driver="COG", OVERVIEWS="FORCE_USE_EXISTING", COMPRESS="DEFLATE",
+                     BLOCKSIZE=str(BLOCK_SIZE))
     return path
 
 
