@@ -18,8 +18,7 @@ def embedding_field(tmp_path_factory) -> EmbeddingField:
 def ee_emb(embedding_field):
     """The ``ee`` module, initialised against the server of the test embeddings."""
     import ee
+    from local_engine import connect
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=embedding_field.server.url)
+    connect(embedding_field.server)
     return ee

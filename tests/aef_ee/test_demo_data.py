@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from embedding_field import build_embedding_field
+from local_engine import running_engine
 
 from aef_ee.demo.sample_embeddings import (
     SAMPLE_CLASSES,
@@ -19,7 +20,6 @@ from aef_ee.demo.sample_embeddings import (
 )
 from aef_ee.fields.collection import EMBEDDING_BANDS, open_embeddings, quantize_array
 from aef_ee.errors import AefValueError
-from aef_ee.local.server import LocalServer
 from aef_ee.paths import data_dir
 
 COLLECTION = "projects/local/assets/sample_embeddings"
@@ -27,12 +27,8 @@ COLLECTION = "projects/local/assets/sample_embeddings"
 
 @pytest.fixture()
 def engine(tmp_path):
-    from aef_ee.backend import initialize
-
-    server = LocalServer(tmp_path / "catalog").start()
-    initialize("local", url=server.url)
-    yield server
-    server.stop()
+    with running_engine(tmp_path / "catalog") as server:
+        yield server
 
 
 def test_every_pixel_is_a_real_vector_of_its_quadrant_class() -> None:

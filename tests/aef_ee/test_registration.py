@@ -10,7 +10,7 @@ from rasterio.transform import from_origin
 from aef_ee.fields.register import cog_tags, inspect_cog, register_embeddings
 from aef_ee.fields.collection import EMBEDDING_BANDS, open_embeddings
 from aef_ee.errors import RegistrationError
-from aef_ee.local.server import LocalServer
+from local_engine import running_engine
 
 COLLECTION = "projects/local/assets/aef_embeddings"
 
@@ -35,13 +35,9 @@ def write_cog(path, *, count=64, dtype="int8", crs="EPSG:32631", tags=None, seed
 
 @pytest.fixture()
 def engine(tmp_path):
-    from aef_ee.backend import initialize
-
     buckets = tmp_path / "buckets"
-    server = LocalServer(tmp_path / "catalog", settings={"bucket_dir": str(buckets)}).start()
-    initialize("local", url=server.url)
-    yield server, buckets
-    server.stop()
+    with running_engine(tmp_path / "catalog", bucket_dir=str(buckets)) as server:
+        yield server, buckets
 
 
 def test_register_is_idempotent_and_bit_identical(engine):
