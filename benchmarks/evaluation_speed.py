@@ -61,17 +61,17 @@ def main() -> None:
     for shots in (1, 10, 50):
         draws = draw_class_balanced(codes, shots, repeat_count(shots), seed=(0, shots))
 
-        def vectorised() -> None:
+        def vectorised(draws=draws) -> None:
             for k in (1, 3):
                 predictors.knn_classify(x, codes, draws, n_classes=n_classes, k=k)
             predictors.linear_classify(x, codes, draws, n_classes=n_classes)
 
-        def floor() -> None:
+        def floor(draws=draws) -> None:
             train, evaluation = x[draws.train], x[draws.evaluation]
             evaluation @ train.transpose(0, 2, 1)
             np.linalg.pinv(train)
 
-        def loop() -> None:
+        def loop(draws=draws) -> None:
             for train, evaluation in zip(draws.train[:LOOP_REPEATS], draws.evaluation[:LOOP_REPEATS]):
                 for k in (1, 3):
                     if k <= train.size:

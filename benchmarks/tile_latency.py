@@ -232,15 +232,16 @@ def main() -> None:
 
             profiler = cProfile.Profile()
             profiler.enable()
-        engine_times, engine_cpu, engine_png = timed(lambda t: fetch(url.format(z=zoom, x=t[0], y=t[1])), order)
+        tile_url = url.format(z=zoom, x="{x}", y="{y}")
+        engine_times, engine_cpu, engine_png = timed(lambda t: fetch(tile_url.format(x=t[0], y=t[1])), order)
         if profiler is not None:
             import pstats
 
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
-        floor_times, floor_cpu, floor_png = timed(lambda t: floor.tile(zoom, *t), order)
+        floor_times, floor_cpu, floor_png = timed(lambda t, zoom=zoom: floor.tile(zoom, *t), order)
         direct_floor.tile(zoom, *order[0])
-        direct_times, direct_cpu, _ = timed(lambda t: direct_floor.tile(zoom, *t), order)
+        direct_times, direct_cpu, _ = timed(lambda t, zoom=zoom: direct_floor.tile(zoom, *t), order)
         direct_results[zoom] = (summary(direct_times), summary(direct_cpu))
         # Colours may differ by one where a palette position falls on a rounding boundary (float summation order of
         # the dot product), and a reader that interpolates the reprojection (as GDAL's approximate transformer)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
+DESCRIPTION = "AlphaEarth-style embedding fields for Earth Engine, with an embedded local Earth Engine."
 # Command name -> module under aef_ee.cli.
 COMMANDS = {
     "serve": "serve",
@@ -31,7 +32,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser; raises ImportError if any command module cannot be imported."""
-    parser = argparse.ArgumentParser(prog="aef-ee", description="aef-ee: AlphaEarth-style embedding fields for Earth Engine, with an embedded local Earth Engine.")
+    parser = argparse.ArgumentParser(prog="aef-ee", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module_name in COMMANDS.items():

@@ -20,8 +20,8 @@ lacks, labels of one class, a click outside the embeddings) leaves the explorer 
 shown in the status line, and raised to the caller; the widget callbacks, whose caller is the browser, stop after
 the status line and the log.
 
-The Earth Engine expressions come from :mod:`aef_ee.ops` and :mod:`aef_ee.fields.collection`; this module only wires them
-to widgets and layers.
+The Earth Engine expressions come from :mod:`aef_ee.ops` and :mod:`aef_ee.fields`; this module only wires them to
+widgets and layers.
 """
 
 from __future__ import annotations
@@ -566,7 +566,7 @@ class EmbeddingExplorer:
                 return
             try:
                 handler(event)
-            except Exception:  # noqa: BLE001  (reported by @_reported: logged and in the status line)
+            except Exception:
                 pass
 
         return callback
@@ -603,7 +603,7 @@ class EmbeddingExplorer:
         while True:
             try:
                 status = self.refresh_export_status()
-            except Exception as exc:  # noqa: BLE001  (shown, logged; the watcher ends)
+            except Exception as exc:
                 log.exception("export status")
                 self._export_status.value = f"export status failed: {exc}"
                 return

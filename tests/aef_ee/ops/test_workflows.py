@@ -92,7 +92,6 @@ def test_knn_classification_matches_scikit_learn(ee_emb, embedding_field):
 
 
 def test_bad_labels_are_refused(ee_emb, embedding_field):
-    ee = ee_emb
     image = open_embeddings(2024, collection=COLLECTION)
     one_class = ops.classification.labels_from_points([(*embedding_field.lonlat(1, 1), 6),
                                                        (*embedding_field.lonlat(2, 2), 6)])
