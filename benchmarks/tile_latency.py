@@ -233,7 +233,7 @@ def main() -> None:
             profiler = cProfile.Profile()
             profiler.enable()
         tile_url = url.format(z=zoom, x="{x}", y="{y}")
-        engine_times, engine_cpu, engine_png = timed(lambda t: fetch(tile_url.format(x=t[0], y=t[1])), order)
+        engine_times, engine_cpu, engine_png = timed(lambda t, u=tile_url: fetch(u.format(x=t[0], y=t[1])), order)
         if profiler is not None:
             import pstats
 
