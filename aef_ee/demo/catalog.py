@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -148,37 +149,55 @@ def _copy_cog(source: Path, target: Path) -> None:
 
 # ----- Belgium: the WorldCereal monthly cube -----
 
-class _WorldCereal:
-    """The WorldCereal cube (12 months x 100 x 100 at 10 m, EPSG:32631), read with netCDF4.
+def _netcdf_list(value: str) -> list[str]:
+    """GDAL's rendering of a netCDF dimension's values, ``{a,b,c}``, as a list of strings."""
+    return [v.strip() for v in value.strip().removeprefix("{").removesuffix("}").split(",")]
 
-    netCDF4 directly rather than xarray: on this machine xarray's backend discovery loads cfgrib/eccodes, whose
-    libraries crash the interpreter at exit.
+
+@contextlib.contextmanager
+def _netcdf_variable(path: Path, variable: str | None = None) -> Iterator[object]:
+    """One netCDF variable as a rasterio dataset (the extra dimension, e.g. time, as bands).
+
+    Rows stay in the file's order (``GDAL_NETCDF_BOTTOMUP=NO``): GDAL flips a file without a geotransform
+    (the cropland map's coordinates carry a NaN fill value) as if it were stored south-up.
+    """
+    import rasterio
+
+    source = f'NETCDF:"{path}":{variable}' if variable else f'NETCDF:"{path}"'
+    with rasterio.Env(GDAL_NETCDF_BOTTOMUP="NO"):
+        with rasterio.open(source) as src:
+            yield src
+
+
+class _WorldCereal:
+    """The WorldCereal cube (12 months x 100 x 100 at 10 m, EPSG:32631), read with rasterio (GDAL's netCDF driver).
+
+    GDAL rather than netCDF4 or xarray: rasterio is already a dependency of the local engine, and in an environment
+    holding both the netCDF4 and the eccodes (cfgrib) wheels their bundled libraries crash the interpreter at exit.
     """
 
     def __init__(self, path: Path):
-        import netCDF4
-        from affine import Affine
-        from rasterio.crs import CRS
-
-        with netCDF4.Dataset(path) as ds:
-            ds.set_auto_maskandscale(False)
-            x = np.asarray(ds["x"][:], dtype=np.float64)
-            y = np.asarray(ds["y"][:], dtype=np.float64)
-            match = re.fullmatch(r"days since (\d{4})-(\d{2})-(\d{2})", ds["t"].units)
-            if match is None:
-                raise AefIOError(f"{str(path)!r}: unexpected time units {ds['t'].units!r}")
-            epoch = datetime.datetime(*map(int, match.groups()), tzinfo=datetime.timezone.utc)
-            self.months = [epoch + datetime.timedelta(days=int(d)) for d in ds["t"][:]]
-            self.crs = CRS.from_wkt(ds["crs"].crs_wkt)
-            self.variables = {}
-            for name in list(WORLDCEREAL_S2_BANDS.values()) + list(WORLDCEREAL_S1_BANDS.values()) + [
-                    "AGERA5-TMEAN", "AGERA5-PRECIP", "elevation"]:
-                raw = np.asarray(ds[name][:])
-                # Stored as int16 with _Unsigned = "true": the bits are uint16.
-                self.variables[name] = raw.view(np.uint16) if raw.dtype == np.int16 else raw.astype(np.uint16)
-        x_res, y_res = x[1] - x[0], y[1] - y[0]
-        # x, y are pixel centres; the transform needs the top-left corner.
-        self.transform = Affine(x_res, 0.0, x[0] - x_res / 2, 0.0, y_res, y[0] - y_res / 2)
+        self.variables = {}
+        first = None
+        for name in list(WORLDCEREAL_S2_BANDS.values()) + list(WORLDCEREAL_S1_BANDS.values()) + [
+                "AGERA5-TMEAN", "AGERA5-PRECIP", "elevation"]:
+            with _netcdf_variable(path, name) as src:
+                raw = src.read()  # (t, y, x); the file's int16 with _Unsigned = "true" comes back as uint16
+                if first is None:
+                    first = (src.tags(), src.transform, src.crs)
+                elif (src.transform, src.crs) != first[1:]:
+                    raise AefIOError(f"{str(path)!r}: variable {name!r} is not on the cube's grid")
+            # GDAL already honours _Unsigned; the view keeps the bits if it ever hands back int16.
+            self.variables[name] = raw.view(np.uint16) if raw.dtype == np.int16 else raw.astype(np.uint16)
+        tags, self.transform, self.crs = first
+        units = tags.get("t#units", "")
+        match = re.fullmatch(r"days since (\d{4})-(\d{2})-(\d{2})", units)
+        if match is None:
+            raise AefIOError(f"{str(path)!r}: unexpected time units {units!r}")
+        epoch = datetime.datetime(*map(int, match.groups()), tzinfo=datetime.timezone.utc)
+        self.months = [epoch + datetime.timedelta(days=int(d)) for d in _netcdf_list(tags["NETCDF_DIM_t_VALUES"])]
+        if len(self.months) != len(next(iter(self.variables.values()))):
+            raise AefIOError(f"{str(path)!r}: {len(self.months)} times for a cube of another length")
 
     def image_id(self, month: datetime.datetime) -> str:
         return f"{month:%Y%m%d}_BE"
@@ -279,13 +298,19 @@ def _belgium_dem(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
 
 def _belgium_cropland(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
     """WorldCereal's cropland map of the same grid (MODEL OUTPUT, not ground truth): labels for the demo."""
-    import netCDF4
-
     raster_id = f"{USER_ROOT}/worldcereal_belgium_cropland"
-    with netCDF4.Dataset(data / "worldcereal" / "worldcereal_cropland_classification.nc") as ds:
-        ds.set_auto_maskandscale(False)
-        names = [str(n) for n in ds.variables["bands"][:]]
-        stack = np.asarray(ds.variables["__xarray_dataarray_variable__"][:])
+    path = data / "worldcereal" / "worldcereal_cropland_classification.nc"
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        # Expected: the file's georeference is the cube's (same grid), which the raster written below carries.
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with _netcdf_variable(path, "__xarray_dataarray_variable__") as src:
+            # The 'bands' dimension (classification, probability, ...) comes back as rasterio bands, in file order.
+            names = _netcdf_list(src.tags().get("NETCDF_DIM_bands_VALUES", ""))
+            stack = src.read()  # (4, y, x) uint16
+    if "classification" not in names or "probability_cropland" not in names or len(names) != len(stack):
+        raise AefIOError(f"{str(path)!r}: unexpected bands {names!r}")
     classification = stack[names.index("classification")].astype(np.uint8)  # 0 other, 1 cropland
     probability = stack[names.index("probability_cropland")].astype(np.uint8)  # percent
     write_geotiff(catalog.base_path(raster_id).with_name("worldcereal_belgium_cropland.tif"),
@@ -294,7 +319,8 @@ def _belgium_cropland(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
     catalog.write_image(raster_id, [
         {"id": "cropland", "path": "worldcereal_belgium_cropland.tif", "band": 1, "data_type": "uint8"},
         {"id": "probability_cropland", "path": "worldcereal_belgium_cropland.tif", "band": 2, "data_type": "uint8"},
-    ], {"system:time_start": _ms(datetime.datetime(2020, 11, 1)), "system:time_end": _ms(datetime.datetime(2021, 11, 1)),
+    ], {"system:time_start": _ms(datetime.datetime(2020, 11, 1)),
+        "system:time_end": _ms(datetime.datetime(2021, 11, 1)),
         "SOURCE": "WorldCereal cropland classification (model output, MIT), worldcereal_cropland_classification.nc",
         "classes": "0 other, 1 cropland"}, overwrite=True)
 
@@ -435,7 +461,7 @@ def _slovenia(catalog: Catalog, data: Path) -> None:
     indices = _match_reference_times(scenes, np.load(patch / "data" / "NDVI.npy"), timestamps)
     collection = "COPERNICUS/S2_HARMONIZED"
     folder = catalog.base_path(collection)
-    for scene, index in zip(scenes, indices):
+    for scene, index in zip(scenes, indices, strict=True):
         sensed = datetime.datetime.fromisoformat(timestamps[index])  # UTC (Sentinel Hub's sensing time)
         image_id = f"{sensed:%Y%m%dT%H%M%S}_T{SLOVENIA_MGRS}"
         # TOA reflectance -> uint16 DN = round(reflectance x 1e4), as Earth Engine stores L1C.
@@ -573,8 +599,8 @@ def _worldcereal_points(catalog: Catalog, data: Path) -> None:
     # 65535 = no data), named as WorldCereal names them.
     columns = [c for c in frame.columns if c != "geom_text"]
     geometries = [{"type": "Point", "coordinates": [float(lon), float(lat)]}
-                  for lon, lat in zip(frame["lon"], frame["lat"])]
-    rows = [dict(zip(columns, values)) for values in frame[columns].itertuples(index=False, name=None)]
+                  for lon, lat in zip(frame["lon"], frame["lat"], strict=True)]
+    rows = [dict(zip(columns, values, strict=True)) for values in frame[columns].itertuples(index=False, name=None)]
     _table(catalog, "worldcereal_points", geometries, rows, [str(s) for s in frame["sample_id"]],
            source="WorldCereal test_public_extractions.parquet (MIT)")
 

@@ -83,7 +83,7 @@ def sample_embedding_field(years: Sequence[int] = SAMPLE_YEARS, *, size: int = S
     fields = {}
     for year in years:
         classes = sample_classes(year, first_year=years[0], size=size)
-        fields[year] = np.stack([vectors[c][i] for c, i in zip(classes.ravel(), picks.ravel())]).reshape(
+        fields[year] = np.stack([vectors[c][i] for c, i in zip(classes.ravel(), picks.ravel(), strict=True)]).reshape(
             size, size, len(EMBEDDING_BANDS))
     return fields
 
@@ -119,7 +119,7 @@ def build_sample_embedding_collection(
     left, top = SAMPLE_ORIGIN
     transform = (10.0, 0.0, left, 0.0, -10.0, top)
     paths = [cog_dir / f"sample_{int(y)}.tif" for y in years]
-    missing = [(y, p) for y, p in zip(years, paths) if not p.exists()]
+    missing = [(y, p) for y, p in zip(years, paths, strict=True) if not p.exists()]
     if missing:
         fields = sample_embedding_field(years)
         for year, path in missing:
