@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "regrid",
+    "min_over_shifts",
     "source_reconstruction",
     "source_cross_entropy",
     "reconstruction",
@@ -28,6 +30,8 @@ __all__ = [
 ]
 
 Aux = dict[str, jnp.ndarray]
+# An index into a (B, h, w, ...) grid: every site, a window of rows and of columns.
+Window = tuple[slice, slice, slice]
 # Largest logit scale (inverse temperature) CLIP allows, to keep the contrastive loss stable.
 MAX_LOGIT_SCALE = 100.0
 
@@ -47,6 +51,51 @@ def regrid(values: jnp.ndarray, mask: jnp.ndarray, pool: int) -> tuple[jnp.ndarr
     count = m.sum(axis=(2, 4))
     mean = (v * m).sum(axis=(2, 4)) / jnp.maximum(count, 1.0)
     return mean, count[..., 0] > 0
+
+
+def min_over_shifts(
+    pixel_error: Callable[[Window, Window], jnp.ndarray],
+    mask: jnp.ndarray,
+    present: jnp.ndarray,
+    max_shift: int,
+) -> tuple[jnp.ndarray, Aux]:
+    """The shift-invariant mean of a per-pixel error: each site's minimum over offsets of its mean over valid cells.
+
+    The prediction's centre (``max_shift`` cells trimmed from every side) is compared with the target moved by every
+    offset (dy, dx) in [-max_shift, max_shift]^2, which absorbs the co-registration error between sensors.
+
+    Args:
+      pixel_error: ``(centre, shifted) -> (B, h - 2s, w - 2s)`` error of each centre cell of the prediction against
+        the target cell at the offset; both arguments are index tuples over (B, h, w, ...) grids.
+      mask: (B, h, w) bool, valid target cells.
+      present: (B,) bool, whether the site has a target frame of this source.
+      max_shift: s, the largest offset in cells searched in each direction.
+
+    Returns:
+      The mean over sites with a valid target of each site's minimum (over offsets) mean error, and aux with
+      ``per_site`` (B,) (0 where not valid) and ``valid`` (B,) bool.
+
+    Raises:
+      ValueError: ``2 * max_shift`` leaves no centre on the h x w grid.
+    """
+    s = max_shift
+    h, w = mask.shape[1:3]
+    if 2 * s >= min(h, w):
+        raise ValueError(f"max_shift {s} leaves no overlap on a {h}x{w} grid")
+    centre = np.s_[:, s : h - s, s : w - s]
+    errors, counts = [], []
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            shifted = np.s_[:, s + dy : h - s + dy, s + dx : w - s + dx]
+            m = mask[shifted].astype(jnp.float32)
+            n = m.sum(axis=(1, 2))
+            err = (pixel_error(centre, shifted) * m).sum(axis=(1, 2)) / jnp.maximum(n, 1.0)
+            errors.append(jnp.where(n > 0, err, jnp.inf))
+            counts.append(n)
+    per_site = jnp.min(jnp.stack(errors), axis=0)  # (B,)
+    valid = present & (jnp.max(jnp.stack(counts), axis=0) > 0)
+    per_site = jnp.where(valid, per_site, 0.0)
+    return per_site.sum() / jnp.maximum(valid.sum(), 1), {"per_site": per_site, "valid": valid}
 
 
 def source_reconstruction(
@@ -75,25 +124,9 @@ def source_reconstruction(
     pool = pool or pred.shape[1]
     pred_c, _ = regrid(pred, jnp.ones(pred.shape[:3], bool), pool)
     target_c, mask_c = regrid(target, mask, pool)
-    s = max_shift
-    h, w = pred_c.shape[1:3]
-    if 2 * s >= min(h, w):
-        raise ValueError(f"max_shift {s} leaves no overlap on a {h}x{w} grid")
-    centre = pred_c[:, s : h - s, s : w - s]
-    errors, counts = [], []
-    for dy in range(-s, s + 1):
-        for dx in range(-s, s + 1):
-            tgt = target_c[:, s + dy : h - s + dy, s + dx : w - s + dx]
-            m = mask_c[:, s + dy : h - s + dy, s + dx : w - s + dx].astype(jnp.float32)
-            n = m.sum(axis=(1, 2))
-            err = (jnp.abs(centre - tgt).mean(axis=-1) * m).sum(axis=(1, 2)) / jnp.maximum(n, 1.0)
-            errors.append(jnp.where(n > 0, err, jnp.inf))
-            counts.append(n)
-    per_site = jnp.min(jnp.stack(errors), axis=0)  # (B,)
-    valid = present & (jnp.max(jnp.stack(counts), axis=0) > 0)
-    per_site = jnp.where(valid, per_site, 0.0)
-    loss = per_site.sum() / jnp.maximum(valid.sum(), 1)
-    return loss, {"per_site": per_site, "valid": valid}
+    return min_over_shifts(
+        lambda centre, shifted: jnp.abs(pred_c[centre] - target_c[shifted]).mean(axis=-1), mask_c, present, max_shift
+    )
 
 
 def source_cross_entropy(
@@ -117,25 +150,11 @@ def source_cross_entropy(
     log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     k = logits.shape[-1]
     labels = jnp.clip(labels.astype(jnp.int32), 0, k - 1)
-    s = max_shift
-    h, w = logits.shape[1:3]
-    if 2 * s >= min(h, w):
-        raise ValueError(f"max_shift {s} leaves no overlap on a {h}x{w} grid")
-    centre = log_p[:, s : h - s, s : w - s]
-    errors, counts = [], []
-    for dy in range(-s, s + 1):
-        for dx in range(-s, s + 1):
-            lab = labels[:, s + dy : h - s + dy, s + dx : w - s + dx]
-            m = mask[:, s + dy : h - s + dy, s + dx : w - s + dx].astype(jnp.float32)
-            n = m.sum(axis=(1, 2))
-            nll = -jnp.take_along_axis(centre, lab[..., None], axis=-1)[..., 0]
-            err = (nll * m).sum(axis=(1, 2)) / jnp.maximum(n, 1.0)
-            errors.append(jnp.where(n > 0, err, jnp.inf))
-            counts.append(n)
-    per_site = jnp.min(jnp.stack(errors), axis=0)
-    valid = present & (jnp.max(jnp.stack(counts), axis=0) > 0)
-    per_site = jnp.where(valid, per_site, 0.0)
-    return per_site.sum() / jnp.maximum(valid.sum(), 1), {"per_site": per_site, "valid": valid}
+
+    def nll(centre: Window, shifted: Window) -> jnp.ndarray:
+        return -jnp.take_along_axis(log_p[centre], labels[shifted][..., None], axis=-1)[..., 0]
+
+    return min_over_shifts(nll, mask, present, max_shift)
 
 
 def reconstruction(
