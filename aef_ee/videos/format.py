@@ -23,6 +23,7 @@ without a second pass.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.atomic import atomic_path, write_json_atomic
 from aef_ee.errors import AefValueError, VideoFormatError
 
 __all__ = [
@@ -280,6 +282,8 @@ class VideoWriter:
         self._writer = None
         self._pending_ids: list[str] = []
         self._pending_path: Path | None = None
+        # Holds the open shard's atomic_path: leaving it renames the temporary file into place, or removes it.
+        self._pending_commit: contextlib.ExitStack | None = None
 
     @property
     def site_ids(self) -> set[str]:
@@ -291,7 +295,8 @@ class VideoWriter:
         if self._writer is None:
             shard_number = len(self._index["shards"])
             self._pending_path = self.out_dir / SHARD_PATTERN.format(shard_number)
-            tmp = self._pending_path.with_suffix(".array_record.tmp")
+            self._pending_commit = contextlib.ExitStack()
+            tmp = self._pending_commit.enter_context(atomic_path(self._pending_path))  # keeps .array_record
             self._writer = self._module.ArrayRecordWriter(str(tmp), "group_size:1")
         self._writer.write(encode_site(video))
         self._pending_ids.append(video.site_id)
@@ -315,22 +320,23 @@ class VideoWriter:
         """Closes the open shard (if any), renames it into place and rewrites the index."""
         if self._writer is None:
             return
-        self._writer.close()
-        assert self._pending_path is not None
-        os.replace(self._pending_path.with_suffix(".array_record.tmp"), self._pending_path)
+        assert self._pending_path is not None and self._pending_commit is not None
+        with self._pending_commit:  # renames the shard into place once closed (removes it if closing fails)
+            self._writer.close()
         self._index["shards"].append({"path": self._pending_path.name, "site_ids": list(self._pending_ids)})
         self._index["stats"] = {
             name: stats.to_json(self._stat_bands[name]) for name, stats in self._stats.items()
         }
-        _write_json_atomic(self.out_dir / INDEX_NAME, self._index)
+        write_json_atomic(self.out_dir / INDEX_NAME, self._index, indent=1)
         self._writer = None
         self._pending_ids = []
         self._pending_path = None
+        self._pending_commit = None
 
     def close(self) -> None:
         self.flush()
         if not (self.out_dir / INDEX_NAME).exists():
-            _write_json_atomic(self.out_dir / INDEX_NAME, self._index)
+            write_json_atomic(self.out_dir / INDEX_NAME, self._index, indent=1)
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -424,8 +430,3 @@ def _read_index(path: Path) -> dict[str, Any]:
         )
     return index
 
-
-def _write_json_atomic(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)

@@ -23,6 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from aef_ee.atomic import write_json_atomic
 from aef_ee.errors import ExportError, NoDataError
 from aef_ee.videos.export.assemble import assemble_video, required_bands
 from aef_ee.videos.export.flatten import flat_image
@@ -106,9 +107,7 @@ def _read_tasks(out_dir: Path) -> dict[str, Any]:
 
 
 def _write_tasks(out_dir: Path, value: dict[str, Any]) -> None:
-    tmp = out_dir / (TASKS_NAME + ".tmp")
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, out_dir / TASKS_NAME)
+    write_json_atomic(out_dir / TASKS_NAME, value, indent=None)
 
 
 def _start_task(tile: Tile, frames: Mapping[str, Sequence[Frame]], sources: Mapping[str, Source],

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from aef_ee.atomic import TEMP_PREFIX, atomic_path, write_json_atomic
 from aef_ee.errors import AefIOError, AefValueError
 
 __all__ = ["BucketStore", "LocalBucketStore", "GcsStore", "split_gs_url", "upload_dir", "cache_dataset"]
@@ -82,9 +83,8 @@ class GcsStore:
         path = self.cache_dir / bucket / key
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".part")
-            self.client.bucket(bucket).blob(key).download_to_filename(str(tmp))  # type: ignore[attr-defined]
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                self.client.bucket(bucket).blob(key).download_to_filename(str(tmp))  # type: ignore[attr-defined]
         return str(path)
 
 
@@ -96,7 +96,7 @@ def upload_dir(local_dir: str | os.PathLike[str], url: str, *, client: object | 
     bucket_name, prefix = split_gs_url(url)
     client = client or storage.Client()
     bucket = client.bucket(bucket_name)  # type: ignore[attr-defined]
-    files = sorted(p for p in Path(local_dir).iterdir() if p.is_file() and not p.name.endswith(".tmp"))
+    files = sorted(p for p in Path(local_dir).iterdir() if p.is_file() and not _is_temporary(p.name))
     files.sort(key=lambda p: p.name == "index.json")
     out = []
     for path in files:
@@ -145,10 +145,12 @@ def cache_dataset(url: str, cache_dir: str | os.PathLike[str] | None = None, *,
         target = local / shard["path"]
         if target.is_file() and target.stat().st_size == blob.size:
             continue
-        tmp = target.with_name(target.name + ".part")
-        blob.download_to_filename(str(tmp))
-        os.replace(tmp, target)
-    tmp_index = local / "index.json.part"
-    tmp_index.write_text(json.dumps(index))
-    os.replace(tmp_index, local / "index.json")
+        with atomic_path(target) as tmp:
+            blob.download_to_filename(str(tmp))
+    write_json_atomic(local / "index.json", index, indent=None)
     return local
+
+
+def _is_temporary(name: str) -> bool:
+    """A file being written: :mod:`aef_ee.atomic`'s temporary sibling, or an older writer's ``*.tmp``."""
+    return name.startswith(TEMP_PREFIX) or name.endswith(".tmp")
