@@ -2,7 +2,8 @@
 
 Entry points: :func:`build_demo_catalog` (build once; a version stamp written last marks a finished build, so a
 half-built catalog is rebuilt) and :func:`default_catalog_dir` (``$AEF_EE_CATALOG`` or
-``~/.cache/aef-ee/demo-catalog-v<N>``).
+``<state>/demo-catalog-v<N>``, the state folder of :func:`aef_ee.paths.state_dir`). The source files are the package
+data of :func:`aef_ee.paths.data_dir`.
 
 Every value is stored as Earth Engine stores it (Sentinel-2 as uint16 reflectance x 1e4, Sentinel-1 as float32 dB,
 ERA5 in K and m, DEM in float32 m); each conversion is written next to the code doing it and in docs/catalog.md.
@@ -40,7 +41,7 @@ from aef_ee.atomic import atomic_path, write_json_atomic
 from aef_ee.errors import AefIOError
 from aef_ee.local.catalog import IMAGE_COLLECTION, Catalog
 from aef_ee.local.catalog_add import read_table_features, write_feature_collection, write_geotiff
-from aef_ee.paths import cache_dir, data_dir
+from aef_ee.paths import data_dir, state_dir
 
 __all__ = [
     "DEMO_CATALOG_VERSION",
@@ -94,11 +95,11 @@ HOUR_MS = 3_600_000
 
 
 def default_catalog_dir() -> Path:
-    """``$AEF_EE_CATALOG`` if set, else ``<cache>/demo-catalog-v<DEMO_CATALOG_VERSION>`` (see aef_ee.paths)."""
+    """``$AEF_EE_CATALOG`` if set, else ``<state>/demo-catalog-v<N>`` (:func:`aef_ee.paths.state_dir`)."""
     override = os.environ.get(CATALOG_ENV)
     if override:
         return Path(override).expanduser()
-    return cache_dir() / f"demo-catalog-v{DEMO_CATALOG_VERSION}"
+    return state_dir() / f"demo-catalog-v{DEMO_CATALOG_VERSION}"
 
 
 def is_built(root: str | Path) -> bool:

@@ -67,7 +67,7 @@ def sample_embedding_field(years: Sequence[int] = SAMPLE_YEARS, *, size: int = S
 
     Raises:
       AefValueError: fewer than one year, or a size under 2.
-      AefIOError: the repository's ``data/`` folder is missing (see :func:`aef_ee.paths.data_dir`).
+      AefIOError: the data folder is missing (see :func:`aef_ee.paths.data_dir`).
     """
     import pandas as pd
 
@@ -102,7 +102,7 @@ def build_sample_embedding_collection(
 
     Args:
       cog_dir: folder for the COGs (``sample_<year>.tif``); they must stay there while the collection is used.
-        Default: ``sample-embeddings`` in aef-ee's cache folder (:func:`aef_ee.paths.cache_dir`).
+        Default: ``sample-embeddings`` in aef-ee's state folder (:func:`aef_ee.paths.state_dir`).
       collection: the ImageCollection asset ID.
       years: the years to write, first year first.
 
@@ -113,9 +113,9 @@ def build_sample_embedding_collection(
     from aef_ee.fields.register import cog_tags, register_embeddings
     from aef_ee.fields.cog import write_embedding_cog
 
-    from aef_ee.paths import cache_dir
+    from aef_ee.paths import state_dir
 
-    cog_dir = Path(cog_dir if cog_dir is not None else cache_dir() / "sample-embeddings").absolute()
+    cog_dir = Path(cog_dir if cog_dir is not None else state_dir() / "sample-embeddings").absolute()
     left, top = SAMPLE_ORIGIN
     transform = (10.0, 0.0, left, 0.0, -10.0, top)
     paths = [cog_dir / f"sample_{int(y)}.tif" for y in years]
