@@ -96,7 +96,7 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
     from aef_ee import ops
     from aef_ee.fields.register import register_embeddings
     from aef_ee.fields.collection import open_embeddings
-    from aef_ee.videos.export.api import export_videos
+    from aef_ee.videos.export import ExportOptions, ExportRequest, SiteSampling, export_videos
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -111,9 +111,11 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
     stage(f"exporting training videos ({', '.join(DEMO_SOURCES)}) over the Belgium patch, {DEMO_PERIOD[0]}.."
           f"{DEMO_PERIOD[1]}")
     videos = out / "videos"
-    exported = export_videos(videos, sources=DEMO_SOURCES, region=ee.Geometry.Rectangle(list(DEMO_REGION)),
-                             n_sites=9, size=32, start=DEMO_PERIOD[0], end=DEMO_PERIOD[1], bands=DEMO_BANDS,
-                             progress=progress)
+    exported = export_videos(
+        videos, ExportRequest(sources=DEMO_SOURCES, bands=DEMO_BANDS),
+        SiteSampling(start=DEMO_PERIOD[0], end=DEMO_PERIOD[1], region=ee.Geometry.Rectangle(list(DEMO_REGION)),
+                     n_sites=9, size=32),
+        options=ExportOptions(progress=progress))
     print(f"      {exported.sites_written} sites written ({exported.sites_skipped} already there, "
           f"{exported.sites_empty} without data) -> {videos}")
 

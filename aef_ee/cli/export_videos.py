@@ -101,34 +101,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the export described by ``args``; prints a one-line summary."""
     from aef_ee.backend import initialize
-    from aef_ee.videos.export.api import export_videos
-    from aef_ee.videos.export.batch import BatchResult
-    from aef_ee.videos.export.storage import LocalBucketStore
+    from aef_ee.videos.export import (BatchResult, ExportOptions, ExportRequest, LocalBucketStore, SiteSampling,
+                                      export_videos)
 
-    settings = {"bucket_dir": args.bucket_dir} if args.bucket_dir and not args.url else {}
-    initialize(args.backend, project=args.project, catalog=args.catalog, url=args.url, **settings)
+    # Every option is checked (values quoted) before the engine starts.
+    request = ExportRequest(
+        sources=args.sources, layout=args.layout, composite=args.composite, reducer=args.reducer,
+        bands=_bands(args.bands), cloud_mask=args.cloud_mask, cs_threshold=args.cs_threshold,
+        same_pass_s=args.same_pass_s,
+    )
+    options = ExportOptions(
+        path=args.path, bucket=args.bucket, prefix=args.prefix,
+        store=LocalBucketStore(args.bucket_dir) if args.bucket_dir else None, max_workers=args.workers,
+        tile_size=args.tile_size, max_concurrent_tasks=args.max_tasks, wait=not args.no_wait,
+        sites_per_shard=args.sites_per_shard,
+    )
     start, end = args.start, args.end
     if args.year is not None:
         start, end = start or f"{args.year:04d}-01-01", end or f"{args.year + 1:04d}-01-01"
     if args.path != "convert" and not (start and end):
         raise AefValueError("give --start and --end, or --year")
-    region, features = args.region, args.features
-    if isinstance(region, str) or isinstance(features, str):
-        import ee
+    settings = {"bucket_dir": args.bucket_dir} if args.bucket_dir and not args.url else {}
+    initialize(args.backend, project=args.project, catalog=args.catalog, url=args.url, **settings)
+    sampling = None
+    if args.path != "convert":  # convert reads the sites recorded by the batch run
+        region, features = args.region, args.features
+        if isinstance(region, str) or isinstance(features, str):
+            import ee
 
-        region = ee.FeatureCollection(region) if isinstance(region, str) else region
-        features = ee.FeatureCollection(features) if isinstance(features, str) else features
-    result = export_videos(
-        args.out, sources=args.sources, start=start, end=end, region=region, features=features,
-        n_sites=args.sites, size=args.site_size, resolution_m=args.resolution,
-        context_days=(args.context_days, args.context_days), seed=args.seed, layout=args.layout,
-        composite=args.composite, reducer=args.reducer, bands=_bands(args.bands), cloud_mask=args.cloud_mask,
-        cs_threshold=args.cs_threshold, same_pass_s=args.same_pass_s, path=args.path, bucket=args.bucket,
-        prefix=args.prefix,
-        store=LocalBucketStore(args.bucket_dir) if args.bucket_dir else None, max_workers=args.workers,
-        tile_size=args.tile_size, max_concurrent_tasks=args.max_tasks, wait=not args.no_wait,
-        sites_per_shard=args.sites_per_shard,
-    )
+            region = ee.FeatureCollection(region) if isinstance(region, str) else region
+            features = ee.FeatureCollection(features) if isinstance(features, str) else features
+        sampling = SiteSampling(
+            start=start, end=end, region=region, features=features, n_sites=args.sites, size=args.site_size,
+            resolution_m=args.resolution, context_days=(args.context_days, args.context_days), seed=args.seed,
+        )
+    result = export_videos(args.out, request, sampling, options=options)
     if isinstance(result, BatchResult):
         print(f"batch: {result.tiles_started} tasks started, {result.tiles_skipped} tiles already exported, "
               f"{result.tiles_active} running; re-run with --path convert when they finish")

@@ -13,6 +13,10 @@ Samplers (all return ``list[Site]``, deterministic for a seed):
 
 Each site has a valid period (default: one calendar year) and optional context before and after it, during which
 frames are also exported (``Site.window_ms``).
+
+:class:`SiteSampling` describes a sampling as one value (period, region or features, count, size, seed);
+``SiteSampling(...).sites()`` draws the sites. ``aef_ee.videos.export.export_videos`` takes it in place of a list of
+sites; an export directory records its sites, so a resumed run that draws other ones is refused.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from aef_ee.errors import AefValueError, SiteError
 
 __all__ = [
     "Site",
+    "SiteSampling",
     "DEFAULT_SITE_SIZE",
     "DEFAULT_RESOLUTION_M",
     "utm_epsg",
@@ -511,6 +516,116 @@ def sites_from_features(
     if len(distinct) < len(sites):
         log.info("%d features share a site with an earlier feature; kept the first", len(sites) - len(distinct))
     return distinct
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A sampling as one value
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteSampling:
+    """Where the sites come from: one site per feature, or ``n_sites`` drawn uniformly over a region.
+
+    Give exactly one of ``region`` (with ``n_sites``) or ``features``. Deterministic: the same fields give the same
+    sites (the resume of an export relies on it).
+
+    Example::
+
+        SiteSampling(start="2021-01-01", end="2022-01-01", region=(4.0, 50.5, 5.0, 51.0), n_sites=10).sites()
+        SiteSampling(start="2021-01-01", end="2022-01-01", features=[(4.35, 50.85), (5.32, 50.63)], size=64)
+
+    Attributes:
+      start, end: the sites' valid period [start, end): ISO dates or datetimes (UTC unless they carry a zone),
+        ``datetime.date`` objects, or ms since the epoch; ``end`` after ``start``.
+      region: where sites are drawn: a bbox ``(west, south, east, north)`` in degrees, a GeoJSON geometry /
+        Feature / FeatureCollection dict, a shapely geometry, or an ``ee.Geometry`` / ``ee.Feature`` /
+        ``ee.FeatureCollection`` (see :func:`region_geometry`). Needs ``n_sites``.
+      features: one site per feature, at its centroid, carrying its properties: a GeoJSON FeatureCollection dict,
+        a list of GeoJSON features or of (lon, lat) pairs in degrees, or an ``ee.FeatureCollection``.
+      n_sites: with ``region``, how many distinct sites to draw (>= 1).
+      size: L, pixels per site side (>= 1; default 128, as AlphaEarth Foundations).
+      resolution_m: pixel size in metres (> 0; default 10).
+      context_days: days (>= 0) of frames also exported before and after the valid period: a (before, after) pair,
+        or one number for both.
+      seed: the sampling seed (an int); keep it to resume an export of a region.
+
+    Raises:
+      AefValueError: a value outside the ones above (the message quotes it and says the fix).
+    """
+
+    start: str | dt.date | int
+    end: str | dt.date | int
+    region: Any = None
+    features: Any = None
+    n_sites: int | None = None
+    size: int = DEFAULT_SITE_SIZE
+    resolution_m: float = DEFAULT_RESOLUTION_M
+    context_days: tuple[float, float] | float = (0.0, 0.0)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            try:
+                _to_ms(getattr(self, name))
+            except AefValueError as exc:
+                raise AefValueError(f"{name}: {exc}; give an ISO date such as '2021-01-01', a datetime.date or ms "
+                                    f"since the epoch") from exc
+        parse_period(self.start, self.end)  # end after start
+        if self.region is None and self.features is None:
+            raise AefValueError("give region=... with n_sites=..., or features=...; got neither")
+        if self.region is not None and self.features is not None:
+            raise AefValueError(f"give region or features, not both; got region={self.region!r:.100} and "
+                                f"features={self.features!r:.100}")
+        if self.region is not None and not _is_int(self.n_sites, minimum=1):
+            raise AefValueError(f"a region needs n_sites, the number of sites to draw (an int >= 1); "
+                                f"got n_sites={self.n_sites!r}")
+        if self.features is not None and self.n_sites is not None:
+            raise AefValueError(f"features give one site per feature: drop n_sites (got n_sites={self.n_sites!r})")
+        if not _is_int(self.size, minimum=1):
+            raise AefValueError(f"size is the pixels per site side, an int >= 1; got size={self.size!r}")
+        if not (_is_number(self.resolution_m) and math.isfinite(self.resolution_m) and self.resolution_m > 0):
+            raise AefValueError(f"resolution_m is the pixel size in metres, a number > 0; "
+                                f"got resolution_m={self.resolution_m!r}")
+        context = self.context_days
+        if _is_number(context):
+            context = (context, context)  # type: ignore[assignment]
+        if not (isinstance(context, (tuple, list)) and len(context) == 2
+                and all(_is_number(d) and math.isfinite(d) and d >= 0 for d in context)):
+            raise AefValueError(f"context_days must be days >= 0, one number or a (before, after) pair; "
+                                f"got context_days={self.context_days!r}")
+        object.__setattr__(self, "context_days", (float(context[0]), float(context[1])))
+        if not _is_int(self.seed):
+            raise AefValueError(f"seed must be an int; got seed={self.seed!r}")
+
+    @property
+    def period_ms(self) -> tuple[int, int]:
+        """The valid period [start, end) in ms since the epoch."""
+        return parse_period(self.start, self.end)
+
+    def sites(self) -> list[Site]:
+        """The sites, in sampling order (feature order, or draw order over the region).
+
+        Raises:
+          SiteError: an empty region or feature collection, a site outside UTM's latitude band, or a region too
+            small for ``n_sites`` distinct sites.
+        """
+        context = self.context_days
+        assert isinstance(context, tuple)  # normalised in __post_init__
+        if self.features is not None:
+            return sites_from_features(self.features, period_ms=self.period_ms, size=self.size,
+                                       resolution_m=self.resolution_m, context_days=context)
+        assert self.n_sites is not None
+        return sample_uniform(self.region, self.n_sites, period_ms=self.period_ms, size=self.size,
+                              resolution_m=self.resolution_m, context_days=context, seed=self.seed)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any, *, minimum: int | None = None) -> bool:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return ok and (minimum is None or value >= minimum)
 
 
 # computePixels answers at most 48 MiB; a uint16/float class raster of 2048 x 2048 stays well under it.

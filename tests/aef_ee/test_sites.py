@@ -117,3 +117,52 @@ def test_periods() -> None:
         sites.parse_period("2021-01-01", "2020-01-01")
     s = sites.snap_site(4.35, 50.85, period_ms=YEAR, context_days=(30, 0))
     assert s.window_ms == (YEAR[0] - 30 * 86_400_000, YEAR[1])
+
+
+def test_site_sampling_draws_what_the_samplers_draw() -> None:
+    bbox = (4.0, 50.5, 5.0, 51.0)
+    sampling = sites.SiteSampling(start="2021-01-01", end="2022-01-01", region=bbox, n_sites=5, size=64,
+                                  resolution_m=20.0, context_days=(10, 5), seed=3)
+    expected = sites.sample_uniform(bbox, 5, period_ms=YEAR, size=64, resolution_m=20.0, context_days=(10, 5),
+                                    seed=3)
+    assert sampling.period_ms == YEAR and sampling.context_days == (10.0, 5.0)
+    assert [s.site_id for s in sampling.sites()] == [s.site_id for s in expected]
+    assert sampling.sites() == expected  # deterministic: an export re-samples the same sites to resume
+    assert sampling.sites()[0].context_ms == (10 * 86_400_000, 5 * 86_400_000)
+    points = [(4.35, 50.85), (5.32, 50.63)]
+    by_feature = sites.SiteSampling(start="2021-01-01", end="2022-01-01", features=points, context_days=7)
+    assert by_feature.context_days == (7.0, 7.0)
+    assert by_feature.sites() == sites.sites_from_features(points, period_ms=YEAR, context_days=(7, 7))
+    with pytest.raises(SiteError, match="outside every UTM"):
+        sites.SiteSampling(start="2021-01-01", end="2022-01-01", features=[(10.0, 85.5)]).sites()
+
+
+_PERIOD = dict(start="2021-01-01", end="2022-01-01")
+_BBOX = (4.0, 50.5, 5.0, 51.0)
+
+
+@pytest.mark.parametrize("kwargs, quoted", [
+    (dict(start="2021-13-01", end="2022-01-01", region=_BBOX, n_sites=1), "'2021-13-01'"),
+    (dict(start="2021-01-01", end=None, region=_BBOX, n_sites=1), "None"),
+    (dict(start="2022-01-01", end="2021-01-01", region=_BBOX, n_sites=1), "'2021-01-01'"),
+    (dict(**_PERIOD), "neither"),
+    (dict(**_PERIOD, region=_BBOX), "n_sites=None"),
+    (dict(**_PERIOD, region=_BBOX, n_sites=0), "n_sites=0"),
+    (dict(**_PERIOD, region=_BBOX, n_sites=2.5), "n_sites=2.5"),
+    (dict(**_PERIOD, region=_BBOX, n_sites=2, features=[(4.3, 50.8)]), "region=(4.0, 50.5, 5.0, 51.0)"),
+    (dict(**_PERIOD, features=[(4.3, 50.8)], n_sites=3), "n_sites=3"),
+    (dict(**_PERIOD, features=[(4.3, 50.8)], size=0), "size=0"),
+    (dict(**_PERIOD, features=[(4.3, 50.8)], size=12.5), "size=12.5"),
+    (dict(**_PERIOD, features=[(4.3, 50.8)], resolution_m=0), "resolution_m=0"),
+    (dict(**_PERIOD, features=[(4.3, 50.8)], resolution_m=float("nan")), "resolution_m=nan"),
+    (dict(**_PERIOD, features=[(4.3, 50.8)], context_days=(1, -2)), "context_days=(1, -2)"),
+    (dict(**_PERIOD, features=[(4.3, 50.8)], context_days=(1, 2, 3)), "context_days=(1, 2, 3)"),
+    (dict(**_PERIOD, features=[(4.3, 50.8)], seed="a"), "seed='a'"),
+])
+def test_site_sampling_rejects_bad_values_quoting_them(kwargs: dict, quoted: str) -> None:
+    import re
+
+    from aef_ee.errors import AefValueError
+
+    with pytest.raises(AefValueError, match=re.escape(quoted)):
+        sites.SiteSampling(**kwargs)

@@ -1,151 +1,131 @@
-"""``export_videos``: sites + request + path in one call (what ``aef-ee export-videos`` runs)."""
+"""``export_videos``: what (:class:`ExportRequest`), where (sites or a :class:`SiteSampling`) and how
+(:class:`ExportOptions`) in one call; what ``aef-ee export-videos`` runs."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
 
 from aef_ee.errors import AefValueError
 from aef_ee.videos.export.batch import BatchResult, convert_batch, submit_batch
-from aef_ee.videos.export.interactive import ExportResult, PixelBackend, export_interactive
+from aef_ee.videos.export.interactive import ExportResult, export_interactive
+from aef_ee.videos.export.manifest import check_manifest
+from aef_ee.videos.export.options import ExportOptions
 from aef_ee.videos.export.request import ExportRequest
 from aef_ee.videos.export.storage import BucketStore, GcsStore, LocalBucketStore, upload_dir
-from aef_ee.videos.sites import (
-    DEFAULT_RESOLUTION_M,
-    DEFAULT_SITE_SIZE,
-    Site,
-    parse_period,
-    sample_uniform,
-    sites_from_features,
-)
+from aef_ee.videos.sites import Site, SiteSampling
 
-__all__ = ["export_videos", "make_sites"]
+__all__ = ["export_videos"]
 
 log = logging.getLogger(__name__)
 
-
-def make_sites(
-    *,
-    start: Any,
-    end: Any,
-    region: Any = None,
-    features: Any = None,
-    n_sites: int | None = None,
-    size: int = DEFAULT_SITE_SIZE,
-    resolution_m: float = DEFAULT_RESOLUTION_M,
-    context_days: tuple[float, float] = (0.0, 0.0),
-    seed: int = 0,
-) -> list[Site]:
-    """Sites from ``features`` (one per feature) or ``n_sites`` drawn uniformly over ``region``.
-
-    Raises:
-      AefValueError: neither (or both) of region/features, or a region without ``n_sites``.
-      SiteError: see :mod:`aef_ee.videos.sites`.
-    """
-    period = parse_period(start, end)
-    if (region is None) == (features is None):
-        raise AefValueError("give exactly one of region (with n_sites) or features")
-    if features is not None:
-        return sites_from_features(features, period_ms=period, size=size, resolution_m=resolution_m,
-                                   context_days=context_days)
-    if not n_sites:
-        raise AefValueError("a region needs n_sites (how many sites to sample)")
-    return sample_uniform(region, n_sites, period_ms=period, size=size, resolution_m=resolution_m,
-                          context_days=context_days, seed=seed)
+_DEFAULT_OPTIONS = ExportOptions()
 
 
 def export_videos(
     out: str | os.PathLike[str],
+    request: ExportRequest | None,
+    sites: Sequence[Site] | SiteSampling | None = None,
     *,
-    sources: Sequence[str] | str,
-    sites: Sequence[Site] | None = None,
-    start: Any = None,
-    end: Any = None,
-    region: Any = None,
-    features: Any = None,
-    n_sites: int | None = None,
-    size: int = DEFAULT_SITE_SIZE,
-    resolution_m: float = DEFAULT_RESOLUTION_M,
-    context_days: tuple[float, float] = (0.0, 0.0),
-    seed: int = 0,
-    layout: Literal["acquisitions", "composites"] = "acquisitions",
-    composite: str = "monthly",
-    reducer: str = "median",
-    bands: Mapping[str, Sequence[str]] | None = None,
-    cloud_mask: str = "auto",
-    cs_threshold: float = 0.5,
-    same_pass_s: float = 120.0,
-    path: Literal["interactive", "batch", "convert"] = "interactive",
-    bucket: str | None = None,
-    prefix: str = "aef-videos",
-    store: BucketStore | None = None,
-    max_workers: int = 8,
-    tile_size: int | None = None,
-    max_concurrent_tasks: int = 10,
-    wait: bool = True,
-    sites_per_shard: int = 256,
-    staging_dir: str | os.PathLike[str] | None = None,
-    backend: PixelBackend | None = None,
-    progress: bool = True,
+    options: ExportOptions = _DEFAULT_OPTIONS,
 ) -> ExportResult | BatchResult:
-    """Exports training videos; re-running with the same arguments resumes.
+    """Exports the training videos of ``sites`` to ``out``; re-running with the same arguments resumes.
 
-    Example::
+    Example (the local engine on its demo catalog; ``aef_ee.initialize(project="my-project")`` for Earth Engine)::
 
         import aef_ee
-        from aef_ee.videos.export.api import export_videos
+        from aef_ee.videos.export import ExportOptions, ExportRequest, SiteSampling, export_videos
+
         aef_ee.initialize(backend="local")
-        export_videos("videos/", sources="s2,s1,era5,dem", region=(4.0, 50.5, 5.0, 51.0), n_sites=10,
-                      start="2021-01-01", end="2022-01-01")
+        result = export_videos(
+            "videos/",
+            ExportRequest(sources="s2,s1,era5,dem"),
+            SiteSampling(start="2020-11-01", end="2021-11-01", region=(5.319, 50.6287, 5.333, 50.6378),
+                         n_sites=3, size=32),
+            options=ExportOptions(progress=False),
+        )
+        print(result.sites_written, result.frames_written)   # 3 sites (0 on a re-run: all skipped)
 
     Args:
-      out: dataset directory, or ``gs://bucket/prefix`` (written under ``staging_dir`` then uploaded).
-      sources: names from :mod:`aef_ee.videos.sources` (a list or a comma-separated string).
-      sites: explicit sites; otherwise made by :func:`make_sites` from ``region``/``features``.
-      path: ``interactive`` (computePixels), ``batch`` (start export tasks; with ``wait`` also converts) or
-        ``convert`` (ingest a batch export's finished GeoTIFFs).
-      bucket, prefix, store: batch outputs ``gs://<bucket>/<prefix>/<tile>.tif``, read through ``store``
-        (default: google-cloud-storage with a cache under the staging directory).
+      out: the dataset directory, or ``gs://bucket/prefix`` (written under ``options.staging_dir``, then uploaded).
+      request: what to export (sources, time layout, bands, cloud mask). With ``path="convert"`` it may be
+        ``None``: the export directory records it (if given, it must be that one).
+      sites: where: a list of :class:`~aef_ee.videos.sites.Site`, or a :class:`SiteSampling` that draws them.
+        With ``path="convert"`` it may be ``None`` (the export directory records them; if given, they must be
+        those).
+      options: how: the path (interactive, batch, convert), its bucket, concurrency, shard size, progress.
 
     Returns:
-      ExportResult of the written shards, or BatchResult when batch tasks were started without waiting.
+      :class:`ExportResult` of the written shards, or :class:`BatchResult` when batch tasks were started without
+      waiting (``ExportOptions(path="batch", wait=False)``).
+
+    Raises:
+      AefValueError: ``request``, ``sites`` or ``options`` of the wrong type, or no sites for an interactive or
+        batch export.
+      ExportManifestError: ``out`` holds an export of another request or other sites.
+      SiteError: the sampling cannot place its sites.
+      UnknownSourceError, UnknownBandError: raised by :class:`ExportRequest`.
+      NoDataError: no source has a valid frame over any site.
+      ExportError: a batch task failed, or ``path="convert"`` on a directory without a batch export.
     """
-    request = ExportRequest(
-        sources=tuple(sources.split(",")) if isinstance(sources, str) else tuple(sources), layout=layout,
-        composite=composite, reducer=reducer, bands={k: tuple(v) for k, v in (bands or {}).items()},
-        cloud_mask=cloud_mask, cs_threshold=cs_threshold, same_pass_s=same_pass_s,
-    )
+    if not isinstance(options, ExportOptions):
+        raise AefValueError(f"options must be an ExportOptions(...); got {type(options).__name__}: {options!r:.200}")
+    if request is not None and not isinstance(request, ExportRequest):
+        raise AefValueError(f"request must be an ExportRequest(...), e.g. ExportRequest(sources='s2,s1'); "
+                            f"got {type(request).__name__}: {request!r:.200}")
+    if request is None and options.path != "convert":
+        raise AefValueError(f"path={options.path!r} needs a request, e.g. ExportRequest(sources='s2,s1'); got None")
+    if sites is None and options.path != "convert":
+        raise AefValueError(f"path={options.path!r} needs sites: a list of Site or a SiteSampling(...); got None")
+    site_list = None if sites is None else _site_list(sites)
+
     upload_to = str(out) if str(out).startswith("gs://") else None
-    local_out = Path(staging_dir or _staging_for(str(out))) if upload_to else Path(out)
-    if path == "convert":
-        result: ExportResult | BatchResult = convert_batch(local_out, store=_store(store, local_out),
-                                                           sites_per_shard=sites_per_shard, progress=progress)
+    local_out = Path(options.staging_dir or _staging_for(str(out))) if upload_to else Path(out)
+    result: ExportResult | BatchResult
+    if options.path == "convert":
+        check_manifest(local_out, request, site_list)
+        result = convert_batch(local_out, store=_store(options.store, local_out),
+                               sites_per_shard=options.sites_per_shard, progress=options.progress)
+    elif options.path == "interactive":
+        assert request is not None and site_list is not None
+        result = export_interactive(site_list, request, local_out, backend=options.backend,
+                                    max_workers=options.max_workers, tile_size=options.resolved_tile_size,
+                                    sites_per_shard=options.sites_per_shard, progress=options.progress)
     else:
-        if sites is None:
-            sites = make_sites(start=start, end=end, region=region, features=features, n_sites=n_sites, size=size,
-                               resolution_m=resolution_m, context_days=context_days, seed=seed)
-        if path == "interactive":
-            result = export_interactive(sites, request, local_out, backend=backend, max_workers=max_workers,
-                                        tile_size=tile_size or 8, sites_per_shard=sites_per_shard, progress=progress)
-        elif path == "batch":
-            if not bucket:
-                raise AefValueError("the batch path needs a bucket for Earth Engine's export tasks")
-            bucket_store = _store(store, local_out)
-            result = submit_batch(sites, request, local_out, bucket=bucket, prefix=prefix, store=bucket_store,
-                                  tile_size=tile_size or 4, max_concurrent_tasks=max_concurrent_tasks, wait=wait,
-                                  backend=backend, progress=progress)
-            if wait:
-                result = convert_batch(local_out, store=bucket_store, sites_per_shard=sites_per_shard,
-                                       progress=progress)
-        else:
-            raise AefValueError(f"path must be 'interactive', 'batch' or 'convert'; got {path!r}")
+        assert options.path == "batch" and options.bucket and request is not None and site_list is not None
+        bucket_store = _store(options.store, local_out)
+        result = submit_batch(site_list, request, local_out, bucket=options.bucket, prefix=options.prefix,
+                              store=bucket_store, tile_size=options.resolved_tile_size,
+                              max_concurrent_tasks=options.max_concurrent_tasks, wait=options.wait,
+                              backend=options.backend, progress=options.progress)
+        if options.wait:
+            result = convert_batch(local_out, store=bucket_store, sites_per_shard=options.sites_per_shard,
+                                   progress=options.progress)
     if upload_to and isinstance(result, ExportResult):
         upload_dir(local_out, upload_to)
     return result
+
+
+def _site_list(sites: Sequence[Site] | SiteSampling) -> list[Site]:
+    """The sites of a SiteSampling, or a checked list of Site.
+
+    Raises:
+      AefValueError: not a SiteSampling nor a sequence of Site (quoting the first wrong element).
+    """
+    if isinstance(sites, SiteSampling):
+        return sites.sites()
+    if isinstance(sites, (str, bytes, Mapping)) or not isinstance(sites, Iterable):
+        raise AefValueError(f"sites must be a list of Site or a SiteSampling(...); got {type(sites).__name__}: "
+                            f"{sites!r:.200}")
+    out = list(sites)
+    for i, site in enumerate(out):
+        if not isinstance(site, Site):
+            raise AefValueError(f"sites must hold aef_ee.videos.Site objects (or be a SiteSampling(...)); "
+                                f"sites[{i}] is {type(site).__name__}: {site!r:.200}")
+    return out
 
 
 def _staging_for(url: str) -> Path:
@@ -161,5 +141,3 @@ def _store(store: BucketStore | None, local_out: Path) -> BucketStore:
     if bucket_dir and not os.environ.get("STORAGE_EMULATOR_HOST"):
         return LocalBucketStore(bucket_dir)
     return GcsStore(local_out / ".bucket-cache")
-
-

@@ -22,11 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aef_ee.atomic import write_json_atomic, write_text_atomic
 from aef_ee.errors import ExportManifestError
 from aef_ee.videos.export.request import ExportRequest
 from aef_ee.videos.sites import Site
 
-__all__ = ["Manifest", "open_manifest", "MANIFEST_NAME"]
+__all__ = ["Manifest", "open_manifest", "check_manifest", "load_sites", "MANIFEST_NAME"]
 
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "export.json"
@@ -95,30 +96,48 @@ def open_manifest(out_dir: str | os.PathLike[str], request: ExportRequest, sites
     }
     path = out / MANIFEST_NAME
     if path.exists():
-        existing = json.loads(path.read_text())
-        if existing.get("fingerprint") != header["fingerprint"]:
-            raise ExportManifestError(
-                f"{out} holds an export of another request ({existing.get('request')}); "
-                f"this one is {header['request']}. Use another output directory."
-            )
-        if existing.get("sites_hash") != header["sites_hash"]:
-            raise ExportManifestError(
-                f"{out} holds an export of {existing.get('num_sites')} other sites; this run asks for "
-                f"{len(sites)} sites. Re-run with the same sites (same sampling arguments and seed)."
-            )
+        _check_same(out, json.loads(path.read_text()), header)
         return Manifest(out, request, sites)
-    _write_atomic(out / SITES_NAME, "".join(json.dumps(s.to_json()) + "\n" for s in sites))
-    _write_atomic(path, json.dumps(header, indent=1))
+    write_text_atomic(out / SITES_NAME, "".join(json.dumps(s.to_json()) + "\n" for s in sites))
+    write_json_atomic(path, header, indent=1)
     return Manifest(out, request, sites)
+
+
+def check_manifest(out_dir: str | os.PathLike[str], request: ExportRequest | None = None,
+                   sites: Sequence[Site] | None = None) -> None:
+    """Checks that an existing export directory was asked for ``request`` and ``sites`` (``None``: not checked).
+
+    Does nothing when ``out_dir`` holds no manifest yet.
+
+    Raises:
+      ExportManifestError: the directory holds an export of another request or another site list.
+    """
+    path = Path(out_dir) / MANIFEST_NAME
+    if not path.exists():
+        return
+    existing = json.loads(path.read_text())
+    header: dict[str, Any] = {}
+    if request is not None:
+        header.update(fingerprint=request.fingerprint(), request=request.to_json())
+    if sites is not None:
+        header.update(sites_hash=_sites_hash(list(sites)), num_sites=len(sites))
+    _check_same(Path(out_dir), existing, header)
+
+
+def _check_same(out: Path, existing: dict[str, Any], header: dict[str, Any]) -> None:
+    if "fingerprint" in header and existing.get("fingerprint") != header["fingerprint"]:
+        raise ExportManifestError(
+            f"{out} holds an export of another request ({existing.get('request')}); "
+            f"this one is {header['request']}. Use another output directory."
+        )
+    if "sites_hash" in header and existing.get("sites_hash") != header["sites_hash"]:
+        raise ExportManifestError(
+            f"{out} holds an export of {existing.get('num_sites')} other sites; this run asks for "
+            f"{header['num_sites']} sites. Re-run with the same sites (same sampling arguments and seed)."
+        )
 
 
 def load_sites(out_dir: str | os.PathLike[str]) -> list[Site]:
     """The sites recorded by :func:`open_manifest` (to resume without re-sampling)."""
     path = Path(out_dir) / SITES_NAME
     return [Site.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

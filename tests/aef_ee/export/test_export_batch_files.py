@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from aef_ee.videos.export import ExportRequest, export_interactive
+from aef_ee.errors import ExportManifestError
+from aef_ee.videos.export import ExportOptions, ExportRequest, export_interactive, export_videos
 from aef_ee.videos.export.assemble import required_bands
 from aef_ee.videos.export.batch import convert_batch, submit_batch, tile_grid
 from aef_ee.videos.export.files import CatalogFilesBackend
@@ -104,3 +105,25 @@ def test_batch_equals_interactive_and_resumes(catalog: Path, tmp_path: Path) -> 
             np.testing.assert_array_equal(va.sources[name].mask, vb.sources[name].mask)
             np.testing.assert_array_equal(va.sources[name].timestamps_ms, vb.sources[name].timestamps_ms)
         assert va.properties == vb.properties
+
+
+def test_convert_through_export_videos_reads_the_recorded_request_and_sites(catalog: Path, tmp_path: Path) -> None:
+    """``path="convert"`` needs neither request nor sites (the directory records them); given ones must match."""
+    request = ExportRequest(sources=("s1",))
+    sites = belgium_sites()[:4]
+    store = LocalBucketStore(tmp_path / "buckets")
+    tasks = FileTasks(catalog, tmp_path / "buckets")
+    started = submit_batch(sites, request, tmp_path / "batch", bucket="b", prefix="videos", store=store, tile_size=2,
+                           poll_s=0.0, backend=CatalogFilesBackend(catalog), start_task=tasks.start,
+                           task_state=FileTasks.state, wait=False, progress=False)
+    assert started.tiles_started == 2
+    convert = ExportOptions(path="convert", store=store, sites_per_shard=3, progress=False)
+    with pytest.raises(ExportManifestError, match="another request"):
+        export_videos(tmp_path / "batch", ExportRequest(sources=("s1",), same_pass_s=0.0), options=convert)
+    with pytest.raises(ExportManifestError, match="other sites"):
+        export_videos(tmp_path / "batch", request, sites[:3], options=convert)
+    assert not list((tmp_path / "batch").glob("shard-*"))  # nothing converted by the refused calls
+    result = export_videos(tmp_path / "batch", None, options=convert)
+    assert result.sites_written == 4 and len(VideoDataset(tmp_path / "batch")) == 4
+    again = export_videos(tmp_path / "batch", request, sites, options=convert)
+    assert again.sites_written == 0 and again.sites_skipped == 4

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from local_engine import running_engine
 from rasterio.transform import from_origin
 
 from aef_ee.videos.export import ExportRequest, export_interactive
@@ -73,17 +74,10 @@ def ndvi_source():  # type: ignore[no-untyped-def]
 
 
 def test_masks_mark_exactly_clouds_and_nodata(cloud_catalog, ndvi_source, tmp_path: Path) -> None:
-    from aef_ee.backend import initialize
-    from aef_ee.local.server import LocalServer
-
     root, arrays = cloud_catalog
-    # Its own server: aef_ee.backend.local_server would stop the session's demo-catalog engine.
-    server = LocalServer(root, settings={}).start()
-    try:
-        initialize("local", url=server.url)
+    # Its own engine on this catalog, stopped at the end; the session's demo-catalog engine is left alone.
+    with running_engine(root):
         _check(root, arrays, tmp_path)
-    finally:
-        server.stop()
 
 
 def _check(root: Path, arrays: dict, tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from export_helpers import belgium_sites, bigearthnet_sites, image_manifest, rea
 
 from aef_ee.videos import sources as registry
 from aef_ee.errors import NoDataError, SiteError, UnknownSourceError
-from aef_ee.videos.export import ExportRequest, convert_batch, export_interactive, export_videos, submit_batch
+from aef_ee.videos.export import (ExportOptions, ExportRequest, SiteSampling, convert_batch, export_interactive,
+                                  export_videos, submit_batch)
 from aef_ee.videos.export.files import CatalogFilesBackend
 from aef_ee.videos.export.interactive import EarthEngineBackend
 from aef_ee.videos.export.storage import LocalBucketStore
@@ -216,19 +217,21 @@ def test_ee_expressions_agree_with_numpy(ee_local) -> None:
 
 
 def test_clear_errors(ee_local, tmp_path: Path) -> None:
+    belgium = SiteSampling(start="2021-01-01", end="2022-01-01", region=(4.0, 50.5, 5.0, 51.0), n_sites=2)
+    quiet = ExportOptions(progress=False)
     with pytest.raises(UnknownSourceError, match="'sentinel9'"):
-        export_videos(tmp_path / "a", sources="s2,sentinel9", region=(4.0, 50.5, 5.0, 51.0), n_sites=2,
-                      start="2021-01-01", end="2022-01-01", progress=False)
+        export_videos(tmp_path / "a", ExportRequest(sources="s2,sentinel9"), belgium, options=quiet)
     with pytest.raises(KeyError, match="'B99'"):
-        export_videos(tmp_path / "b", sources="s2", bands={"s2": ["B2", "B99"]}, region=(4.0, 50.5, 5.0, 51.0),
-                      n_sites=2, start="2021-01-01", end="2022-01-01", progress=False)
+        export_videos(tmp_path / "b", ExportRequest(sources="s2", bands={"s2": ["B2", "B99"]}), belgium,
+                      options=quiet)
     with pytest.raises(SiteError, match="outside every UTM zone"):
-        export_videos(tmp_path / "c", sources="s2", features=[(10.0, 85.5)], start="2021-01-01",
-                      end="2022-01-01", progress=False)
+        export_videos(tmp_path / "c", ExportRequest(sources="s2"),
+                      SiteSampling(start="2021-01-01", end="2022-01-01", features=[(10.0, 85.5)]), options=quiet)
     # The Sahara holds no demo image: a clear error, not an empty dataset.
     with pytest.raises(NoDataError, match="no|none"):
-        export_videos(tmp_path / "d", sources="s2,s1", region=(5.0, 23.0, 6.0, 24.0), n_sites=2, size=16,
-                      start="2021-01-01", end="2022-01-01", progress=False)
+        export_videos(tmp_path / "d", ExportRequest(sources="s2,s1"),
+                      SiteSampling(start="2021-01-01", end="2022-01-01", region=(5.0, 23.0, 6.0, 24.0), n_sites=2,
+                                   size=16), options=quiet)
 
 
 def test_cli_export_videos(local_server, catalog: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from export_helpers import belgium_sites
 
-from aef_ee.videos.export import export_videos
+from aef_ee.videos.export import ExportOptions, ExportRequest, export_videos
 from aef_ee.videos.export.files import CatalogFilesBackend
 from aef_ee.videos.export.storage import GcsStore, cache_dataset
 from aef_ee.videos.format import VideoDataset
@@ -56,8 +56,9 @@ def test_export_to_gs_and_read_back_through_the_cache(gcs, demo_catalog_dir: Pat
 
     monkeypatch.setattr(google.cloud.storage, "Client", lambda *a, **k: gcs)
     sites = belgium_sites()[:3]
-    result = export_videos("gs://videos/belgium", sources="s1", sites=sites, staging_dir=tmp_path / "staging",
-                           backend=CatalogFilesBackend(demo_catalog_dir), sites_per_shard=2, progress=False)
+    result = export_videos("gs://videos/belgium", ExportRequest(sources="s1"), sites,
+                           options=ExportOptions(staging_dir=tmp_path / "staging", sites_per_shard=2, progress=False,
+                                                 backend=CatalogFilesBackend(demo_catalog_dir)))
     assert result.sites_written == 3
     names = sorted(b.name for b in gcs.list_blobs("videos", prefix="belgium/"))
     assert "belgium/index.json" in names and "belgium/shard-00000.array_record" in names
