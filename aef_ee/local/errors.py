@@ -63,6 +63,11 @@ class ResourceExhausted(EngineError):
     status = "RESOURCE_EXHAUSTED"
 
 
+class EngineStartupError(EngineError, ImportError):
+    """A module the engine lists (an algorithm family, an API route module) is missing or fails to import, or the
+    algorithm table is inconsistent. Raised when the engine starts, so the mistake never becomes a 501 later."""
+
+
 class Cancelled(EngineError):
     """A long-running operation was cancelled."""
 

@@ -10,50 +10,18 @@ algorithm registry.
 from __future__ import annotations
 
 import base64
-import contextvars
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aef_ee.local.algorithms.registry import lookup
-from aef_ee.local.errors import EngineError, InvalidArgument
+from aef_ee.local.context import EngineContext, use_context
+from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.semantics import truthy
 
-__all__ = ["Closure", "EngineContext", "evaluate", "current_context", "use_context"]
+__all__ = ["Closure", "evaluate", "MAX_DEPTH"]
 
 # Earth Engine refuses deeper graphs too; this keeps a hostile request from exhausting the Python stack.
 MAX_DEPTH = 400
-
-
-@dataclasses.dataclass
-class EngineContext:
-    """What algorithms may need beyond their arguments: the catalog and engine-wide settings."""
-
-    catalog: Any
-    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-
-_CONTEXT: contextvars.ContextVar[EngineContext] = contextvars.ContextVar("aef_ee_local_context")
-
-
-def current_context() -> EngineContext:
-    try:
-        return _CONTEXT.get()
-    except LookupError:
-        raise RuntimeError("no local engine context: evaluate() was called outside a request") from None
-
-
-class use_context:  # noqa: N801 - a context manager reads better lower-case
-    def __init__(self, context: EngineContext) -> None:
-        self._context = context
-        self._token: contextvars.Token | None = None
-
-    def __enter__(self) -> EngineContext:
-        self._token = _CONTEXT.set(self._context)
-        return self._context
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._token is not None
-        _CONTEXT.reset(self._token)
 
 
 class Closure:
@@ -80,17 +48,6 @@ class Closure:
         if missing:
             raise InvalidArgument(f"Function is missing arguments {missing}.")
         return self._walker.value(self._body, bound, depth=0, cache={})
-
-
-class BuiltinFunction:
-    """A registered algorithm passed as a value (``ee.ApiFunction`` used as a function argument)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._fn = lookup(name)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._fn(*args, **kwargs)
 
 
 class _Walker:
@@ -204,12 +161,9 @@ class _Walker:
                 raise InvalidArgument(f"{name}: {_argument_message(message)}") from exc
             raise
 
-
     def _if(self, body: Mapping[str, Any], env: Mapping[str, Any], *, depth: int, cache: dict[str, Any]) -> Any:
         """``Algorithms.If`` evaluates only the branch it returns, so the other may be invalid (e.g. the first
         image of an empty collection), as on Earth Engine."""
-        from aef_ee.local.algorithms.primitives import truthy
-
         arguments = body.get("arguments") or {}
         condition = self.node(arguments["condition"], env, depth=depth + 1, cache=cache) \
             if "condition" in arguments else None
@@ -240,6 +194,3 @@ def evaluate(expression: Mapping[str, Any], context: EngineContext) -> Any:
         except RecursionError as exc:
             raise InvalidArgument("Invalid expression: too deeply nested.") from exc
 
-
-def is_engine_error(exc: BaseException) -> bool:
-    return isinstance(exc, EngineError)

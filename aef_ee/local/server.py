@@ -1,94 +1,33 @@
 """The loopback HTTP server that speaks Earth Engine's REST API (v1) to the unmodified earthengine-api client.
 
-Routes are registered by the modules of :mod:`aef_ee.local.api` with :func:`route`; this module owns the HTTP
-plumbing and the one place where errors become Earth Engine's JSON error body
-(``{"error": {"code": 400, "message": "...", "status": "INVALID_ARGUMENT"}}``).
+Routes are registered by the modules of :mod:`aef_ee.local.api` (see :mod:`aef_ee.local.api.routes`); this module
+owns the HTTP plumbing and the one place where errors become Earth Engine's JSON error body
+(``{"error": {"code": 400, "message": "...", "status": "INVALID_ARGUMENT"}}``): :func:`error_body`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import json
 import logging
-import re
 import threading
 import traceback
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from aef_ee.local.errors import EngineError, InvalidArgument, NotFound
+from aef_ee.local.algorithms.registry import load_all as load_algorithms
+from aef_ee.local.api.routes import Request, Response, load_routes, resolve
+from aef_ee.local.catalog import Catalog
+from aef_ee.local.context import EngineContext
+from aef_ee.local.errors import EngineError, InvalidArgument
 
-__all__ = ["LocalServer", "Request", "Response", "route", "serve"]
+__all__ = ["LocalServer", "serve", "error_body", "MAX_REQUEST_BYTES"]
 
 log = logging.getLogger(__name__)
 
 # Request bodies larger than this are refused before parsing (Earth Engine's own request limit is 10 MB).
 MAX_REQUEST_BYTES = 64 * 2**20
-_API_MODULES = ("discovery", "compute", "assets", "maps", "operations", "exports")
-
-
-@dataclasses.dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: bytes
-    match: dict[str, str]
-    server: "LocalServer"
-
-    def json(self) -> dict[str, Any]:
-        if not self.body:
-            return {}
-        try:
-            value = json.loads(self.body)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgument(f"Invalid JSON payload received. {exc.msg} at position {exc.pos}.") from None
-        if not isinstance(value, dict):
-            raise InvalidArgument("Invalid JSON payload received: expected an object.")
-        return value
-
-    def param(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
-
-
-@dataclasses.dataclass
-class Response:
-    status: int = 200
-    content_type: str = "application/json"
-    body: bytes = b""
-    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def of_json(cls, value: Any, status: int = 200) -> "Response":
-        return cls(status, "application/json; charset=UTF-8", json.dumps(value, allow_nan=False).encode())
-
-
-Handler = Callable[[Request], Response | dict | list]
-_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
-
-
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    """Registers a handler for ``method`` and a path regex (named groups become ``request.match``)."""
-
-    def register(fn: Handler) -> Handler:
-        _ROUTES.append((method, re.compile(pattern + r"\Z"), fn))
-        return fn
-
-    return register
-
-
-def _load_routes() -> None:
-    for name in _API_MODULES:
-        try:
-            importlib.import_module(f"aef_ee.local.api.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"aef_ee.local.api.{name}":
-                raise
 
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
@@ -130,20 +69,11 @@ class _Handler(BaseHTTPRequestHandler):
             response = Response.of_json(payload, code)
         self._send(response)
 
-    def _route(self, method: str, path: str, query, body: bytes, local: "LocalServer") -> Response:
-        allowed = False
-        for route_method, pattern, fn in _ROUTES:
-            m = pattern.match(path)
-            if not m:
-                continue
-            allowed = True
-            if route_method != method:
-                continue
-            result = fn(Request(method, path, query, body, m.groupdict(), local))
-            return result if isinstance(result, Response) else Response.of_json(result)
-        if allowed:
-            raise InvalidArgument(f"Method {method} is not allowed on {path}.")
-        raise NotFound(f"The local Earth Engine has no endpoint {method} {path}.")
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
+               local: "LocalServer") -> Response:
+        handler, match = resolve(method, path)
+        result = handler(Request(method, path, query, body, match, local))
+        return result if isinstance(result, Response) else Response.of_json(result)
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
@@ -198,9 +128,9 @@ class LocalServer:
         port: int = 0,
         settings: Mapping[str, Any] | None = None,
     ) -> None:
-        from aef_ee.local.catalog import Catalog
-
-        _load_routes()
+        # Both tables are loaded now, so a missing or broken module stops the server instead of answering 404/501.
+        load_routes()
+        load_algorithms()
         self.catalog = Catalog(catalog_dir)
         self.settings: dict[str, Any] = dict(settings or {})
         self.state: dict[str, Any] = {}  # per-server state owned by API modules (maps, operations)
@@ -221,9 +151,8 @@ class LocalServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def context(self):
-        from aef_ee.local.evaluator import EngineContext
-
+    def context(self) -> EngineContext:
+        """The evaluation context of a request to this server: its catalog and settings (``server`` included)."""
         return EngineContext(catalog=self.catalog, settings={**self.settings, "server": self})
 
     def start(self) -> "LocalServer":

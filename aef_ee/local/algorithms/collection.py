@@ -1,8 +1,7 @@
 """Collections: loading image collections and tables from the catalog, and the shared ``Collection.*`` /
 ``AggregateFeatureCollection.*`` algorithms over images and features alike.
 
-Composites (mosaic, reduce, toBands) live in :mod:`aef_ee.local.algorithms.composite`, imported at the end of this
-module so that loading the ``collection`` family registers them too.
+Composites (mosaic, reduce, toBands) are the :mod:`aef_ee.local.algorithms.composite` family.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from aef_ee.local.algorithms.image import as_image, image_from_record
 from aef_ee.local.algorithms.reducer import as_reducer, histogram_key
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
-from aef_ee.local.evaluator import current_context
+from aef_ee.local.context import current_context
 from aef_ee.local.raster import Image
 from aef_ee.local.values import Feature, FeatureCollection, Geometry, ImageCollection
 
@@ -516,7 +515,3 @@ def _tighten(values: np.ndarray) -> np.ndarray:
     if flat.size and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in flat):
         return values.astype(np.float64)
     return values
-
-
-# Registers the composite algorithms (ImageCollection.reduce / mosaic / toBands / ..., reduce.*) with this family.
-from aef_ee.local.algorithms import composite as _composite  # noqa: E402,F401

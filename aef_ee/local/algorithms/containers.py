@@ -1,4 +1,4 @@
-"""List and Dictionary algorithms (part of the primitives family; ``primitives.py`` imports this module).
+"""List and Dictionary algorithms.
 
 Lists are Python lists and dictionaries Python dicts kept in sorted key order, as Earth Engine keeps them.
 Functions passed by the client (``List.map``, ``List.iterate``, ``Dictionary.map``) arrive as evaluator closures.
@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from aef_ee.local.algorithms.primitives import _deep_equal, _describe_type, _is_int, _num, string
 from aef_ee.local.algorithms._selectors import match_names
+from aef_ee.local.algorithms.image import cat, image_constant, image_rename
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
+from aef_ee.local.semantics import as_number, deep_equal, describe_type, is_int, to_string
 from aef_ee.local.values import Date, Filter
 
 __all__ = ["as_list", "as_dict"]
@@ -29,11 +30,11 @@ def _list(value: Any, where: str) -> list[Any]:
         return list(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
-    raise InvalidArgument(f"{where}: expected a list; got {_describe_type(value)}.")
+    raise InvalidArgument(f"{where}: expected a list; got {describe_type(value)}.")
 
 
 def _index(lst: list[Any], index: Any, where: str, *, inclusive_end: bool = False) -> int:
-    i = int(_num(index, where))
+    i = int(as_number(index, where))
     n = len(lst)
     j = i + n if i < 0 else i
     if not 0 <= j < n + (1 if inclusive_end else 0):
@@ -47,7 +48,7 @@ def list_get(list: Any, index: Any) -> Any:  # noqa: A002
     return lst[_index(lst, index, "List.get")]
 
 
-@algorithm("List.size", "List.length")
+@algorithm("List.size")
 def list_size(list: Any) -> int:  # noqa: A002
     return len(_list(list, "List.size"))
 
@@ -64,27 +65,27 @@ def list_cat(list: Any, other: Any) -> list[Any]:  # noqa: A002
 
 @algorithm("List.contains")
 def list_contains(list: Any, element: Any) -> bool:  # noqa: A002
-    return any(_deep_equal(x, element) for x in _list(list, "List.contains"))
+    return any(deep_equal(x, element) for x in _list(list, "List.contains"))
 
 
 @algorithm("List.containsAll")
 def list_contains_all(list: Any, other: Any) -> bool:  # noqa: A002
     lst = _list(list, "List.containsAll")
-    return all(any(_deep_equal(x, o) for x in lst) for o in _list(other, "List.containsAll"))
+    return all(any(deep_equal(x, o) for x in lst) for o in _list(other, "List.containsAll"))
 
 
 @algorithm("List.distinct")
 def list_distinct(list: Any) -> list[Any]:  # noqa: A002
     out: list[Any] = []
     for x in _list(list, "List.distinct"):
-        if not any(_deep_equal(x, y) for y in out):
+        if not any(deep_equal(x, y) for y in out):
             out.append(x)
     return out
 
 
 @algorithm("List.equals")
 def list_equals(list: Any, other: Any) -> bool:  # noqa: A002
-    return _deep_equal(_list(list, "List.equals"), _list(other, "List.equals"))
+    return deep_equal(_list(list, "List.equals"), _list(other, "List.equals"))
 
 
 @algorithm("List.filter")
@@ -109,20 +110,20 @@ def list_flatten(list: Any) -> list[Any]:  # noqa: A002
 
 @algorithm("List.frequency")
 def list_frequency(list: Any, element: Any) -> int:  # noqa: A002
-    return sum(1 for x in _list(list, "List.frequency") if _deep_equal(x, element))
+    return sum(1 for x in _list(list, "List.frequency") if deep_equal(x, element))
 
 
 @algorithm("List.indexOf")
 def list_index_of(list: Any, element: Any) -> int:  # noqa: A002
     for i, x in enumerate(_list(list, "List.indexOf")):
-        if _deep_equal(x, element):
+        if deep_equal(x, element):
             return i
     return -1
 
 
 def _sublist_positions(lst: list[Any], target: list[Any]) -> list[int]:
     n = len(target)
-    return [i for i in range(len(lst) - n + 1) if _deep_equal(lst[i:i + n], target)]
+    return [i for i in range(len(lst) - n + 1) if deep_equal(lst[i:i + n], target)]
 
 
 @algorithm("List.indexOfSublist")
@@ -153,13 +154,9 @@ def list_iterate(list: Any, function: Callable[..., Any], first: Any) -> Any:  #
     return acc
 
 
-def _join_text(value: Any) -> str:
-    return value if isinstance(value, str) else string(value)
-
-
 @algorithm("List.join")
 def list_join(list: Any, separator: str = "") -> str:  # noqa: A002
-    return separator.join(_join_text(x) for x in _list(list, "List.join"))
+    return separator.join(to_string(x) for x in _list(list, "List.join"))
 
 
 @algorithm("List.map")
@@ -195,12 +192,12 @@ def list_remove(list: Any, element: Any) -> list[Any]:  # noqa: A002
 @algorithm("List.removeAll")
 def list_remove_all(list: Any, other: Any) -> list[Any]:  # noqa: A002
     drop = _list(other, "List.removeAll")
-    return [x for x in _list(list, "List.removeAll") if not any(_deep_equal(x, d) for d in drop)]
+    return [x for x in _list(list, "List.removeAll") if not any(deep_equal(x, d) for d in drop)]
 
 
 @algorithm("List.repeat")
 def list_repeat(value: Any, count: Any) -> list[Any]:
-    n = int(_num(count, "List.repeat"))
+    n = int(as_number(count, "List.repeat"))
     if n < 0:
         raise InvalidArgument(f"List.repeat: count must not be negative; got {n}.")
     return [value] * n
@@ -217,7 +214,7 @@ def list_replace(list: Any, oldval: Any, newval: Any) -> list[Any]:  # noqa: A00
 
 @algorithm("List.replaceAll")
 def list_replace_all(list: Any, oldval: Any, newval: Any) -> list[Any]:  # noqa: A002
-    return [newval if _deep_equal(x, oldval) else x for x in _list(list, "List.replaceAll")]
+    return [newval if deep_equal(x, oldval) else x for x in _list(list, "List.replaceAll")]
 
 
 @algorithm("List.reverse")
@@ -231,7 +228,7 @@ def list_rotate(list: Any, distance: Any) -> list[Any]:  # noqa: A002
     lst = _list(list, "List.rotate")
     if not lst:
         return lst
-    k = int(_num(distance, "List.rotate")) % len(lst)
+    k = int(as_number(distance, "List.rotate")) % len(lst)
     return lst[-k:] + lst[:-k] if k else lst
 
 
@@ -239,23 +236,23 @@ def list_rotate(list: Any, distance: Any) -> list[Any]:  # noqa: A002
 def list_sequence(start: Any, end: Any = None, step: Any = 1, count: Any = None) -> list[Any]:
     """start, start+step, ... up to end inclusive; or ``count`` values (from start by step, or spread evenly
     from start to end when both are given)."""
-    s = _num(start, "List.sequence")
-    st = _num(1 if step is None else step, "List.sequence")
+    s = as_number(start, "List.sequence")
+    st = as_number(1 if step is None else step, "List.sequence")
     if st == 0:
         raise InvalidArgument("List.sequence: step must not be 0.")
     if count is not None and end is not None:  # count values spaced evenly from start to end
-        n = int(_num(count, "List.sequence"))
-        e = _num(end, "List.sequence")
+        n = int(as_number(count, "List.sequence"))
+        e = as_number(end, "List.sequence")
         return [float(v) for v in np.linspace(s, e, max(n, 0))] if n != 1 else [s]
     if count is not None:
-        n = int(_num(count, "List.sequence"))
+        n = int(as_number(count, "List.sequence"))
     elif end is not None:
-        e = _num(end, "List.sequence")
+        e = as_number(end, "List.sequence")
         n = int(math.floor((e - s) / st + 1e-9)) + 1
     else:
         raise InvalidArgument("List.sequence: Either end or count is required.")
     values = [s + i * st for i in range(max(n, 0))]
-    return values if _is_int(s, st) else [float(v) for v in values]
+    return values if is_int(s, st) else [float(v) for v in values]
 
 
 @algorithm("List.set")
@@ -269,7 +266,10 @@ def list_set(list: Any, index: Any, element: Any) -> list[Any]:  # noqa: A002
 def list_shuffle(list: Any, seed: Any = None) -> list[Any]:  # noqa: A002
     """A permutation that is the same for a given seed; ``seed=False`` gives an unreproducible one."""
     lst = _list(list, "List.shuffle")
-    rng = random.Random() if seed is False else random.Random(0 if seed is None else int(_num(seed, "List.shuffle")))
+    if seed is False:
+        rng = random.Random()
+    else:
+        rng = random.Random(0 if seed is None else int(as_number(seed, "List.shuffle")))
     rng.shuffle(lst)
     return lst
 
@@ -277,10 +277,10 @@ def list_shuffle(list: Any, seed: Any = None) -> list[Any]:  # noqa: A002
 @algorithm("List.slice")
 def list_slice(list: Any, start: Any, end: Any = None, step: Any = None) -> list[Any]:  # noqa: A002
     lst = _list(list, "List.slice")
-    st = None if step is None else int(_num(step, "List.slice"))
+    st = None if step is None else int(as_number(step, "List.slice"))
     if st == 0:
         raise InvalidArgument("List.slice: step must not be 0.")
-    return lst[int(_num(start, "List.slice")):None if end is None else int(_num(end, "List.slice")):st]
+    return lst[int(as_number(start, "List.slice")):None if end is None else int(as_number(end, "List.slice")):st]
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -290,7 +290,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
         return (1, value)
     if isinstance(value, Date):
         return (0, value.millis)
-    raise InvalidArgument(f"List.sort: cannot sort values of type {_describe_type(value)}.")
+    raise InvalidArgument(f"List.sort: cannot sort values of type {describe_type(value)}.")
 
 
 @algorithm("List.sort")
@@ -309,7 +309,7 @@ def list_sort(list: Any, keys: Any = None) -> list[Any]:  # noqa: A002
 def list_splice(list: Any, start: Any, count: Any, other: Any = None) -> list[Any]:  # noqa: A002
     lst = _list(list, "List.splice")
     i = _index(lst, start, "List.splice", inclusive_end=True)
-    n = int(_num(count, "List.splice"))
+    n = int(as_number(count, "List.splice"))
     return lst[:i] + (_list(other, "List.splice") if other is not None else []) + lst[i + n:]
 
 
@@ -340,7 +340,7 @@ def list_unzip(list: Any) -> list[list[Any]]:  # noqa: A002
 def _dict(value: Any, where: str) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
-    raise InvalidArgument(f"{where}: expected a dictionary; got {_describe_type(value)}.")
+    raise InvalidArgument(f"{where}: expected a dictionary; got {describe_type(value)}.")
 
 
 def _sorted(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -362,7 +362,7 @@ def dictionary(input: Any = None) -> dict[str, Any]:  # noqa: A002
     properties = getattr(input, "properties", None)
     if properties is not None:
         return _sorted(properties)
-    raise InvalidArgument(f"Dictionary: cannot make a dictionary from {_describe_type(input)}.")
+    raise InvalidArgument(f"Dictionary: cannot make a dictionary from {describe_type(input)}.")
 
 
 _NO_DEFAULT = object()
@@ -494,11 +494,9 @@ def dictionary_to_array(dictionary: Any, keys: Sequence[str] | None = None, axis
 
 @algorithm("Dictionary.toImage")
 def dictionary_to_image(dictionary: Any, names: Sequence[str] | None = None) -> Any:  # noqa: F811
-    from aef_ee.local.algorithms.image import cat, image_constant, image_rename
-
     d = _dict(dictionary, "Dictionary.toImage")
     keys = sorted(d) if names is None else list(names)
-    return cat([image_rename(image_constant(_num(dictionary_get(d, k), "Dictionary.toImage")), [k]) for k in keys])
+    return cat([image_rename(image_constant(as_number(dictionary_get(d, k), "Dictionary.toImage")), [k]) for k in keys])
 
 
 as_list = _list

@@ -1,4 +1,4 @@
-"""Date and DateRange algorithms (part of the primitives family; ``primitives.py`` imports this module).
+"""Date and DateRange algorithms.
 
 Instants are ms since 1970-01-01T00:00:00Z. Calendar fields, ``advance`` by days/months/years, ranges and
 formatting work on the wall clock of an IANA time zone (UTC unless ``timeZone`` is given), as Joda-Time does for
@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from aef_ee.local.algorithms.geometry import number_arg
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.semantics import number_arg
 from aef_ee.local.values import Date, DateRange
 
 __all__ = ["to_millis", "zone", "format_date", "parse_date_string", "advance_millis", "UNIT_MS"]

@@ -16,6 +16,7 @@ from aef_ee.local.algorithms._selectors import match_names
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.raster import Image
+from aef_ee.local.semantics import number_arg
 from aef_ee.local.values import Feature, FeatureCollection, Geometry
 
 __all__ = ["make_feature", "as_feature", "feature_collection"]
@@ -88,7 +89,7 @@ def collection(features: Sequence[Any]) -> FeatureCollection:
 
 # --- geometry access -----------------------------------------------------------------------------------------
 
-@algorithm("Feature.geometry", "Element.geometry")
+@algorithm("Feature.geometry")
 def feature_geometry(  # noqa: N803,F811
     feature: Any, maxError: Any = None, proj: Any = None, geodesics: bool | None = None,
 ) -> Geometry:
@@ -171,7 +172,7 @@ def feature_simplify(feature: Any, maxError: Any, proj: Any = None) -> Feature: 
     return Feature(geo.simplify(_geom(f, "simplify"), maxError, proj), dict(f.properties))
 
 
-@algorithm("Feature.transform", "ProjectionTransform")
+@algorithm("Feature.transform")
 def feature_transform(  # noqa: N803,F811
     feature: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None,
 ) -> Feature:
@@ -216,7 +217,7 @@ def feature_within_distance(left: Any, right: Any, distance: float, maxError: An
                             proj: Any = None) -> bool:
     d = geo.geometry_distance(_geom(as_feature(left), "withinDistance"), _other_geometry(right, "withinDistance"),
                               proj)
-    return d <= geo.number_arg(distance, "Feature.withinDistance")
+    return d <= number_arg(distance, "Feature.withinDistance")
 
 
 # --- properties ----------------------------------------------------------------------------------------------

@@ -18,8 +18,11 @@ import numpy as np
 import shapely
 
 from aef_ee.local.algorithms import geometry as geo
+from aef_ee.local.algorithms._expression import parse_expression
+from aef_ee.local.algorithms.dates import to_millis
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.semantics import number_arg, object_type
 from aef_ee.local.raster import Image
 from aef_ee.local.values import Date, DateRange, Feature, Filter, Geometry
 
@@ -146,8 +149,6 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "inList": lambda a, b: _contains_in(b, a),
     "listContains": lambda a, b: _contains_in(a, b),
 }
-_ALIASES = {"eq": "equals", "neq": "notEquals", "lt": "lessThan", "lte": "lessThanOrEquals", "gt": "greaterThan",
-            "gte": "greaterThanOrEquals"}
 
 
 _REGISTERED: dict[str, Callable[..., Filter]] = {}
@@ -165,8 +166,7 @@ def _register_comparison(name: str, test: Callable[[Any, Any], bool]) -> None:
 
     impl.__name__ = f"filter_{name}"
     _REGISTERED[name] = impl
-    names = [f"Filter.{name}"] + [f"Filter.{alias}" for alias, target in _ALIASES.items() if target == name]
-    algorithm(*names)(impl)
+    algorithm(f"Filter.{name}")(impl)
 
 
 for _name, _test in _COMPARISONS.items():
@@ -176,21 +176,15 @@ for _name, _test in _COMPARISONS.items():
 @algorithm("Filter.maxDifference")
 def max_difference(difference: float, leftField: str | None = None, rightValue: Any = None,  # noqa: N803
                    rightField: str | None = None, leftValue: Any = None) -> Filter:  # noqa: N803
-    limit = geo.number_arg(difference, "Filter.maxDifference")
+    limit = number_arg(difference, "Filter.maxDifference")
     return binary_filter("maxDifference", lambda a, b: abs(_comparable(a) - _comparable(b)) <= limit,
                          leftField, rightValue, rightField, leftValue)
-
-
-def _object_type_name(value: Any) -> str:
-    from aef_ee.local.algorithms.primitives import object_type
-
-    return object_type(value)
 
 
 @algorithm("Filter.hasType")
 def has_type(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,  # noqa: N803
              leftValue: Any = None) -> Filter:  # noqa: N803
-    return binary_filter("hasType", lambda a, b: _object_type_name(a) == b, leftField, rightValue, rightField,
+    return binary_filter("hasType", lambda a, b: object_type(a) == b, leftField, rightValue, rightField,
                          leftValue)
 
 
@@ -200,8 +194,6 @@ def _as_range(value: Any) -> DateRange:
     if isinstance(value, DateRange):
         return value
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        from aef_ee.local.algorithms.primitives import to_millis
-
         return DateRange(to_millis(value[0]), to_millis(value[1]))
     raise InvalidArgument(f"Filter.dateRangeContains: expected a DateRange; got {type(value).__name__}.")
 
@@ -256,8 +248,8 @@ def calendar_range(start: int, end: int | None = None, field: str = "day_of_year
     if field not in _CALENDAR_FIELDS:
         raise InvalidArgument(f"Filter.calendarRange: Unknown field '{field}'. Use one of {list(_CALENDAR_FIELDS)}.")
     get = _CALENDAR_FIELDS[field]
-    lo = int(geo.number_arg(start, "Filter.calendarRange"))
-    hi = lo if end is None else int(geo.number_arg(end, "Filter.calendarRange"))
+    lo = int(number_arg(start, "Filter.calendarRange"))
+    hi = lo if end is None else int(number_arg(end, "Filter.calendarRange"))
 
     def predicate(element: Any, secondary: Any = None) -> bool:
         t = _time_start(element)
@@ -342,7 +334,7 @@ _register_spatial("isContained", lambda a, b: b.covers(a))
 @algorithm("Filter.withinDistance")
 def within_distance(distance: float, leftField: str | None = None, rightValue: Any = None,  # noqa: N803
                     rightField: str | None = None, leftValue: Any = None, maxError: Any = None) -> Filter:  # noqa: N803
-    limit = geo.number_arg(distance, "Filter.withinDistance")
+    limit = number_arg(distance, "Filter.withinDistance")
 
     def test(left: Any, right: Any) -> bool:
         a, b = element_geometry(left), element_geometry(right)
@@ -365,7 +357,7 @@ def has_geometry() -> Filter:
 def filter_area(  # noqa: A002,N803
     min: float, max: float, maxError: Any = None, geometrySelector: str | None = None,
 ) -> Filter:
-    lo, hi = geo.number_arg(min, "Filter.area"), geo.number_arg(max, "Filter.area")
+    lo, hi = number_arg(min, "Filter.area"), number_arg(max, "Filter.area")
 
     def predicate(element: Any, secondary: Any = None) -> bool:
         g = element_geometry(element)
@@ -378,8 +370,6 @@ def filter_area(  # noqa: A002,N803
 def filter_expression(expression: str) -> Filter:
     """Elements for which the expression over their properties is true (e.g. ``'cloud < 20 && year == 2020'``);
     an element lacking a property the expression reads does not pass."""
-    from aef_ee.local.algorithms._expression import parse_expression
-
     parsed = parse_expression(expression)
     names = parsed.variables()
 

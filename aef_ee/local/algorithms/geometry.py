@@ -29,6 +29,7 @@ from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.geometry_raster import EARTH_RADIUS_M, as_geometry
 from aef_ee.local.projection import Projection, normalize_crs, transformer
+from aef_ee.local.semantics import number_arg
 from aef_ee.local.values import Feature, Geometry
 
 __all__ = [
@@ -79,13 +80,6 @@ def error_margin(value: float | None = None, unit: str = "meters") -> ErrorMargi
     return ErrorMargin(None if value is None else number_arg(value, "ErrorMargin"), unit)
 
 
-def number_arg(value: Any, where: str) -> float:
-    """A numeric argument as float; anything else is refused with the algorithm's name."""
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
-        return float(value)
-    raise InvalidArgument(f"{where}: expected a number; got {value!r}.")
-
-
 def _max_error(value: Any) -> float | None:
     if value is None:
         return None
@@ -97,19 +91,6 @@ def _max_error(value: Any) -> float | None:
 
 
 # --- projections ---------------------------------------------------------------------------------------------
-
-@algorithm("Proj")
-def proj_constructor(  # noqa: N803
-    crs: Any, transform: Sequence[float] | None = None, transformWkt: str | None = None,
-) -> Projection:
-    """``Proj``: the same as ``Projection`` (registered in image_ops), a CRS with an affine transform."""
-    if isinstance(crs, Projection):
-        return crs if transform is None else Projection(crs.crs, tuple(transform))
-    if transformWkt is not None:
-        raise InvalidArgument("Proj: transformWkt is not supported by the local Earth Engine; use transform.")
-    t = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0) if transform is None else tuple(transform)
-    return Projection(normalize_crs(str(crs)), t)
-
 
 def projection_crs(proj: Any) -> str | None:
     """The CRS code of a ``crs``/``proj`` argument (a Projection, a code, a GeoJSON crs, or None)."""

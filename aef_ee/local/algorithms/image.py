@@ -12,7 +12,7 @@ import numpy as np
 from aef_ee.local.algorithms._selectors import match_names
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
-from aef_ee.local.evaluator import current_context
+from aef_ee.local.context import current_context
 from aef_ee.local.projection import Projection, normalize_crs, transformer
 from aef_ee.local.raster import FileBand, Image, PixelType, constant_image, file_image
 from aef_ee.local.values import Date
@@ -308,7 +308,7 @@ def element_to_dictionary(element: Any, properties: Sequence[str] | None = None)
     return {k: props[k] for k in properties if k in props}
 
 
-@algorithm("Element.copyProperties", "Image.copyProperties")
+@algorithm("Element.copyProperties")
 def element_copy_properties(destination: Any = None, source: Any = None, properties: Sequence[str] | None = None,
                             exclude: Sequence[str] | None = None) -> Any:
     if destination is None or source is None:
@@ -323,18 +323,18 @@ def element_copy_properties(destination: Any = None, source: Any = None, propert
     return destination.with_properties(props)
 
 
-@algorithm("Image.getNumber", "Element.getNumber")
+@algorithm("Element.getNumber")
 def element_get_number(object: Any, property: str) -> Any:  # noqa: A002
     return object.properties.get(property)
 
 
-@algorithm("Image.getString", "Element.getString")
+@algorithm("Element.getString")
 def element_get_string(object: Any, property: str) -> Any:  # noqa: A002
     value = object.properties.get(property)
     return None if value is None else str(value)
 
 
-@algorithm("Image.getArray", "Element.getArray")
+@algorithm("Element.getArray")
 def element_get_array(object: Any, property: str) -> Any:  # noqa: A002
     return object.properties.get(property)
 

@@ -242,14 +242,9 @@ _register_binary("bitwiseOr", _ints(np.bitwise_or), _bitwise_type)
 _register_binary("bitwiseXor", _ints(np.bitwise_xor), _bitwise_type)
 _register_binary("leftShift", _ints(np.left_shift), lambda a, b: PixelType("int", -(2**31), 2**31 - 1))
 _register_binary("rightShift", _ints(np.right_shift), lambda a, b: a.pixel_type)
-for _alias, _target in (("bitwise_and", "bitwiseAnd"), ("bitwise_or", "bitwiseOr"), ("bitwise_xor", "bitwiseXor"),
-                        ("left_shift", "leftShift"), ("right_shift", "rightShift")):
-    _register_binary(_alias, {"bitwiseAnd": _ints(np.bitwise_and), "bitwiseOr": _ints(np.bitwise_or),
-                              "bitwiseXor": _ints(np.bitwise_xor), "leftShift": _ints(np.left_shift),
-                              "rightShift": _ints(np.right_shift)}[_target], _bitwise_type)
 
 
-@algorithm("Image.firstNonZero", "Image.first_nonzero")
+@algorithm("Image.firstNonZero")
 def first_non_zero(image1: Any, image2: Any) -> Image:
     a, b = as_image(image1), as_image(image2)
 
@@ -301,7 +296,6 @@ _register_unary("ceil", np.ceil, _same)
 _register_unary("round", np.round, _same)
 _register_unary("not", lambda v: v == 0, lambda p: _BOOL)
 _register_unary("bitwiseNot", lambda v: np.bitwise_not(np.asarray(v).astype(np.int64)), lambda p: p)
-_register_unary("bitwise_not", lambda v: np.bitwise_not(np.asarray(v).astype(np.int64)), lambda p: p)
 
 
 # --- casts -----------------------------------------------------------------------------------------------
@@ -327,17 +321,21 @@ def cast_values(values: np.ndarray, ptype: PixelType) -> np.ndarray:
     return np.clip(v, ptype.min, ptype.max).astype(ptype.dtype)
 
 
+# The cast algorithms' canonical names (Image.uint8, ...); Image.toUint8, Image.byte and the other spellings are
+# registry aliases of these.
+_CAST_ALGORITHMS = ("Float", "Double", "Int8", "Uint8", "Int16", "Uint16", "Int32", "Uint32", "Int64")
+
+
 def _register_cast(suffix: str, ptype: PixelType) -> None:
     def impl(value: Any) -> Image:
         return unary_op(value, lambda v: cast_values(v, ptype), lambda p: ptype)
 
-    names = [f"Image.to{suffix}", f"Image.{suffix[0].lower()}{suffix[1:]}"]
     impl.__name__ = f"image_to_{suffix.lower()}"
-    algorithm(*names)(impl)
+    algorithm(f"Image.{suffix.lower()}")(impl)
 
 
-for _suffix, _ptype in _CASTS.items():
-    _register_cast(_suffix, _ptype)
+for _suffix in _CAST_ALGORITHMS:
+    _register_cast(_suffix, _CASTS[_suffix])
 
 
 @algorithm("Image.cast")
@@ -753,8 +751,9 @@ def array_dot_product(image1: Any, image2: Any) -> Image:
 
 @algorithm("Projection")
 def projection_constructor(crs: Any, transform: Any = None, transformWkt: Any = None) -> Projection:  # noqa: N803
+    """A CRS with an affine transform (x scale, x shear, x offset, y shear, y scale, y offset); also ``Proj``."""
     if isinstance(crs, Projection):
-        return crs
+        return crs if transform is None else Projection(crs.crs, tuple(transform))
     if transformWkt is not None:
         raise InvalidArgument("Projection: transformWkt is not supported by the local Earth Engine; use transform.")
     t = tuple(transform) if transform is not None else (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)

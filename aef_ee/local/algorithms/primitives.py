@@ -1,10 +1,10 @@
-"""Primitive-value algorithms: Number, String, List, Dictionary, Date, DateRange, small Array helpers, and the
-``If`` / ``IsEqual`` / ``ObjectType`` / ``String`` / ``Describe`` algorithms.
+"""Primitive-value algorithms: Number, String, small Array helpers, and the ``If`` / ``IsEqual`` /
+``ObjectType`` / ``String`` / ``Describe`` algorithms.
 
 Numbers are Python ints and floats (integer operations stay integers where Earth Engine's do); booleans that
-Earth Engine returns as numbers (``Number.lt``, ``Number.and``) are 1 or 0. Dates are
-:class:`aef_ee.local.values.Date` (ms since the epoch, UTC); calendar arithmetic runs in the requested IANA time zone
-(UTC by default), as Joda-Time does for Earth Engine.
+Earth Engine returns as numbers (``Number.lt``, ``Number.and``) are 1 or 0. How plain values are read (numbers,
+truthiness, type names, equality) lives in :mod:`aef_ee.local.semantics`; List and Dictionary are the
+:mod:`~aef_ee.local.algorithms.containers` family, Date and DateRange the :mod:`~aef_ee.local.algorithms.dates` family.
 """
 
 from __future__ import annotations
@@ -12,36 +12,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from aef_ee.local.algorithms._expression import evaluate_expression
 from aef_ee.local.algorithms.registry import algorithm
+from aef_ee.local.encoding import to_json
 from aef_ee.local.errors import InvalidArgument
-from aef_ee.local.values import Date, DateRange, Feature, FeatureCollection, Filter, Geometry, ImageCollection
+from aef_ee.local.semantics import (as_number, deep_equal, describe_type, is_int, number_string, object_type, to_string,
+                                    truthy)
 
-__all__ = ["to_millis", "object_type", "truthy", "zone", "format_date", "parse_date_string"]
-
-
-def _num(value: Any, where: str) -> int | float:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Date):
-        return int(value.millis)
-    raise InvalidArgument(f"{where}: expected a number; got {_describe_type(value)}.")
-
-
-def _describe_type(value: Any) -> str:
-    return "null" if value is None else object_type(value)
-
-
-def _is_int(*values: Any) -> bool:
-    return all(isinstance(v, int) for v in values)
+__all__ = ["java_format"]
 
 
 # --- Number --------------------------------------------------------------------------------------------------
@@ -54,7 +37,7 @@ def _divide(a: int | float, b: int | float) -> int | float:
 def _mod(a: int | float, b: int | float) -> int | float:
     if b == 0:
         return 0
-    return int(math.fmod(a, b)) if _is_int(a, b) else math.fmod(a, b)  # Java's %: sign of the dividend
+    return int(math.fmod(a, b)) if is_int(a, b) else math.fmod(a, b)  # Java's %: sign of the dividend
 
 
 def _int_op(op: Callable[[int, int], int]) -> Callable[[Any, Any], int]:
@@ -82,7 +65,7 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "gte": lambda a, b: int(a >= b),
     "eq": lambda a, b: int(a == b),
     "neq": lambda a, b: int(a != b),
-    "pow": lambda a, b: float(a) ** float(b) if not (_is_int(a, b) and b >= 0) else a ** b,
+    "pow": lambda a, b: float(a) ** float(b) if not (is_int(a, b) and b >= 0) else a ** b,
     "atan2": math.atan2,
     "hypot": math.hypot,
     "bitwiseAnd": _int_op(lambda a, b: a & b),
@@ -91,18 +74,14 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "leftShift": _int_op(lambda a, b: a << b),
     "rightShift": _int_op(lambda a, b: a >> b),
 }
-_SNAKE = {"firstNonZero": "first_nonzero", "bitwiseAnd": "bitwise_and", "bitwiseOr": "bitwise_or",
-          "bitwiseXor": "bitwise_xor", "leftShift": "left_shift", "rightShift": "right_shift",
-          "bitwiseNot": "bitwise_not"}
 
 
 def _register_number_binary(name: str, op: Callable[[Any, Any], Any]) -> None:
     def impl(left: Any, right: Any) -> Any:
-        return op(_num(left, f"Number.{name}"), _num(right, f"Number.{name}"))
+        return op(as_number(left, f"Number.{name}"), as_number(right, f"Number.{name}"))
 
     impl.__name__ = f"number_{name}"
-    names = [f"Number.{name}"] + ([f"Number.{_SNAKE[name]}"] if name in _SNAKE else [])
-    algorithm(*names)(impl)
+    algorithm(f"Number.{name}")(impl)
 
 
 for _name, _op in _BINARY.items():
@@ -113,7 +92,7 @@ for _name, _op in _BINARY.items():
 def number_gammainc(left: Any, right: Any) -> float:
     from scipy.special import gammainc
 
-    return float(gammainc(_num(left, "Number.gammainc"), _num(right, "Number.gammainc")))
+    return float(gammainc(as_number(left, "Number.gammainc"), as_number(right, "Number.gammainc")))
 
 
 def _special(name: str) -> Callable[..., float]:
@@ -166,33 +145,33 @@ _UNARY: dict[str, Callable[[Any], Any]] = {
 
 def _register_number_unary(name: str, op: Callable[[Any], Any]) -> None:
     def impl(input: Any) -> Any:  # noqa: A002
-        return op(_num(input, f"Number.{name}"))
+        return op(as_number(input, f"Number.{name}"))
 
     impl.__name__ = f"number_{name}"
-    names = [f"Number.{name}"] + ([f"Number.{_SNAKE[name]}"] if name in _SNAKE else [])
-    algorithm(*names)(impl)
+    algorithm(f"Number.{name}")(impl)
 
 
 for _name, _op in _UNARY.items():
     _register_number_unary(_name, _op)
 
-# Number casts: integer types truncate toward zero and saturate at the type's range (as image casts do).
-_CASTS: dict[str, tuple[str, ...]] = {
-    "uint8": ("uint8", "toUint8", "byte", "toByte"),
-    "int8": ("int8", "toInt8"),
-    "uint16": ("uint16", "toUint16"),
-    "int16": ("int16", "toInt16", "short", "toShort"),
-    "uint32": ("uint32", "toUint32"),
-    "int32": ("int32", "toInt32", "int", "toInt"),
-    "int64": ("int64", "toInt64", "long", "toLong"),
-    "float32": ("float", "toFloat"),
-    "float64": ("double", "toDouble"),
+# Number casts (numpy dtype -> algorithm name): integer types truncate toward zero and saturate at the type's range
+# (as image casts do). Number.toUint8, Number.byte and the other spellings are registry aliases of these names.
+_CASTS: dict[str, str] = {
+    "uint8": "uint8",
+    "int8": "int8",
+    "uint16": "uint16",
+    "int16": "int16",
+    "uint32": "uint32",
+    "int32": "int32",
+    "int64": "int64",
+    "float32": "float",
+    "float64": "double",
 }
 
 
-def _register_cast(dtype: str, names: Sequence[str]) -> None:
+def _register_cast(dtype: str, name: str) -> None:
     def impl(input: Any) -> Any:  # noqa: A002
-        x = _num(input, f"Number.{names[0]}")
+        x = as_number(input, f"Number.{name}")
         if dtype.startswith("float"):
             return float(np.float32(x)) if dtype == "float32" else float(x)
         info = np.iinfo(dtype)
@@ -201,22 +180,22 @@ def _register_cast(dtype: str, names: Sequence[str]) -> None:
         return int(min(max(math.trunc(x), info.min), info.max))
 
     impl.__name__ = f"number_to_{dtype}"
-    algorithm(*[f"Number.{n}" for n in names])(impl)
+    algorithm(f"Number.{name}")(impl)
 
 
-for _dtype, _names in _CASTS.items():
-    _register_cast(_dtype, _names)
+for _dtype, _name in _CASTS.items():
+    _register_cast(_dtype, _name)
 
 
 @algorithm("Number.clamp")
 def number_clamp(number: Any, min: Any, max: Any) -> Any:  # noqa: A002
-    x, lo, hi = (_num(v, "Number.clamp") for v in (number, min, max))
+    x, lo, hi = (as_number(v, "Number.clamp") for v in (number, min, max))
     return lo if x < lo else hi if x > hi else x
 
 
 @algorithm("Number.unitScale")
 def number_unit_scale(number: Any, min: Any, max: Any) -> float:  # noqa: A002
-    x, lo, hi = (_num(v, "Number.unitScale") for v in (number, min, max))
+    x, lo, hi = (as_number(v, "Number.unitScale") for v in (number, min, max))
     return (x - lo) / (hi - lo) if hi != lo else 0.0
 
 
@@ -236,7 +215,7 @@ def java_format(pattern: str, value: Any) -> str:
         grouping = "," in flags
         flags = flags.replace(",", "")
         if conv == "s":
-            text = _number_string(value)
+            text = number_string(value)
             return f"{text:{'<' if '-' in flags else '>'}{width}}" if width else text
         if conv in "dxXo":
             spec = f"{flags}{width}{',' if grouping else ''}{conv if conv != 'o' else 'o'}"
@@ -250,23 +229,15 @@ def java_format(pattern: str, value: Any) -> str:
     return _JAVA_FORMAT.sub(one, pattern)
 
 
-def _number_string(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(value)
-    return str(value)
-
-
 @algorithm("Number.format")
 def number_format(number: Any, pattern: str = "%s") -> str:
-    return java_format(pattern or "%s", _num(number, "Number.format"))
+    return java_format(pattern or "%s", as_number(number, "Number.format"))
 
 
 @algorithm("Number.parse")
 def number_parse(input: str, radix: int = 10) -> int | float:  # noqa: A002
     text = str(input).strip()
-    radix = int(_num(radix, "Number.parse"))
+    radix = int(as_number(radix, "Number.parse"))
     try:
         if radix != 10:
             return int(text, radix)
@@ -278,9 +249,7 @@ def number_parse(input: str, radix: int = 10) -> int | float:  # noqa: A002
 @algorithm("Number.expression")
 def number_expression(expression: str, vars: Mapping[str, Any] | None = None) -> int | float:  # noqa: A002
     """Evaluates an arithmetic expression with numeric variables (e.g. ``'a * 2 + sqrt(b)'``)."""
-    from aef_ee.local.algorithms._expression import evaluate_expression
-
-    variables = {k: _num(v, "Number.expression") for k, v in (vars or {}).items()}
+    variables = {k: as_number(v, "Number.expression") for k, v in (vars or {}).items()}
     value = np.asarray(evaluate_expression(expression, variables))
     if value.ndim:
         raise InvalidArgument(f"Number.expression: {expression!r} does not evaluate to a number.")
@@ -295,7 +264,7 @@ def _scalar(value: Any) -> int | float:
 
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise InvalidArgument(f"{where}: expected a string; got {_describe_type(value)}.")
+        raise InvalidArgument(f"{where}: expected a string; got {describe_type(value)}.")
     return value
 
 
@@ -317,13 +286,7 @@ def _java_replacement(replacement: str) -> str:
 
 @algorithm("String")
 def string(input: Any) -> str:  # noqa: A002
-    if isinstance(input, str):
-        return input
-    if isinstance(input, (int, float, bool, np.generic)):
-        return _number_string(_num(input, "String"))
-    from aef_ee.local.encoding import to_json
-
-    return json.dumps(to_json(input))
+    return to_string(input)
 
 
 @algorithm("String.cat")
@@ -349,8 +312,6 @@ def string_decode_json(string: str) -> Any:
 
 @algorithm("String.encodeJSON")
 def string_encode_json(object: Any) -> str:  # noqa: A002
-    from aef_ee.local.encoding import to_json
-
     return json.dumps(to_json(object), separators=(",", ":"))
 
 
@@ -395,8 +356,8 @@ def string_replace(input: str, regex: str, replacement: str, flags: str = "") ->
 @algorithm("String.slice")
 def string_slice(string: str, start: int, end: int | None = None) -> str:
     text = _str(string, "String.slice")
-    i = int(_num(start, "String.slice"))
-    return text[i:] if end is None else text[i:int(_num(end, "String.slice"))]
+    i = int(as_number(start, "String.slice"))
+    return text[i:] if end is None else text[i:int(as_number(end, "String.slice"))]
 
 
 @algorithm("String.split")
@@ -428,71 +389,14 @@ def string_trim(string: str) -> str:
 
 # --- Algorithms.* (the un-prefixed names) --------------------------------------------------------------------
 
-def truthy(value: Any) -> bool:
-    """Earth Engine's reading of a condition: 0, NaN, null, false and empty strings/lists/dicts are false."""
-    if value is None or value is False:
-        return False
-    if isinstance(value, (int, float, np.number)):
-        return not (value == 0 or (isinstance(value, float) and math.isnan(value)))
-    if isinstance(value, (str, list, tuple, dict)):
-        return len(value) > 0
-    return True
-
-
 @algorithm("If")
 def if_(condition: Any = None, trueCase: Any = None, falseCase: Any = None) -> Any:  # noqa: N803
     return trueCase if truthy(condition) else falseCase
 
 
-def _deep_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_deep_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return set(a) == set(b) and all(_deep_equal(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
-    if isinstance(a, Geometry) and isinstance(b, Geometry):
-        return a.crs == b.crs and a.geodesic == b.geodesic and a.shape.equals_exact(b.shape, 0)
-    return type(a) is type(b) and a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b)
-
-
 @algorithm("IsEqual")
 def is_equal(left: Any = None, right: Any = None) -> bool:
-    return _deep_equal(left, right)
-
-
-def object_type(value: Any) -> str:
-    """Earth Engine's name for the type of a value (what ``ee.Algorithms.ObjectType`` returns)."""
-    from aef_ee.local.projection import Projection
-    from aef_ee.local.raster import Image
-
-    if value is None:
-        return "Null"  # pragma: no cover - trivial
-    if isinstance(value, bool):
-        return "Boolean"
-    if isinstance(value, (int, np.integer)):
-        return "Integer"
-    if isinstance(value, (float, np.floating)):
-        return "Float"
-    if isinstance(value, str):
-        return "String"
-    if isinstance(value, (list, tuple)):
-        return "List"
-    if isinstance(value, Mapping):
-        return "Dictionary"
-    if isinstance(value, np.ndarray):
-        return "Array"
-    for cls, name in ((Image, "Image"), (Feature, "Feature"), (FeatureCollection, "FeatureCollection"),
-                      (ImageCollection, "ImageCollection"), (Geometry, "Geometry"), (Date, "Date"),
-                      (DateRange, "DateRange"), (Filter, "Filter"), (Projection, "Projection")):
-        if isinstance(value, cls):
-            return name
-    info = getattr(value, "to_info", None)
-    if callable(info):
-        return str(info().get("type", type(value).__name__))
-    return type(value).__name__
+    return deep_equal(left, right)
 
 
 @algorithm("ObjectType")
@@ -502,8 +406,6 @@ def object_type_algorithm(value: Any = None) -> str:
 
 @algorithm("Describe")
 def describe(input: Any) -> Any:  # noqa: A002
-    from aef_ee.local.encoding import to_json
-
     return to_json(input)
 
 
@@ -537,13 +439,3 @@ def array_to_list(array: Any) -> list[Any]:  # noqa: F811
 @algorithm("Array.length")
 def array_length(array: Any) -> np.ndarray:  # noqa: F811
     return np.asarray(np.asarray(array).shape, dtype=np.int64)
-
-
-# List/Dictionary and Date/DateRange live in their own modules; importing them here registers them with this
-# family (the registry imports ``primitives``).
-from aef_ee.local.algorithms import _containers, _dates  # noqa: E402,F401
-
-to_millis = _dates.to_millis
-zone = _dates.zone
-format_date = _dates.format_date
-parse_date_string = _dates.parse_date_string

@@ -266,7 +266,6 @@ class Percentile(Reducer):
         return [real_type(types)] * len(self.outputs)
 
     def _stack(self, values, masks):
-        shape = stack_shape(values, masks)
         results, count = sorted_percentiles(nan_stack(values, masks), self.percentiles)
         mask = count > 0
         return [(r, mask) for r in results]

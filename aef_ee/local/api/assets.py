@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aef_ee.local.errors import InvalidArgument
-from aef_ee.local.server import Request, route
+from aef_ee.local.api.routes import Request, route
 
 PUBLIC_PREFIX = "projects/earthengine-public/assets/"
 ASSET_NAME = r"/v1/(?P<name>projects/[^/:]+/assets/[^:]*)"

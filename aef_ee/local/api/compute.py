@@ -10,7 +10,7 @@ from aef_ee.local.encoding import feature_info, image_info, to_json
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.evaluator import evaluate
 from aef_ee.local.raster import Image
-from aef_ee.local.server import Request, Response, route
+from aef_ee.local.api.routes import Request, Response, route
 from aef_ee.local.values import FeatureCollection, ImageCollection
 
 PROJECT = r"/v1/projects/(?P<project>[^/:]+)"

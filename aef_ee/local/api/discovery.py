@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aef_ee.local.server import Request, Response, route
+from aef_ee.local.api.routes import Request, Response, route
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.export_writers import export_image, export_table
 from aef_ee.local.operations import registry_of
 from aef_ee.local.raster import Image
-from aef_ee.local.server import Request, route
+from aef_ee.local.api.routes import Request, route
 from aef_ee.local.values import FeatureCollection
 
 

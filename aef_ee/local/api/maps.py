@@ -24,9 +24,9 @@ from typing import Any
 from aef_ee.local import pixels, rendering, tiles
 from aef_ee.local.api.compute import PROJECT, evaluate_request, render_pixels, select_bands
 from aef_ee.local.errors import InvalidArgument, NotFound
-from aef_ee.local.evaluator import use_context
+from aef_ee.local.context import use_context
 from aef_ee.local.raster import Image
-from aef_ee.local.server import Request, Response, route
+from aef_ee.local.api.routes import Request, Response, route
 from aef_ee.local.values import FeatureCollection
 
 __all__ = ["MapLayer", "MAX_KEPT"]
