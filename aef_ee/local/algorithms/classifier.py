@@ -15,11 +15,13 @@ import dataclasses
 import functools
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from aef_ee.local.algorithms.confusion import ConfusionMatrix, confusion_from_labels
+from aef_ee.local.algorithms.image import as_image
+from aef_ee.local.algorithms.model_value import ModelValue
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.algorithms.training_table import (
     FitCache,
@@ -27,7 +29,9 @@ from aef_ee.local.algorithms.training_table import (
     digest,
     feature_table,
     model_image,
+    predict_features,
     subsample,
+    training_features,
 )
 from aef_ee.local.errors import InvalidArgument, Unimplemented
 from aef_ee.local.raster import Image, PixelType
@@ -55,36 +59,21 @@ class TrainingData:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Classifier:
-    """An Earth Engine classifier value (untrained when ``training`` is None)."""
+class Classifier(ModelValue[TrainingData]):
+    """An Earth Engine classifier value (untrained when ``training`` is None) with its output mode."""
 
-    name: str
-    params: tuple[tuple[str, Any], ...]
+    KIND: ClassVar[str] = "Classifier"
+
     mode: str = "CLASSIFICATION"
-    training: TrainingData | None = None
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.params)
-
-    @property
-    def short_name(self) -> str:
-        return self.name.split(".", 1)[-1]
 
     def to_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"type": "Classifier", "classifier": self.short_name, "mode": self.mode,
-                                "parameters": {k: v for k, v in self.params if v is not None}}
+        info = super().to_info()
+        info["mode"] = self.mode
         if self.training is not None:
-            info["schema"] = list(self.training.names)
             info["classProperty"] = self.training.class_property
         return info
 
     # --- fitting -----------------------------------------------------------------------------------------
-    def require_training(self, where: str) -> TrainingData:
-        if self.training is None:
-            raise InvalidArgument(f"{where}: the classifier has not been trained; call train() first.")
-        return self.training
-
     def kind(self) -> str:
         return "regression" if self.mode in _REGRESSION_MODES else "classification"
 
@@ -93,8 +82,7 @@ class Classifier:
         training = self.require_training(where)
         kind = self.kind()
         probability = self.mode in ("PROBABILITY", "MULTIPROBABILITY")
-        key = f"{self.name}|{self.params!r}|{kind}|{probability}|{training.key}"
-        return _FITS.get(key, lambda: _fit(self, training, kind, probability, where))
+        return _FITS.get(self.fit_key(kind, probability), lambda: _fit(self, training, kind, probability, where))
 
     # --- prediction --------------------------------------------------------------------------------------
     def output(self, where: str) -> tuple[Callable[[np.ndarray], np.ndarray], PixelType, int | None]:
@@ -486,40 +474,31 @@ def _probability(classifier: Classifier, model: Any, x: np.ndarray) -> np.ndarra
 
 # --- algorithms: constructors ----------------------------------------------------------------------------
 
-def _constructor(name: str) -> Callable[..., Classifier]:
-    def make(**kwargs: Any) -> Classifier:
-        return Classifier(name, tuple(sorted(kwargs.items())))
-
-    make.__name__ = name.replace(".", "_")
-    return make
-
-
 @algorithm("Classifier.smileKNN")
 def smile_knn(k: int = 1, searchMethod: str = "AUTO", metric: str = "EUCLIDEAN") -> Classifier:  # noqa: N803
-    return _constructor("Classifier.smileKNN")(k=k, searchMethod=searchMethod, metric=metric)
+    return Classifier.create("Classifier.smileKNN", k=k, searchMethod=searchMethod, metric=metric)
 
 
 @algorithm("Classifier.smileRandomForest")
 def smile_random_forest(numberOfTrees: int, variablesPerSplit: int | None = None,  # noqa: N803
                         minLeafPopulation: int = 1, bagFraction: float = 0.5, maxNodes: int | None = None,
                         seed: int = 0) -> Classifier:
-    return _constructor("Classifier.smileRandomForest")(
-        numberOfTrees=numberOfTrees, variablesPerSplit=variablesPerSplit, minLeafPopulation=minLeafPopulation,
-        bagFraction=bagFraction, maxNodes=maxNodes, seed=seed)
+    return Classifier.create("Classifier.smileRandomForest", numberOfTrees=numberOfTrees,
+                             variablesPerSplit=variablesPerSplit, minLeafPopulation=minLeafPopulation,
+                             bagFraction=bagFraction, maxNodes=maxNodes, seed=seed)
 
 
 @algorithm("Classifier.smileCart")
 def smile_cart(maxNodes: int | None = None, minLeafPopulation: int = 1) -> Classifier:  # noqa: N803
-    return _constructor("Classifier.smileCart")(maxNodes=maxNodes, minLeafPopulation=minLeafPopulation)
+    return Classifier.create("Classifier.smileCart", maxNodes=maxNodes, minLeafPopulation=minLeafPopulation)
 
 
 @algorithm("Classifier.smileGradientTreeBoost")
 def smile_gradient_tree_boost(numberOfTrees: int, shrinkage: float = 0.005, samplingRate: float = 0.7,  # noqa: N803
                               maxNodes: int | None = None, loss: str = "LeastAbsoluteDeviation",
                               seed: int = 0) -> Classifier:
-    return _constructor("Classifier.smileGradientTreeBoost")(
-        numberOfTrees=numberOfTrees, shrinkage=shrinkage, samplingRate=samplingRate, maxNodes=maxNodes, loss=loss,
-        seed=seed)
+    return Classifier.create("Classifier.smileGradientTreeBoost", numberOfTrees=numberOfTrees, shrinkage=shrinkage,
+                             samplingRate=samplingRate, maxNodes=maxNodes, loss=loss, seed=seed)
 
 
 @algorithm("Classifier.libsvm")
@@ -527,15 +506,15 @@ def libsvm(decisionProcedure: str = "Voting", svmType: str = "C_SVC", kernelType
            shrinking: bool = True, degree: int | None = None, gamma: float | None = None, coef0: float | None = None,
            cost: float | None = None, nu: float | None = None, terminationEpsilon: float | None = None,
            lossEpsilon: float | None = None, oneClass: int | None = None) -> Classifier:
-    return _constructor("Classifier.libsvm")(
-        decisionProcedure=decisionProcedure, svmType=svmType, kernelType=kernelType, shrinking=shrinking,
-        degree=degree, gamma=gamma, coef0=coef0, cost=cost, nu=nu, terminationEpsilon=terminationEpsilon,
-        lossEpsilon=lossEpsilon, oneClass=oneClass)
+    return Classifier.create("Classifier.libsvm", decisionProcedure=decisionProcedure, svmType=svmType,
+                             kernelType=kernelType, shrinking=shrinking, degree=degree, gamma=gamma, coef0=coef0,
+                             cost=cost, nu=nu, terminationEpsilon=terminationEpsilon, lossEpsilon=lossEpsilon,
+                             oneClass=oneClass)
 
 
 @algorithm("Classifier.minimumDistance")
 def minimum_distance(metric: str = "euclidean", kNearest: int = 1) -> Classifier:  # noqa: N803
-    return _constructor("Classifier.minimumDistance")(metric=metric, kNearest=kNearest)
+    return Classifier.create("Classifier.minimumDistance", metric=metric, kNearest=kNearest)
 
 
 @algorithm("Classifier.smileNaiveBayes")
@@ -543,7 +522,7 @@ def smile_naive_bayes(**kwargs: Any) -> Classifier:
     smoothing = kwargs.pop("lambda", 1e-6)
     if kwargs:
         raise TypeError(f"smileNaiveBayes() got an unexpected keyword argument '{next(iter(kwargs))}'")
-    return _constructor("Classifier.smileNaiveBayes")(**{"lambda": smoothing})
+    return Classifier.create("Classifier.smileNaiveBayes", **{"lambda": smoothing})
 
 
 # Earth Engine's deprecated names (Weka-era classifiers) run the corresponding Smile / libsvm implementation.
@@ -559,7 +538,8 @@ def cart(crossvalidationFactor: int = 10, maxDepth: int = 10, minLeafPopulation:
          minSplitPoplulation: int = 1, minSplitCost: float = 1e-10, prune: bool = False,
          pruneErrorTolerance: float = 0.5, quantizationResolution: int = 100, quantizationMargin: float = 0.1,
          randomSeed: int = 0) -> Classifier:
-    return _constructor("Classifier.smileCart")(maxNodes=None, minLeafPopulation=minLeafPopulation, maxDepth=maxDepth)
+    return Classifier.create("Classifier.smileCart", maxNodes=None, minLeafPopulation=minLeafPopulation,
+                             maxDepth=maxDepth)
 
 
 @algorithm("Classifier.svm")
@@ -574,27 +554,14 @@ def naive_bayes(**kwargs: Any) -> Classifier:
 
 # --- algorithms: training and use ------------------------------------------------------------------------
 
-def _classifier(value: Any, where: str) -> Classifier:
-    if not isinstance(value, Classifier):
-        raise InvalidArgument(f"{where}: expected a Classifier; got {type(value).__name__}.")
-    return value
-
-
-def _features(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, FeatureCollection):
-        raise InvalidArgument(f"{where}: expected a FeatureCollection of training features; got "
-                              f"{type(value).__name__}.")
-    return list(value.features)
-
-
 @algorithm("Classifier.train")
 def train(classifier: Any, features: Any, classProperty: str,  # noqa: N803 - Earth Engine's argument names
           inputProperties: Sequence[str] | None = None, subsampling: float = 1.0,
           subsamplingSeed: int = 0) -> Classifier:
     """Reads the training table now (so a bad property fails here) and returns the trained classifier value."""
     where = "Classifier.train"
-    clf = _classifier(classifier, where)
-    rows = _features(features, where)
+    clf = Classifier.of(classifier, where)
+    rows = training_features(features, where)
     if not rows:
         raise InvalidArgument(f"{where}: the training collection is empty.")
     if not any(classProperty in f.properties for f in rows):
@@ -617,7 +584,7 @@ def train(classifier: Any, features: Any, classProperty: str,  # noqa: N803 - Ea
 
 @algorithm("Classifier.setOutputMode")
 def set_output_mode(classifier: Any, mode: str) -> Classifier:
-    clf = _classifier(classifier, "Classifier.setOutputMode")
+    clf = Classifier.of(classifier, "Classifier.setOutputMode")
     mode = str(mode).upper()
     if mode not in OUTPUT_MODES:
         raise InvalidArgument(f"Classifier.setOutputMode: unknown mode '{mode}'; expected one of {list(OUTPUT_MODES)}.")
@@ -626,47 +593,30 @@ def set_output_mode(classifier: Any, mode: str) -> Classifier:
 
 @algorithm("Classifier.mode")
 def classifier_mode(classifier: Any) -> str:
-    return _classifier(classifier, "Classifier.mode").mode
+    return Classifier.of(classifier, "Classifier.mode").mode
 
 
 @algorithm("Classifier.schema")
 def classifier_schema(classifier: Any) -> list[str]:
-    clf = _classifier(classifier, "Classifier.schema")
+    clf = Classifier.of(classifier, "Classifier.schema")
     return list(clf.require_training("Classifier.schema").names)
 
 
 @algorithm("Image.classify")
 def image_classify(image: Any, classifier: Any, outputName: str = "classification") -> Image:  # noqa: N803
-    from aef_ee.local.algorithms.image import as_image
-
     where = "Image.classify"
-    clf = _classifier(classifier, where)
+    clf = Classifier.of(classifier, where)
     training = clf.require_training(where)
     predict, ptype, length = clf.output(where)  # fits now, so training errors surface on this request
     return model_image(as_image(image), training.names, predict, output_name=outputName or "classification",
                        pixel_type=ptype, array_length=length, where=where)
 
 
-def predict_features(features: Any, names: Sequence[str], predict: Callable[[np.ndarray], np.ndarray],
-                     output_name: str, where: str, cast: Callable[[Any], Any]) -> FeatureCollection:
-    """Sets ``output_name`` on every feature to the model's output (null where an input is missing)."""
-    rows = _features(features, where)
-    out = list(rows)
-    if rows:
-        x, _, kept = feature_table(rows, names, where=where)
-        values = predict(x) if len(x) else np.zeros((0,))
-        results: list[Any] = [None] * len(rows)
-        for i, value in zip(kept, values):
-            results[i] = cast(value)
-        out = [f.with_properties({**f.properties, output_name: r}) for f, r in zip(rows, results)]
-    return features.with_features(out)
-
-
 @algorithm("FeatureCollection.classify")
 def features_classify(features: Any, classifier: Any,
                       outputName: str = "classification") -> FeatureCollection:  # noqa: N803
     where = "FeatureCollection.classify"
-    clf = _classifier(classifier, where)
+    clf = Classifier.of(classifier, where)
     training = clf.require_training(where)
     predict, ptype, length = clf.output(where)
 
@@ -682,7 +632,7 @@ def features_classify(features: Any, classifier: Any,
 def classifier_confusion_matrix(classifier: Any) -> ConfusionMatrix:
     """The resubstitution matrix: the classifier applied to its own training data (classes 0..max)."""
     where = "Classifier.confusionMatrix"
-    clf = _classifier(classifier, where)
+    clf = Classifier.of(classifier, where)
     training = clf.require_training(where)
     classification = dataclasses.replace(clf, mode="CLASSIFICATION")
     model = classification.model(where)
@@ -696,7 +646,7 @@ def classifier_confusion_matrix(classifier: Any) -> ConfusionMatrix:
 def classifier_explain(classifier: Any) -> dict[str, Any]:
     """What was trained: the algorithm, its parameters, inputs, classes and, for trees, importances."""
     where = "Classifier.explain"
-    clf = _classifier(classifier, where)
+    clf = Classifier.of(classifier, where)
     training = clf.require_training(where)
     model = clf.model(where)
     info: dict[str, Any] = {

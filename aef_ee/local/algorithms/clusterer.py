@@ -16,11 +16,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from aef_ee.local.algorithms.classifier import predict_features
+from aef_ee.local.algorithms.image import as_image
+from aef_ee.local.algorithms.model_value import ModelValue
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.algorithms.training_table import (
     FitCache,
@@ -28,6 +29,7 @@ from aef_ee.local.algorithms.training_table import (
     digest,
     feature_table,
     model_image,
+    predict_features,
     subsample,
 )
 from aef_ee.local.errors import InvalidArgument, Unimplemented
@@ -70,37 +72,14 @@ class FittedClusters:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Clusterer:
+class Clusterer(ModelValue[ClusterTraining]):
     """An Earth Engine clusterer value (untrained when ``training`` is None)."""
 
-    name: str
-    params: tuple[tuple[str, Any], ...]
-    training: ClusterTraining | None = None
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.params)
-
-    @property
-    def short_name(self) -> str:
-        return self.name.split(".", 1)[-1]
-
-    def to_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"type": "Clusterer", "clusterer": self.short_name,
-                                "parameters": {k: v for k, v in self.params if v is not None}}
-        if self.training is not None:
-            info["schema"] = list(self.training.names)
-        return info
-
-    def require_training(self, where: str) -> ClusterTraining:
-        if self.training is None:
-            raise InvalidArgument(f"{where}: the clusterer has not been trained; call train() first.")
-        return self.training
+    KIND: ClassVar[str] = "Clusterer"
 
     def fitted(self, where: str) -> FittedClusters:
         training = self.require_training(where)
-        key = f"{self.name}|{self.params!r}|{training.key}"
-        return _FITS.get(key, lambda: _fit(self, training, where))
+        return _FITS.get(self.fit_key(), lambda: _fit(self, training, where))
 
 
 # --- fitting ---------------------------------------------------------------------------------------------
@@ -213,10 +192,6 @@ def _fit(clusterer: Clusterer, training: ClusterTraining, where: str) -> FittedC
 
 # --- algorithms ------------------------------------------------------------------------------------------
 
-def _constructor(name: str, **kwargs: Any) -> Clusterer:
-    return Clusterer(name, tuple(sorted(kwargs.items())))
-
-
 @algorithm("Clusterer.wekaKMeans")
 def weka_kmeans(nClusters: int, init: int = 0, canopies: bool = False, maxCandidates: int = 100,  # noqa: N803
                 periodicPruning: int = 10000, minDensity: int = 2, t1: float = -1.5, t2: float = -1.0,
@@ -224,16 +199,16 @@ def weka_kmeans(nClusters: int, init: int = 0, canopies: bool = False, maxCandid
                 fast: bool = False, seed: int = 10) -> Clusterer:
     if int(nClusters) < 1:
         raise InvalidArgument(f"Clusterer.wekaKMeans: nClusters must be positive; got {nClusters!r}.")
-    return _constructor("Clusterer.wekaKMeans", nClusters=int(nClusters), init=init, canopies=canopies,
-                        distanceFunction=distanceFunction, maxIterations=maxIterations, seed=seed)
+    return Clusterer.create("Clusterer.wekaKMeans", nClusters=int(nClusters), init=init, canopies=canopies,
+                            distanceFunction=distanceFunction, maxIterations=maxIterations, seed=seed)
 
 
 @algorithm("Clusterer.wekaCascadeKMeans")
 def weka_cascade_kmeans(minClusters: int = 2, maxClusters: int = 10, restarts: int = 10,  # noqa: N803
                         manual: bool = False, init: bool = False, distanceFunction: str = "Euclidean",
                         maxIterations: int | None = None) -> Clusterer:
-    return _constructor("Clusterer.wekaCascadeKMeans", minClusters=minClusters, maxClusters=maxClusters,
-                        restarts=restarts, init=init, distanceFunction=distanceFunction, maxIterations=maxIterations)
+    return Clusterer.create("Clusterer.wekaCascadeKMeans", minClusters=minClusters, maxClusters=maxClusters,
+                            restarts=restarts, init=init, distanceFunction=distanceFunction, maxIterations=maxIterations)
 
 
 @algorithm("Clusterer.wekaXMeans")
@@ -241,21 +216,15 @@ def weka_xmeans(minClusters: int = 2, maxClusters: int = 8, maxIterations: int =
                 maxForChildren: int = 1000, useKD: bool = False, cutoffFactor: float = 0.0,
                 distanceFunction: str = "Euclidean", seed: int = 10) -> Clusterer:
     # X-means' maxIterations counts improve-structure rounds, not k-means iterations; k-means runs to convergence.
-    return _constructor("Clusterer.wekaXMeans", minClusters=minClusters, maxClusters=maxClusters,
-                        distanceFunction=distanceFunction, seed=seed)
-
-
-def _clusterer(value: Any, where: str) -> Clusterer:
-    if not isinstance(value, Clusterer):
-        raise InvalidArgument(f"{where}: expected a Clusterer; got {type(value).__name__}.")
-    return value
+    return Clusterer.create("Clusterer.wekaXMeans", minClusters=minClusters, maxClusters=maxClusters,
+                            distanceFunction=distanceFunction, seed=seed)
 
 
 @algorithm("Clusterer.train")
 def clusterer_train(clusterer: Any, features: Any, inputProperties: Sequence[str] | None = None,  # noqa: N803
                     subsampling: float = 1.0, subsamplingSeed: int = 0) -> Clusterer:
     where = "Clusterer.train"
-    model = _clusterer(clusterer, where)
+    model = Clusterer.of(clusterer, where)
     if not isinstance(features, FeatureCollection):
         raise InvalidArgument(f"{where}: expected a FeatureCollection; got {type(features).__name__}.")
     rows = list(features.features)
@@ -274,15 +243,13 @@ def clusterer_train(clusterer: Any, features: Any, inputProperties: Sequence[str
 
 @algorithm("Clusterer.schema")
 def clusterer_schema(clusterer: Any) -> list[str]:
-    return list(_clusterer(clusterer, "Clusterer.schema").require_training("Clusterer.schema").names)
+    return list(Clusterer.of(clusterer, "Clusterer.schema").require_training("Clusterer.schema").names)
 
 
 @algorithm("Image.cluster")
 def image_cluster(image: Any, clusterer: Any, outputName: str = "cluster") -> Image:  # noqa: N803
-    from aef_ee.local.algorithms.image import as_image
-
     where = "Image.cluster"
-    model = _clusterer(clusterer, where)
+    model = Clusterer.of(clusterer, where)
     training = model.require_training(where)
     fitted = model.fitted(where)  # fit now, so errors surface on this request
     return model_image(as_image(image), training.names, fitted.predict, output_name=outputName or "cluster",
@@ -292,7 +259,7 @@ def image_cluster(image: Any, clusterer: Any, outputName: str = "cluster") -> Im
 @algorithm("FeatureCollection.cluster")
 def features_cluster(features: Any, clusterer: Any, outputName: str = "cluster") -> FeatureCollection:  # noqa: N803
     where = "FeatureCollection.cluster"
-    model = _clusterer(clusterer, where)
+    model = Clusterer.of(clusterer, where)
     training = model.require_training(where)
     fitted = model.fitted(where)
     return predict_features(features, training.names, fitted.predict, outputName or "cluster", where, int)

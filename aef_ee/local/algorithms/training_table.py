@@ -1,4 +1,4 @@
-"""Turning features into a numeric table, and applying a fitted model to an image's pixels.
+"""Turning features into a numeric table, and applying a fitted model to an image's pixels or to features.
 
 Shared by classifiers and clusterers: ``feature_table`` reads the input properties of every feature into an
 (n, d) float64 array; ``model_image`` evaluates a model pixel by pixel on whatever grid the image is computed on
@@ -19,8 +19,10 @@ import numpy as np
 
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.raster import BandSpec, Image, PixelType
+from aef_ee.local.values import FeatureCollection
 
-__all__ = ["feature_table", "default_inputs", "model_image", "subsample", "digest", "FitCache"]
+__all__ = ["feature_table", "training_features", "default_inputs", "model_image", "predict_features", "subsample",
+           "digest", "FitCache"]
 
 log = logging.getLogger(__name__)
 
@@ -197,3 +199,30 @@ def model_image(image: Image, names: Sequence[str], predict: Callable[[np.ndarra
     if array_length:
         out.array_length = array_length  # type: ignore[attr-defined]
     return out
+
+
+def training_features(value: Any, where: str) -> list[Any]:
+    """The features of a FeatureCollection argument.
+
+    Raises:
+      InvalidArgument: ``value`` is not a FeatureCollection.
+    """
+    if not isinstance(value, FeatureCollection):
+        raise InvalidArgument(f"{where}: expected a FeatureCollection of training features; got "
+                              f"{type(value).__name__}.")
+    return list(value.features)
+
+
+def predict_features(features: Any, names: Sequence[str], predict: Callable[[np.ndarray], np.ndarray],
+                     output_name: str, where: str, cast: Callable[[Any], Any]) -> FeatureCollection:
+    """Sets ``output_name`` on every feature to the model's output (null where an input is missing)."""
+    rows = training_features(features, where)
+    out = list(rows)
+    if rows:
+        x, _, kept = feature_table(rows, names, where=where)
+        values = predict(x) if len(x) else np.zeros((0,))
+        results: list[Any] = [None] * len(rows)
+        for i, value in zip(kept, values):
+            results[i] = cast(value)
+        out = [f.with_properties({**f.properties, output_name: r}) for f, r in zip(rows, results)]
+    return features.with_features(out)
