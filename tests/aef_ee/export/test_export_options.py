@@ -138,7 +138,8 @@ def test_sites_or_a_sampling_give_the_same_export(demo_catalog_dir: Path, tmp_pa
     assert sorted(VideoDataset(tmp_path / "v").site_ids) == sorted(s.site_id for s in sampling.sites())
 
 
-def test_the_docstring_example_runs_on_the_local_engine(local_server, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_docstring_example_runs_on_the_local_engine(local_server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                      monkeypatch) -> None:
     """The example in export_videos' docstring, as written, against the session's local engine."""
     import aef_ee
     from aef_ee.backend import initialize
