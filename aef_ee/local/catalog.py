@@ -8,8 +8,8 @@ Layout under a catalog root (the contract with the engine; see docs/catalog.md):
 - an image is ``<root>/<id>.image.json`` listing its bands (file, 1-based band index, dtype, nodata) and properties;
 - a table is ``<root>/<id>.table.json`` naming a GeoJSON FeatureCollection in EPSG:4326 (or GeoParquet).
 
-Entry point: :class:`Catalog`. Every write is atomic (a temporary file in the same directory, then
-``os.replace``), so a reader never sees half a manifest.
+Entry point: :class:`Catalog`. Every write is atomic (:mod:`aef_ee.atomic`: a hidden ``.tmp-`` file in the same
+directory, then ``os.replace``), so a reader never sees half a manifest.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, TypedDict
 
 import numpy as np
 
+from aef_ee.atomic import write_json_atomic
 from aef_ee.local.errors import AlreadyExists, AssetNotFound, EngineError, InvalidArgument, InvalidAssetId
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "Catalog",
     "CONTAINER_TYPES",
     "ASSET_TYPES",
-    "write_json_atomic",
+    "write_json_atomic",  # aef_ee.atomic's, re-exported for the catalog writers that import it from here
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,21 +80,6 @@ class AssetRecord:
     manifest_path: Path  # the _asset.json / .image.json / .table.json
     manifest: dict  # parsed JSON
     update_time: str  # RFC 3339 mtime of the manifest
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (temporary file in the same directory, then ``os.replace``)."""
-    path = Path(path)
-    text = json.dumps(obj, indent=1, sort_keys=False, allow_nan=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _rfc3339(timestamp: float) -> str:

@@ -15,14 +15,13 @@ import datetime
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from aef_ee.atomic import atomic_path, write_text_atomic
 from aef_ee.local.catalog import AssetRecord, Catalog
 from aef_ee.local.errors import AlreadyExists, InvalidArgument
 
@@ -134,13 +133,6 @@ def parse_properties(properties: Mapping[str, Any] | Iterable[str] | None) -> di
 
 # ----- writers shared with the demo catalog -----
 
-def _tmp_path(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def write_geotiff(path: str | Path, data: np.ndarray, *, transform: Any, crs: Any, nodata: float | None = None,
                   descriptions: Sequence[str] | None = None) -> Path:
     """Write a tiled, DEFLATE-compressed GeoTIFF atomically.
@@ -170,20 +162,15 @@ def write_geotiff(path: str | Path, data: np.ndarray, *, transform: Any, crs: An
         profile.update(driver="COG", blocksize=tile, overview_resampling="nearest")
     else:
         profile.update(driver="GTiff", tiled=True, blockxsize=tile, blockysize=tile, interleave="band")
-    tmp = _tmp_path(path)
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(array)
-            if descriptions is not None:
-                for index, name in enumerate(descriptions, start=1):
-                    dst.set_band_description(index, name)
-            if count > 1 and max(height, width) >= OVERVIEW_MIN_SIZE:
-                factors = [2 ** k for k in range(1, 12) if max(height, width) / 2 ** k >= BLOCK_SIZE // 2]
-                dst.build_overviews(factors, Resampling.nearest)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(array)
+        if descriptions is not None:
+            for index, name in enumerate(descriptions, start=1):
+                dst.set_band_description(index, name)
+        if count > 1 and max(height, width) >= OVERVIEW_MIN_SIZE:
+            factors = [2 ** k for k in range(1, 12) if max(height, width) / 2 ** k >= BLOCK_SIZE // 2]
+            dst.build_overviews(factors, Resampling.nearest)
     return path
 
 
@@ -222,14 +209,8 @@ def write_feature_collection(path: str | Path, geometries: Sequence[dict | None]
             "geometry": geometry,
             "properties": {str(k): _jsonable(v) for k, v in props.items()},
         })
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"type": "FeatureCollection", "features": features}, f, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps({"type": "FeatureCollection", "features": features}, allow_nan=False))
     return path
 
 
@@ -344,14 +325,9 @@ def _add_raster(catalog: Catalog, cid: str, source: Path, properties: dict, over
     base = catalog.base_path(cid)
     base.parent.mkdir(parents=True, exist_ok=True)
     target = base.with_name(f"{leaf}.tif")
-    tmp = _tmp_path(target)
-    try:
+    with atomic_path(target) as tmp:
         rasterio.shutil.copy(source, tmp, driver="COG", compress="DEFLATE", blocksize=BLOCK_SIZE,
                              overview_resampling="nearest")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     bands = [{"id": band_id, "path": target.name, "band": index, "data_type": dtypes[index - 1],
               "nodata": None if nodatas[index - 1] is None else _jsonable(nodatas[index - 1])}
              for index, band_id in enumerate(band_ids, start=1)]

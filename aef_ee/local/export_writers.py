@@ -16,12 +16,12 @@ import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aef_ee.atomic import write_bytes_atomic
 from aef_ee.local import pixels
 from aef_ee.local.encoding import to_json
 from aef_ee.local.errors import InvalidArgument, ResourceExhausted
@@ -52,15 +52,7 @@ def _safe_relative(prefix: str) -> Path:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; exported files are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, data)  # 0644: exported files are meant to be shared
 
 
 def _deliver(data: bytes, ext: str, options: dict[str, Any], settings: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from aef_ee.atomic import atomic_path
 from aef_ee.local.errors import InvalidArgument, NotFound
 
 __all__ = ["resolve_uri", "bands_from_files", "bands_from_manifest"]
@@ -47,13 +48,11 @@ def resolve_uri(uri: str, settings: dict[str, Any], catalog: Any) -> str:
         client = storage.Client() if endpoint == "google" else storage.Client(
             project="local", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint})
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(cache.suffix + ".part")
-        try:
-            client.bucket(bucket).blob(key).download_to_filename(str(tmp))
-        except GcsNotFound:
-            tmp.unlink(missing_ok=True)
-            raise NotFound(f"Cloud Storage object {uri} does not exist.") from None
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp:
+            try:
+                client.bucket(bucket).blob(key).download_to_filename(str(tmp))
+            except GcsNotFound:
+                raise NotFound(f"Cloud Storage object {uri} does not exist.") from None
     return str(cache)
 
 

@@ -14,7 +14,7 @@ from affine import Affine
 
 from aef_ee.local.catalog import Catalog
 from aef_ee.local.catalog_add import (add_to_catalog, parse_property, parse_time, parse_time_range,
-                                      write_geotiff)
+                                      write_feature_collection, write_geotiff)
 from aef_ee.local.errors import AlreadyExists, AssetNotFound, InvalidArgument, InvalidAssetId, NotFound
 from aef_ee.paths import data_dir
 
@@ -157,6 +157,22 @@ def test_image_round_trip(catalog: Catalog) -> None:
     assert catalog.band_path(record, record.manifest["bands"][0]) == str(catalog.root / "C" / "img1.tif")
     # No temporary files are left behind by atomic writes.
     assert not [p for p in (catalog.root / "C").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_catalog_files_are_written_atomically_and_readable_by_all(catalog: Catalog) -> None:
+    catalog.create_container("C", "IMAGE_COLLECTION")
+    _small_image(catalog, "C/img1")
+    for path in (catalog.root / "C" / "img1.image.json", catalog.root / "C" / "img1.tif",
+                 catalog.root / "C" / "_asset.json"):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+    # A writer failing half-way leaves neither the file nor its temporary sibling behind.
+    bad = np.zeros((2, 20, 30), dtype=np.uint16)
+    with pytest.raises(IndexError):  # the third description, for a band that does not exist
+        write_geotiff(catalog.root / "C" / "broken.tif", bad, transform=Affine(10, 0, 0, 0, -10, 0),
+                      crs="EPSG:32631", descriptions=["B1", "B2", "B3"])
+    with pytest.raises(InvalidArgument):
+        write_feature_collection(catalog.root / "C" / "broken.geojson", [None], [{}, {}])
+    assert sorted(p.name for p in (catalog.root / "C").iterdir()) == ["_asset.json", "img1.image.json", "img1.tif"]
 
 
 def test_table_round_trip(catalog: Catalog) -> None:
