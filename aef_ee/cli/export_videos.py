@@ -92,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--no-wait", action="store_true", help="batch: start tasks and return")
 
     engine = parser.add_argument_group("engine")
-    engine.add_argument("--backend", choices=("local", "earthengine"), help="default: earthengine with --project")
+    engine.add_argument("--backend", choices=("local", "earthengine"),
+                        help="default: earthengine with --project, else local")
     engine.add_argument("--project", help="Google Cloud project for Earth Engine")
     engine.add_argument("--catalog", help="local engine catalog (default: the demo catalog)")
     engine.add_argument("--url", help="an already running local engine (aef-ee serve)")
@@ -122,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
     if args.path != "convert" and not (start and end):
         raise AefValueError("give --start and --end, or --year")
     settings = {"bucket_dir": args.bucket_dir} if args.bucket_dir and not args.url else {}
-    initialize(args.backend, project=args.project, catalog=args.catalog, url=args.url, **settings)
+    # As the other commands: Earth Engine with --project, else the local engine (--url: an already running one).
+    backend = args.backend or ("earthengine" if args.project else "local")
+    initialize(backend, project=args.project, catalog=args.catalog, url=args.url, **settings)
     sampling = None
     if args.path != "convert":  # convert reads the sites recorded by the batch run
         region, features = args.region, args.features
