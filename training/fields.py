@@ -29,7 +29,7 @@ from aef_ee.videos.sites import Site, utm_epsg
 from aef_ee.videos.format import VideoDataset
 from aef_ee_training.errors import TrainingError
 
-__all__ = ["FieldTile", "FieldsReport", "plan_tiles", "embed_region", "main"]
+__all__ = ["FieldTile", "FieldsReport", "plan_tiles", "embed_region"]
 
 log = logging.getLogger(__name__)
 RESOLUTION_M = 10.0
@@ -136,7 +136,7 @@ def embed_region(
     """
     from tqdm.auto import tqdm
 
-    from aef_ee.videos.export.api import export_videos
+    from aef_ee.videos.export import ExportOptions, ExportRequest, export_videos
     from aef_ee_training import input_pipeline
     from aef_ee_training.infer import embed_video, load_model
 
@@ -162,9 +162,9 @@ def embed_region(
     staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
     # Export exactly the bands the model was trained on, in the training order. Every tile's site is asked for, so
     # the staging export's manifest stays that of one run: sites exported before an interruption are skipped.
-    export_videos(staging, sources=tuple(config.input_sources), sites=[t.input_site() for t in tiles],
-                  layout="acquisitions", bands={s: list(stats[s].bands) for s in config.input_sources},
-                  progress=progress)
+    request = ExportRequest(sources=tuple(config.input_sources), layout="acquisitions",
+                            bands={s: list(stats[s].bands) for s in config.input_sources})
+    export_videos(staging, request, [t.input_site() for t in tiles], options=ExportOptions(progress=progress))
     videos = VideoDataset(staging)
     index = {sid: i for i, sid in enumerate(videos.site_ids)}
     channels = input_pipeline.channels_from_stats(
