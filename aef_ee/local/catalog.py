@@ -34,7 +34,6 @@ __all__ = [
     "BandEntry",
     "Catalog",
     "CONTAINER_TYPES",
-    "ASSET_TYPES",
     "write_json_atomic",  # aef_ee.atomic's, re-exported for the catalog writers that import it from here
 ]
 
@@ -45,7 +44,6 @@ IMAGE_COLLECTION = "IMAGE_COLLECTION"
 IMAGE = "IMAGE"
 TABLE = "TABLE"
 CONTAINER_TYPES = (FOLDER, IMAGE_COLLECTION)
-ASSET_TYPES = (FOLDER, IMAGE_COLLECTION, IMAGE, TABLE)
 
 CONTAINER_MANIFEST = "_asset.json"
 IMAGE_SUFFIX = ".image.json"

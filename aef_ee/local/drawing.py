@@ -20,6 +20,7 @@ import numpy as np
 
 from aef_ee.local.errors import InvalidArgument, Unimplemented
 from aef_ee.local.projection import Grid, transformer
+from aef_ee.local.rendering import parse_color
 from aef_ee.local.values import Feature
 
 __all__ = ["Mark", "MarkStyle", "parse_rgba", "burn", "feature_marks", "POINT_SHAPES"]
@@ -32,8 +33,6 @@ DEFAULT_FILL_OPACITY = 0.66
 
 def parse_rgba(text: str) -> RGBA:
     """A CSS colour or hex string, with an optional alpha ('FF000088'), as (r, g, b, a) in 0..255."""
-    from aef_ee.local.rendering import parse_color
-
     if not isinstance(text, str):
         raise InvalidArgument(f"Invalid color {text!r}: expected a CSS color name or a hex string.")
     key = text.strip().lower()

@@ -23,8 +23,8 @@ import numpy as np
 
 from aef_ee.atomic import write_bytes_atomic
 from aef_ee.local import pixels
-from aef_ee.local.encoding import to_json
-from aef_ee.local.errors import InvalidArgument, ResourceExhausted
+from aef_ee.local.encoding import feature_info, to_json
+from aef_ee.local.errors import AlreadyExists, InvalidArgument, ResourceExhausted
 from aef_ee.local.operations import Operation
 from aef_ee.local.raster import Image
 from aef_ee.local.values import FeatureCollection
@@ -150,23 +150,19 @@ def _write_image_asset(catalog: Any, asset_id: str, grid, names, values, masks, 
                        overwrite: bool) -> None:
     cid = catalog.canonical_id(asset_id)
     if catalog.exists(cid) and not overwrite:
-        from aef_ee.local.errors import AlreadyExists
-
         raise AlreadyExists(f"Cannot overwrite asset '{cid}'.")
     data = pixels.to_geotiff(grid, names, values, masks, cloud_optimized=True)
     leaf = cid.rsplit("/", 1)[-1]
     tif = catalog.root / (cid + ".tif")
     _write_atomic(tif, data)
     props = {k: v for k, v in properties.items() if k.startswith("system:time") or not k.startswith("system:")}
-    bands = [{"id": n, "path": f"{leaf}.tif", "band": i + 1, "data_type": str(np.result_type(*[v.dtype for v in values]))}
-             for i, n in enumerate(names)]
+    data_type = str(np.result_type(*[v.dtype for v in values]))
+    bands = [{"id": n, "path": f"{leaf}.tif", "band": i + 1, "data_type": data_type} for i, n in enumerate(names)]
     catalog.write_image(cid, bands, to_json(props), overwrite=overwrite)
 
 
 def table_bytes(collection: FeatureCollection, fmt: str, selectors: list[str] | None = None) -> tuple[bytes, str]:
     """CSV (Earth Engine's layout: system:index, properties..., .geo) or GeoJSON bytes, with the file extension."""
-    from aef_ee.local.encoding import feature_info
-
     features = [feature_info(f) for f in collection.features]
     if fmt == "GEO_JSON":
         body = {"type": "FeatureCollection", "features": features}

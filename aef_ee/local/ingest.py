@@ -16,6 +16,7 @@ from typing import Any
 
 from aef_ee.atomic import atomic_path
 from aef_ee.local.errors import InvalidArgument, NotFound
+from aef_ee.local.export_writers import bucket_dir
 
 __all__ = ["resolve_uri", "bands_from_files", "bands_from_manifest"]
 
@@ -31,8 +32,6 @@ def resolve_uri(uri: str, settings: dict[str, Any], catalog: Any) -> str:
     bucket, _, key = uri[len("gs://"):].partition("/")
     if not bucket or not key or ".." in key.split("/"):
         raise InvalidArgument(f"Invalid Cloud Storage URI {uri!r}.")
-    from aef_ee.local.export_writers import bucket_dir
-
     local = bucket_dir(settings) / bucket / key
     if local.exists():
         return str(local)

@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from aef_ee.local.errors import InvalidArgument, ResourceExhausted
-from aef_ee.local.projection import Grid, Projection
+from aef_ee.local.projection import Grid, Projection, covering_grid, normalize_crs
 from aef_ee.local.raster import Image
+from aef_ee.local.values import Geometry
 
 __all__ = [
     "REQUEST_BYTE_LIMIT",
@@ -66,8 +67,6 @@ def grid_from_json(grid: dict | None, image: Image) -> Grid:
     if width > MAX_GRID_DIMENSION or height > MAX_GRID_DIMENSION:
         raise InvalidArgument(
             f"Grid dimensions {width}x{height} exceed the maximum of {MAX_GRID_DIMENSION} pixels per side.")
-    from aef_ee.local.projection import normalize_crs
-
     return Grid(Projection(normalize_crs(crs), transform), width, height)
 
 
@@ -77,9 +76,6 @@ def native_grid(image: Image) -> Grid:
         raise InvalidArgument("Image has no bands.")
     band = image.bands[0]
     if band.dimensions is None and image.footprint is not None and not band.is_default_projection:
-        from aef_ee.local.projection import covering_grid
-        from aef_ee.local.values import Geometry
-
         bounds = Geometry(image.footprint, geodesic=False).in_crs(band.projection.crs).bounds
         a, _, c, _, e, f = band.projection.transform
         # Shrink by a hair so a footprint that lies exactly on pixel edges does not gain a row or column.

@@ -368,19 +368,8 @@ class _DatasetPool:
         if dataset is not None:
             dataset.close()
 
-    def close(self, path: str | None = None) -> None:
-        with self._lock:
-            for key in [k for k in self._idle if path is None or k[0] == path]:
-                for old in self._idle.pop(key):
-                    old.close()
-
 
 _DATASETS = _DatasetPool()
-
-
-def invalidate_open_files(path: str | None = None) -> None:
-    """Closes the idle pooled datasets (all, or one path) after the file was replaced or deleted."""
-    _DATASETS.close(path)
 
 
 def _source_indices(

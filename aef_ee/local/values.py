@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.local.projection import transformer
 from aef_ee.local.raster import Image
 
 __all__ = [
@@ -40,8 +41,6 @@ class Geometry:
         if crs == self.crs:
             return self.shape
         import shapely
-
-        from aef_ee.local.projection import transformer
 
         t = transformer(self.crs, crs)
 
@@ -142,8 +141,3 @@ class Filter:
 
     def __call__(self, element: Any) -> bool:
         return bool(self.predicate(element))
-
-
-def element_properties(element: Any) -> Mapping[str, Any]:
-    """The property dict of an image, a feature or a collection."""
-    return element.properties

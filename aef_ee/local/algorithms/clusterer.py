@@ -208,7 +208,8 @@ def weka_cascade_kmeans(minClusters: int = 2, maxClusters: int = 10, restarts: i
                         manual: bool = False, init: bool = False, distanceFunction: str = "Euclidean",
                         maxIterations: int | None = None) -> Clusterer:
     return Clusterer.create("Clusterer.wekaCascadeKMeans", minClusters=minClusters, maxClusters=maxClusters,
-                            restarts=restarts, init=init, distanceFunction=distanceFunction, maxIterations=maxIterations)
+                            restarts=restarts, init=init, distanceFunction=distanceFunction,
+                            maxIterations=maxIterations)
 
 
 @algorithm("Clusterer.wekaXMeans")

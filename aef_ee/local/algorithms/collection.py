@@ -20,8 +20,8 @@ import numpy as np
 from aef_ee.local.algorithms.image import as_image, image_from_record
 from aef_ee.local.algorithms.reducer import as_reducer, histogram_key
 from aef_ee.local.algorithms.registry import algorithm
-from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.context import current_context
+from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.raster import Image
 from aef_ee.local.values import Feature, FeatureCollection, Geometry, ImageCollection
 

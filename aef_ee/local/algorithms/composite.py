@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from aef_ee.local.algorithms.image import as_image
+from aef_ee.local.algorithms import reducer as r
+from aef_ee.local.algorithms.image import add_bands, as_image
 from aef_ee.local.algorithms.reducer import Reducer, as_reducer, widen_types
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
@@ -225,8 +226,6 @@ def _register_shortcut(op: str, factory: Callable[[], Reducer]) -> None:
 
 
 def _shortcuts() -> None:
-    from aef_ee.local.algorithms import reducer as r
-
     for op, factory in (("mean", r.mean), ("median", r.median), ("min", r.min_), ("max", r.max_), ("sum", r.sum_),
                         ("count", r.count), ("product", r.product), ("mode", r.mode), ("and", r.and_),
                         ("or", r.or_)):
@@ -346,8 +345,6 @@ def image_collection_combine(primary: ImageCollection, secondary: ImageCollectio
                              overwrite: bool = False) -> ImageCollection:
     """Each primary image with the bands of the secondary image of the same ``system:index`` added (primary
     images without a match are dropped)."""
-    from aef_ee.local.algorithms.image import add_bands
-
     by_index = {img.properties.get("system:index"): img for img in _images(secondary).images}
     out = []
     for img in _images(primary).images:

@@ -20,7 +20,7 @@ from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.semantics import as_number, deep_equal, describe_type, is_int, to_string
 from aef_ee.local.values import Date, Filter
 
-__all__ = ["as_list", "as_dict"]
+__all__: list[str] = []  # a family module: its algorithms are reached through the registry
 
 
 # --- List ----------------------------------------------------------------------------------------------------
@@ -497,7 +497,3 @@ def dictionary_to_image(dictionary: Any, names: Sequence[str] | None = None) -> 
     d = _dict(dictionary, "Dictionary.toImage")
     keys = sorted(d) if names is None else list(names)
     return cat([image_rename(image_constant(as_number(dictionary_get(d, k), "Dictionary.toImage")), [k]) for k in keys])
-
-
-as_list = _list
-as_dict = _dict

@@ -22,8 +22,8 @@ from aef_ee.local.algorithms._expression import parse_expression
 from aef_ee.local.algorithms.dates import to_millis
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
-from aef_ee.local.semantics import number_arg, object_type
 from aef_ee.local.raster import Image
+from aef_ee.local.semantics import number_arg, object_type
 from aef_ee.local.values import Date, DateRange, Feature, Filter, Geometry
 
 __all__ = ["binary_filter", "element_value", "element_geometry", "matches", "lookup_filter", "MISSING"]

@@ -30,7 +30,7 @@ from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.geometry_raster import EARTH_RADIUS_M, as_geometry
 from aef_ee.local.projection import Projection, normalize_crs, transformer
 from aef_ee.local.semantics import number_arg
-from aef_ee.local.values import Feature, Geometry
+from aef_ee.local.values import Feature, FeatureCollection, Geometry
 
 __all__ = [
     "ErrorMargin",
@@ -748,8 +748,6 @@ def closest_points(  # noqa: N803
 def covering_grid(geometry: Any, proj: Any, scale: float | None = None) -> Any:
     """The cells of ``proj``'s grid (at ``scale`` metres when given) that intersect the geometry, as features
     with ids "col,row" (cell indices in the grid)."""
-    from aef_ee.local.values import FeatureCollection
-
     if not isinstance(proj, Projection):
         proj = Projection(projection_crs(proj) or WGS84)
     if scale is not None:

@@ -11,11 +11,12 @@ import numpy as np
 
 from aef_ee.local.algorithms._selectors import match_names
 from aef_ee.local.algorithms.registry import algorithm
-from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.context import current_context
+from aef_ee.local.errors import InvalidArgument, NotFound
+from aef_ee.local.ingest import bands_from_files, resolve_uri
 from aef_ee.local.projection import Projection, normalize_crs, transformer
 from aef_ee.local.raster import FileBand, Image, PixelType, constant_image, file_image
-from aef_ee.local.values import Date
+from aef_ee.local.values import Date, Geometry
 
 __all__ = ["load_image", "image_from_record", "select_by_names", "as_image"]
 
@@ -68,8 +69,6 @@ def image_from_record(catalog: Any, record: Any, settings: Any = None) -> Image:
     for band in manifest.get("bands", []):
         path = catalog.band_path(record, band)
         if path.startswith("gs://"):
-            from aef_ee.local.ingest import resolve_uri
-
             if settings is None:
                 try:
                     settings = current_context().settings
@@ -266,8 +265,6 @@ def image_id(image: Image) -> str | None:
 def image_geometry(feature: Image, maxError: Any = None, proj: Any = None, geodesics: Any = None) -> Any:  # noqa: N803
     from shapely.geometry import box
 
-    from aef_ee.local.values import Geometry
-
     image = as_image(feature)
     if image.footprint is None:  # unbounded: Earth Engine returns the whole world
         return Geometry(box(-180, -90, 180, 90), geodesic=False)
@@ -342,8 +339,6 @@ def element_get_array(object: Any, property: str) -> Any:  # noqa: A002
 @algorithm("Image.loadGeoTIFF")
 def load_geotiff(uri: str) -> Image:
     """An image read in place from a Cloud GeoTIFF (``gs://``) or local GeoTIFF."""
-    from aef_ee.local.ingest import bands_from_files, resolve_uri
-
     context = current_context()
     path = resolve_uri(uri, dict(context.settings), context.catalog)
     bands = []

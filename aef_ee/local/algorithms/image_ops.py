@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from aef_ee.local.algorithms.image import as_image
+from aef_ee.local.algorithms.image import as_image, image_rename, select_by_names
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
-from aef_ee.local.projection import DEFAULT_PROJECTION, Grid, Projection, normalize_crs
-from aef_ee.local.raster import BandSpec, Image, PixelType, common_lattice, true_mask
+from aef_ee.local.geometry_raster import as_geometry, geometry_mask, pixel_areas
+from aef_ee.local.projection import DEFAULT_PROJECTION, Grid, Projection, covering_grid, normalize_crs, transformer
+from aef_ee.local.raster import BandSpec, Image, PixelType, common_lattice, read_array_onto, true_mask, with_resampling
+from aef_ee.local.values import Geometry
 
 __all__ = ["binary_op", "unary_op", "masked_and"]
 
@@ -34,10 +36,6 @@ def _pick_projection(a: BandSpec, b: BandSpec) -> tuple[Projection, bool]:
     if a.is_default_projection and not b.is_default_projection:
         return b.projection, False
     return a.projection, a.is_default_projection and b.is_default_projection
-
-
-def _result_type(values_dtype: np.dtype) -> PixelType:
-    return PixelType.from_dtype(values_dtype)
 
 
 def _int_range(op: str, a: PixelType, b: PixelType) -> PixelType | None:
@@ -435,16 +433,11 @@ def unmask(input: Any, value: Any = None, sameFootprint: bool = True) -> Image: 
 
 
 def _footprint_mask(footprint: Any, grid: Grid) -> np.ndarray:
-    from aef_ee.local.geometry_raster import geometry_mask
-    from aef_ee.local.values import Geometry
-
     return geometry_mask(Geometry(footprint, geodesic=False), grid)
 
 
 @algorithm("Image.clip")
 def clip(input: Any, geometry: Any) -> Image:  # noqa: A002
-    from aef_ee.local.geometry_raster import as_geometry, geometry_mask
-
     src = as_image(input)
     geom = as_geometry(geometry)
 
@@ -489,8 +482,6 @@ def where(input: Any, test: Any, value: Any) -> Image:  # noqa: A002
 
 @algorithm("Image.normalizedDifference")
 def normalized_difference(input: Any, bandNames: Sequence[str] | None = None) -> Image:  # noqa: A002,N803
-    from aef_ee.local.algorithms.image import select_by_names
-
     src = as_image(input)
     names = list(bandNames) if bandNames else src.band_names[:2]
     if len(names) != 2:
@@ -505,8 +496,6 @@ def normalized_difference(input: Any, bandNames: Sequence[str] | None = None) ->
             return np.where(s == 0, 0, (va - vb) / np.where(s == 0, 1, s))
 
     out = binary_op("Image.normalizedDifference", a, b, nd, out_type=lambda x, y: PixelType("float"))
-    from aef_ee.local.algorithms.image import image_rename
-
     return image_rename(out, ["nd"])
 
 
@@ -542,8 +531,6 @@ def remap(image: Any, from_: Sequence[Any] = None, to: Sequence[Any] = None, def
         raise InvalidArgument("Image.remap: 'from' and 'to' are required.")
     if len(src_values) != len(to):
         raise InvalidArgument(f"Image.remap: 'from' has {len(src_values)} values but 'to' has {len(to)}.")
-    from aef_ee.local.algorithms.image import select_by_names
-
     src = as_image(image)
     src = select_by_names(src, [bandName]) if bandName else select_by_names(src, [0])
     lut_from = np.asarray(src_values, np.float64)
@@ -614,9 +601,6 @@ def reproject(image: Any, crs: Any, crsTransform: Any = None, scale: Any = None)
     specs = [BandSpec(b.name, b.pixel_type, proj, None, False) for b in src.bands]
 
     def read(grid, wanted):
-        from aef_ee.local.projection import covering_grid
-        from aef_ee.local.raster import read_array_onto
-
         # The part of the forced grid covering the request, plus a pixel of margin.
         xmin, ymin, xmax, ymax = _bounds_in(grid, proj.crs)
         a = abs(proj.transform[0])
@@ -628,8 +612,6 @@ def reproject(image: Any, crs: Any, crsTransform: Any = None, scale: Any = None)
 
 
 def _bounds_in(grid: Grid, crs: str) -> tuple[float, float, float, float]:
-    from aef_ee.local.projection import transformer
-
     xmin, ymin, xmax, ymax = grid.bounds()
     if grid.crs == crs:
         return xmin, ymin, xmax, ymax
@@ -650,8 +632,6 @@ def set_default_projection(image: Any, crs: Any, crsTransform: Any = None, scale
 
 @algorithm("Image.resample")
 def resample(image: Any, mode: str = "bilinear") -> Image:
-    from aef_ee.local.raster import with_resampling
-
     if mode not in ("bilinear", "bicubic", "nearest"):
         raise InvalidArgument(f"Image.resample: Unknown resampling mode '{mode}'. Use 'bilinear' or 'bicubic'.")
     return with_resampling(as_image(image), mode)
@@ -663,8 +643,6 @@ def pixel_area() -> Image:
     spec = BandSpec("area", PixelType("double"), DEFAULT_PROJECTION, None, True)
 
     def read(grid, wanted):
-        from aef_ee.local.geometry_raster import pixel_areas
-
         return [(pixel_areas(grid), true_mask(grid.shape)) for _ in wanted]
 
     return Image([spec], read)
@@ -676,8 +654,6 @@ def pixel_lon_lat() -> Image:
              BandSpec("latitude", PixelType("double"), DEFAULT_PROJECTION, None, True)]
 
     def read(grid, wanted):
-        from aef_ee.local.projection import transformer
-
         x, y = grid.pixel_centers()
         if grid.crs != "EPSG:4326":
             lon, lat = transformer(grid.crs, "EPSG:4326").transform(np.asarray(x), np.asarray(y))

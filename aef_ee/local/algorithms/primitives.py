@@ -21,8 +21,16 @@ from aef_ee.local.algorithms._expression import evaluate_expression
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.encoding import to_json
 from aef_ee.local.errors import InvalidArgument
-from aef_ee.local.semantics import (as_number, deep_equal, describe_type, is_int, number_string, object_type, to_string,
-                                    truthy)
+from aef_ee.local.semantics import (
+    as_number,
+    deep_equal,
+    describe_type,
+    is_int,
+    number_string,
+    object_type,
+    to_string,
+    truthy,
+)
 
 __all__ = ["java_format"]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.local.algorithms.composite import compute_many
 from aef_ee.local.algorithms.image import as_image
 from aef_ee.local.algorithms.reducer import Reducer, as_reducer
 from aef_ee.local.algorithms.registry import algorithm
@@ -558,8 +559,6 @@ def get_region(collection: Any, geometry: Any, scale: Any = None, crs: Any = Non
     lon, lat = RegionPixels(np.empty((len(rr), 0)), np.empty((len(rr), 0), bool), rr, cc, grid).lonlat()
     requests = [(i, image.band_names.index(n)) for i, image in enumerate(images) for n in names
                 if n in image.band_names]
-    from aef_ee.local.algorithms.composite import compute_many
-
     pixels = compute_many(images, requests, window)
     local_r, local_c = rr - r0, cc - c0
     for i, image in enumerate(images):

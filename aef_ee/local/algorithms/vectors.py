@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.local.algorithms.image import as_image
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, ResourceExhausted
+from aef_ee.local.geometry_raster import as_geometry, geometry_mask
 from aef_ee.local.projection import DEFAULT_PROJECTION, Grid, Projection, covering_grid, normalize_crs
 from aef_ee.local.raster import BandSpec, Image, PixelType
 from aef_ee.local.values import Feature, FeatureCollection, Geometry
@@ -56,8 +58,6 @@ def region_grid(image: Image, geometry: Any, projection: Projection, *, max_pixe
       InvalidArgument: no region (an unbounded image and no geometry).
       ResourceExhausted: over ``maxPixels`` without ``bestEffort`` (Earth Engine's message).
     """
-    from aef_ee.local.geometry_raster import as_geometry
-
     if geometry is not None:
         region = as_geometry(geometry)
     elif image.footprint is not None:
@@ -137,9 +137,6 @@ def reduce_to_vectors(image: Any, reducer: Any = None, geometry: Any = None, sca
       with properties
       ``{labelProperty: value, "count": pixels}`` (or the reducer's outputs over the other bands).
     """
-    from aef_ee.local.algorithms.image import as_image
-    from aef_ee.local.geometry_raster import geometry_mask
-
     where = "Image.reduceToVectors"
     src = as_image(image)
     if not src.bands:
@@ -213,8 +210,6 @@ def _reduce_regions(reducer: Any, ids: np.ndarray, bands: Sequence[tuple[np.ndar
 def reduce_to_image(collection: Any, properties: Sequence[str], reducer: Any) -> Image:
     """Per pixel, ``reducer`` over ``properties`` of the features covering the pixel (masked where none does)."""
     from shapely.ops import unary_union
-
-    from aef_ee.local.geometry_raster import geometry_mask
 
     where = "FeatureCollection.reduceToImage"
     if not isinstance(collection, FeatureCollection):

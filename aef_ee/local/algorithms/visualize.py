@@ -12,10 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from aef_ee.local import rendering
+from aef_ee.local import drawing, rendering
+from aef_ee.local.algorithms.image import as_image
+from aef_ee.local.algorithms.image_ops import masked_and
 from aef_ee.local.algorithms.registry import algorithm
-from aef_ee.local.errors import InvalidArgument
-from aef_ee.local.raster import BandPixels, BandSpec, Image
+from aef_ee.local.errors import InvalidArgument, Unimplemented
+from aef_ee.local.geometry_raster import as_geometry, geometry_mask
+from aef_ee.local.projection import DEFAULT_PROJECTION, Projection
+from aef_ee.local.raster import BandPixels, BandSpec, Image, PixelType
+from aef_ee.local.values import Feature, FeatureCollection, Geometry
 
 __all__ = [
     "image_visualize",
@@ -112,12 +117,6 @@ def clip_to_bounds_and_scale(
 
     from shapely.geometry import box
 
-    from aef_ee.local.algorithms.image import as_image
-    from aef_ee.local.algorithms.image_ops import masked_and
-    from aef_ee.local.geometry_raster import as_geometry, geometry_mask
-    from aef_ee.local.projection import Projection
-    from aef_ee.local.values import Geometry
-
     src = as_image(input)
     if not src.bands:
         raise InvalidArgument("Image.clipToBoundsAndScale: the image has no bands.")
@@ -174,8 +173,6 @@ def clip_to_bounds_and_scale(
 # --- drawing vectors and blending --------------------------------------------------------------------------------
 
 def _features(collection: Any, name: str) -> list:
-    from aef_ee.local.values import Feature, FeatureCollection, Geometry
-
     if isinstance(collection, FeatureCollection):
         return list(collection.features)
     if isinstance(collection, Feature):
@@ -186,8 +183,6 @@ def _features(collection: Any, name: str) -> list:
 
 
 def _style_of(base: dict[str, Any], feature: Any, style_property: str | None):
-    from aef_ee.local import drawing
-
     values = dict(base)
     if style_property:
         override = feature.properties.get(style_property)
@@ -195,8 +190,6 @@ def _style_of(base: dict[str, Any], feature: Any, style_property: str | None):
             values.update(override)
     line_type = str(values.get("lineType") or "solid")
     if line_type != "solid":
-        from aef_ee.local.errors import Unimplemented
-
         raise Unimplemented(f"lineType '{line_type}' is not supported by the local Earth Engine; use 'solid'.")
     color = drawing.parse_rgba(str(values.get("color") or "black"))
     fill = values.get("fillColor")
@@ -207,9 +200,6 @@ def _style_of(base: dict[str, Any], feature: Any, style_property: str | None):
 
 def _rgb_drawing(features: list, styles: list) -> Image:
     """A lazy vis-red/vis-green/vis-blue image of features drawn with per-feature styles (default projection)."""
-    from aef_ee.local import drawing
-    from aef_ee.local.projection import DEFAULT_PROJECTION
-
     specs = [BandSpec(n, rendering.UINT8, DEFAULT_PROJECTION, None, True) for n in rendering.VIS_RGB_BANDS]
 
     def read(grid, wanted: Sequence[int]) -> list[BandPixels]:
@@ -259,8 +249,6 @@ def collection_style(
 @algorithm("Collection.draw")
 def collection_draw(collection: Any, color: str, pointRadius: Any = 3, strokeWidth: Any = 2) -> Image:  # noqa: N803
     """Earth Engine's ``Collection.draw``: features filled and outlined in one colour, points as discs."""
-    from aef_ee.local import drawing
-
     features = _features(collection, "Collection.draw")
     rgba = drawing.parse_rgba(str(color))
     style = drawing.MarkStyle(color=rgba, fill=rgba, width=float(strokeWidth), point_size=2 * float(pointRadius))
@@ -268,16 +256,12 @@ def collection_draw(collection: Any, color: str, pointRadius: Any = 3, strokeWid
 
 
 def _union_type(types: Sequence[Any]) -> Any:
-    from aef_ee.local.raster import PixelType
-
     if all(t.precision == "int" for t in types):
         return PixelType("int", min(t.min for t in types), max(t.max for t in types))
     return PixelType("double") if any(t.precision == "double" for t in types) else PixelType("float")
 
 
 def _value_type(values: Sequence[float]) -> Any:
-    from aef_ee.local.raster import PixelType
-
     if all(float(v).is_integer() for v in values):
         return PixelType("int", int(min(values)), int(max(values)))
     return PixelType("double")
@@ -302,9 +286,6 @@ def _per_feature(value: Any, features: list, name: str) -> list[float]:
 def image_paint(image: Any, featureCollection: Any, color: Any = 0, width: Any = None) -> Image:  # noqa: N803
     """Earth Engine's ``Image.paint``: burns ``color`` into every band where the features (or, with ``width``,
     their outlines of that many pixels) cover pixel centres; painted pixels become unmasked."""
-    from aef_ee.local import drawing
-    from aef_ee.local.algorithms.image import as_image
-
     src = as_image(image)
     features = _features(featureCollection, "Image.paint")
     values = _per_feature(color, features, "color")
@@ -335,8 +316,6 @@ def image_paint(image: Any, featureCollection: Any, color: Any = 0, width: Any =
 def image_blend(bottom: Any, top: Any) -> Image:
     """Earth Engine's ``Image.blend``: ``top`` over ``bottom`` where top is unmasked (masks are boolean here, so
     no partial opacity); a 1-band image is repeated to match the other's band count. Bands are named as bottom's."""
-    from aef_ee.local.algorithms.image import as_image
-
     lower, upper = as_image(bottom), as_image(top)
     n_lower, n_upper = len(lower.bands), len(upper.bands)
     if n_lower != n_upper and 1 not in (n_lower, n_upper):

@@ -13,8 +13,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.algorithms.image import image_from_record
+from aef_ee.local.api.compute import _image_resource, render_pixels
 from aef_ee.local.api.routes import Request, route
+from aef_ee.local.errors import AlreadyExists, InvalidArgument
+from aef_ee.local.ingest import bands_from_files, bands_from_manifest, resolve_uri
+from aef_ee.local.operations import registry_of
+from aef_ee.local.values import Geometry
 
 PUBLIC_PREFIX = "projects/earthengine-public/assets/"
 ASSET_NAME = r"/v1/(?P<name>projects/[^/:]+/assets/[^:]*)"
@@ -55,9 +60,6 @@ def asset_resource(catalog: Any, record: Any, settings: Any = None) -> dict[str,
         if key in manifest:
             resource[key] = manifest[key]
     if record.type == "IMAGE":
-        from aef_ee.local.algorithms.image import image_from_record
-        from aef_ee.local.api.compute import _image_resource
-
         image = image_from_record(catalog, record, settings or {})
         image_json = _image_resource(image)
         uris = sorted({b.get("path") for b in manifest.get("bands", []) if str(b.get("path", "")).startswith("gs://")})
@@ -65,8 +67,6 @@ def asset_resource(catalog: Any, record: Any, settings: Any = None) -> dict[str,
             resource["cloudStorageLocation"] = {"uris": uris}
         resource["bands"] = image_json["bands"]
         if image.footprint is not None:
-            from aef_ee.local.values import Geometry
-
             resource["geometry"] = Geometry(image.footprint, geodesic=False).to_geojson()
         if "system:time_start" in props:
             resource["startTime"] = _rfc3339(props["system:time_start"])
@@ -179,8 +179,6 @@ def _intersects_test(raw: str, catalog: Any, settings: Any = None) -> Callable[[
     def test(record: Any) -> bool:
         if record.type != "IMAGE":
             return False
-        from aef_ee.local.algorithms.image import image_from_record
-
         image = image_from_record(catalog, record, settings)
         return image.footprint is not None and image.footprint.intersects(region)
 
@@ -212,9 +210,6 @@ def list_images(request: Request) -> dict[str, Any]:
 
 @route("POST", ASSET_NAME + r":getPixels")
 def get_pixels(request: Request):
-    from aef_ee.local.algorithms.image import image_from_record
-    from aef_ee.local.api.compute import render_pixels
-
     catalog = request.server.catalog
     record = catalog.get(request.match["name"])
     if record.type != "IMAGE":
@@ -235,8 +230,6 @@ def _times_to_properties(asset: dict[str, Any]) -> dict[str, Any]:
 
 @route("POST", r"/v1/projects/(?P<project>[^/:]+)/assets")
 def create_asset(request: Request) -> dict[str, Any]:
-    from aef_ee.local.ingest import bands_from_files, resolve_uri
-
     catalog = request.server.catalog
     asset_id = request.param("assetId")
     if not asset_id:
@@ -345,8 +338,6 @@ def _manifest_name_and_overwrite(request: Request) -> tuple[dict[str, Any], str,
         raise InvalidArgument("imageManifest.name is required.")
     overwrite = bool(body.get("overwrite"))
     if request.server.catalog.exists(name) and not overwrite:
-        from aef_ee.local.errors import AlreadyExists
-
         raise AlreadyExists(f"Cannot overwrite asset '{request.server.catalog.canonical_id(name)}'.")
     return manifest, name, overwrite
 
@@ -354,8 +345,6 @@ def _manifest_name_and_overwrite(request: Request) -> tuple[dict[str, Any], str,
 @route("POST", r"/v1/projects/(?P<project>[^/:]+)/image:importExternal")
 def import_external_image(request: Request) -> dict[str, Any]:
     """External image ingestion: the GeoTIFFs stay where they are and the asset exists at once (no operation)."""
-    from aef_ee.local.ingest import bands_from_manifest
-
     server = request.server
     manifest, name, overwrite = _manifest_name_and_overwrite(request)
     bands = bands_from_manifest(manifest, server.settings, server.catalog)
@@ -371,9 +360,6 @@ def import_external_image(request: Request) -> dict[str, Any]:
 @route("POST", r"/v1/projects/(?P<project>[^/:]+)/image:import")
 def import_image(request: Request) -> dict[str, Any]:
     """Image ingestion from a manifest, as a long-running INGEST_IMAGE operation."""
-    from aef_ee.local.ingest import bands_from_manifest
-    from aef_ee.local.operations import registry_of
-
     server = request.server
     manifest, name, overwrite = _manifest_name_and_overwrite(request)
     settings = dict(server.settings)

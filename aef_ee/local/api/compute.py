@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aef_ee.local import pixels
+from aef_ee.local import pixels, rendering
+from aef_ee.local.algorithms.image import select_by_names
+from aef_ee.local.api.routes import Request, Response, route
 from aef_ee.local.encoding import feature_info, image_info, to_json
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.evaluator import evaluate
 from aef_ee.local.raster import Image
-from aef_ee.local.api.routes import Request, Response, route
 from aef_ee.local.values import FeatureCollection, ImageCollection
 
 PROJECT = r"/v1/projects/(?P<project>[^/:]+)"
@@ -32,8 +33,6 @@ def compute_value(request: Request) -> dict[str, Any]:
 def select_bands(image: Image, band_ids: list[str] | None) -> Image:
     if not band_ids:
         return image
-    from aef_ee.local.algorithms.image import select_by_names
-
     return select_by_names(image, band_ids)
 
 
@@ -43,8 +42,6 @@ def render_pixels(image: Image, body: dict[str, Any]) -> Response:
     file_format = str(body.get("fileFormat") or "AUTO_JPEG_PNG").upper()
     vis = body.get("visualizationOptions")
     if vis or file_format in ("PNG", "JPEG", "AUTO_JPEG_PNG"):
-        from aef_ee.local import rendering
-
         image = rendering.apply_options(image, vis or {})
     grid = pixels.grid_from_json(body.get("grid"), image)
     pixels.check_request_size(grid, pixels.output_dtypes(image))
@@ -55,8 +52,6 @@ def render_pixels(image: Image, body: dict[str, Any]) -> Response:
     if file_format in ("GEO_TIFF", "GEOTIFF"):
         return Response(200, "image/tiff", pixels.to_geotiff(grid, names, values, masks))
     if file_format in ("PNG", "JPEG", "AUTO_JPEG_PNG"):
-        from aef_ee.local import rendering
-
         data, content_type = rendering.encode_image(values, masks, file_format)
         return Response(200, content_type, data)
     raise InvalidArgument(f"Unsupported file format '{file_format}'. Supported: NPY, GEO_TIFF, PNG, JPEG.")

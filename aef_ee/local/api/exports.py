@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from aef_ee.local import pixels
 from aef_ee.local.api.compute import PROJECT, evaluate_request
-from aef_ee.local.errors import InvalidArgument
-from aef_ee.local.export_writers import export_image, export_table
+from aef_ee.local.api.routes import Request, route
+from aef_ee.local.errors import InvalidArgument, ResourceExhausted
+from aef_ee.local.export_writers import _max_pixels, export_image, export_table
 from aef_ee.local.operations import registry_of
 from aef_ee.local.raster import Image
-from aef_ee.local.api.routes import Request, route
 from aef_ee.local.values import FeatureCollection
 
 
@@ -21,13 +22,8 @@ def start_image_export(request: Request) -> dict[str, Any]:
         raise InvalidArgument("image:export: the expression must evaluate to an Image.")
     server = request.server
     # Validate the grid and limits now, so a bad request fails at start() as on Earth Engine.
-    from aef_ee.local import pixels
-    from aef_ee.local.export_writers import _max_pixels
-
     grid = pixels.grid_from_json(body.get("grid"), image)
     if grid.width * grid.height > _max_pixels(body):
-        from aef_ee.local.errors import ResourceExhausted
-
         raise ResourceExhausted(
             f"Too many pixels in the region. Found {grid.width * grid.height}, but maxPixels allows only "
             f"{int(_max_pixels(body))}.")

@@ -23,10 +23,11 @@ from typing import Any
 
 from aef_ee.local import pixels, rendering, tiles
 from aef_ee.local.api.compute import PROJECT, evaluate_request, render_pixels, select_bands
-from aef_ee.local.errors import InvalidArgument, NotFound
-from aef_ee.local.context import use_context
-from aef_ee.local.raster import Image
 from aef_ee.local.api.routes import Request, Response, route
+from aef_ee.local.context import use_context
+from aef_ee.local.errors import InvalidArgument, NotFound
+from aef_ee.local.export_writers import table_bytes
+from aef_ee.local.raster import Image
 from aef_ee.local.values import FeatureCollection
 
 __all__ = ["MapLayer", "MAX_KEPT"]
@@ -156,8 +157,6 @@ def create_table_download(request: Request) -> dict[str, Any]:
 
 @route("GET", PROJECT + r"/tables/(?P<table>[^/:]+):getFeatures")
 def get_table_features(request: Request) -> Response:
-    from aef_ee.local.export_writers import table_bytes
-
     body: dict[str, Any] = _lookup(request, "tables", request.match["table"], "Table")
     value = evaluate_request(request, body)
     file_format = str(body.get("fileFormat") or "CSV").upper()
