@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from aef_ee.local.algorithms import geometry as geo
+from aef_ee.local.algorithms import geometry_ops as geo_ops
 from aef_ee.local.algorithms._selectors import match_names
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.geometry_raster import as_geometry
 from aef_ee.local.raster import Image
 from aef_ee.local.semantics import number_arg
 from aef_ee.local.values import Feature, FeatureCollection, Geometry
@@ -31,7 +33,7 @@ def _geometry_or_none(value: Any) -> Geometry | None:
         return value.geometry
     if isinstance(value, Mapping):
         return geo.geometry_from_geojson(dict(value))
-    return geo.as_geometry(value)
+    return as_geometry(value)
 
 
 def make_feature(geometry: Any = None, metadata: Mapping[str, Any] | None = None) -> Feature:
@@ -94,13 +96,13 @@ def feature_geometry(  # noqa: N803,F811
     feature: Any, maxError: Any = None, proj: Any = None, geodesics: bool | None = None,
 ) -> Geometry:
     if isinstance(feature, Image):
-        return geo.as_geometry(feature) if feature.footprint is not None else geo.bbox(-180, -90, 180, 90)
+        return as_geometry(feature) if feature.footprint is not None else geo.bbox(-180, -90, 180, 90)
     f = as_feature(feature)
     if f.geometry is None:
         raise InvalidArgument("Feature.geometry: Feature has no geometry.")
     if proj is None and geodesics is None:
         return f.geometry
-    return geo.transform(f.geometry, proj if proj is not None else f.geometry.crs, maxError, geodesics)
+    return geo_ops.transform(f.geometry, proj if proj is not None else f.geometry.crs, maxError, geodesics)
 
 
 @algorithm("Feature.setGeometry")
@@ -141,10 +143,10 @@ def _unary_feature(name: str, op) -> None:
     algorithm(f"Feature.{name}")(impl)
 
 
-_unary_feature("bounds", lambda g, e, p: geo.bounds(g, e, p))
-_unary_feature("centroid", lambda g, e, p: geo.centroid(g, e, p))
-_unary_feature("convexHull", lambda g, e, p: geo.convex_hull(g, e, p))
-_unary_feature("dissolve", lambda g, e, p: geo.dissolve(g, e, p))
+_unary_feature("bounds", lambda g, e, p: geo_ops.bounds(g, e, p))
+_unary_feature("centroid", lambda g, e, p: geo_ops.centroid(g, e, p))
+_unary_feature("convexHull", lambda g, e, p: geo_ops.convex_hull(g, e, p))
+_unary_feature("dissolve", lambda g, e, p: geo_ops.dissolve(g, e, p))
 
 
 def _measure_feature(name: str, op) -> None:
@@ -155,21 +157,21 @@ def _measure_feature(name: str, op) -> None:
     algorithm(f"Feature.{name}")(impl)
 
 
-_measure_feature("area", geo.area)
-_measure_feature("length", geo.length)
-_measure_feature("perimeter", geo.perimeter)
+_measure_feature("area", geo_ops.area)
+_measure_feature("length", geo_ops.length)
+_measure_feature("perimeter", geo_ops.perimeter)
 
 
 @algorithm("Feature.buffer")
 def feature_buffer(feature: Any, distance: float, maxError: Any = None, proj: Any = None) -> Feature:  # noqa: N803,F811
     f = as_feature(feature)
-    return Feature(geo.buffer(_geom(f, "buffer"), distance, maxError, proj), dict(f.properties))
+    return Feature(geo_ops.buffer(_geom(f, "buffer"), distance, maxError, proj), dict(f.properties))
 
 
 @algorithm("Feature.simplify")
 def feature_simplify(feature: Any, maxError: Any, proj: Any = None) -> Feature:  # noqa: N803,F811
     f = as_feature(feature)
-    return Feature(geo.simplify(_geom(f, "simplify"), maxError, proj), dict(f.properties))
+    return Feature(geo_ops.simplify(_geom(f, "simplify"), maxError, proj), dict(f.properties))
 
 
 @algorithm("Feature.transform")
@@ -177,17 +179,17 @@ def feature_transform(  # noqa: N803,F811
     feature: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None,
 ) -> Feature:
     f = as_feature(feature)
-    return Feature(geo.transform(_geom(f, "transform"), proj, maxError, geodesic), dict(f.properties))
+    return Feature(geo_ops.transform(_geom(f, "transform"), proj, maxError, geodesic), dict(f.properties))
 
 
 def _other_geometry(value: Any, name: str) -> Geometry:
     if isinstance(value, Feature):
         return _geom(value, name)
-    return geo.as_geometry(value) if not isinstance(value, Mapping) else geo.geometry_from_geojson(dict(value))
+    return as_geometry(value) if not isinstance(value, Mapping) else geo.geometry_from_geojson(dict(value))
 
 
 def _binary_feature(name: str, returns_feature: bool) -> None:
-    geometry_op = geo.lookup_geometry_op(name)
+    geometry_op = geo_ops.lookup_geometry_op(name)
 
     def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Any:  # noqa: N803
         f = as_feature(left)
@@ -208,14 +210,14 @@ for _name in ("intersects", "disjoint", "contains", "containedIn"):
 def feature_distance(  # noqa: N803
     left: Any, right: Any, maxError: Any = None, proj: Any = None, spherical: bool = False,
 ) -> float:
-    return geo.geometry_distance(_geom(as_feature(left), "distance"), _other_geometry(right, "distance"), proj,
+    return geo_ops.geometry_distance(_geom(as_feature(left), "distance"), _other_geometry(right, "distance"), proj,
                                  spherical)
 
 
 @algorithm("Feature.withinDistance")
 def feature_within_distance(left: Any, right: Any, distance: float, maxError: Any = None,  # noqa: N803,F811
                             proj: Any = None) -> bool:
-    d = geo.geometry_distance(_geom(as_feature(left), "withinDistance"), _other_geometry(right, "withinDistance"),
+    d = geo_ops.geometry_distance(_geom(as_feature(left), "withinDistance"), _other_geometry(right, "withinDistance"),
                               proj)
     return d <= number_arg(distance, "Feature.withinDistance")
 

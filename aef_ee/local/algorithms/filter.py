@@ -18,10 +18,12 @@ import numpy as np
 import shapely
 
 from aef_ee.local.algorithms import geometry as geo
+from aef_ee.local.algorithms import geometry_ops as geo_ops
 from aef_ee.local.algorithms._expression import parse_expression
 from aef_ee.local.algorithms.dates import to_millis
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.geometry_raster import as_geometry
 from aef_ee.local.raster import Image
 from aef_ee.local.semantics import number_arg, object_type
 from aef_ee.local.values import Date, DateRange, Feature, Filter, Geometry
@@ -40,7 +42,7 @@ def element_geometry(element: Any) -> Geometry | None:
         return element.geometry
     if isinstance(element, Geometry):
         return element
-    return geo.as_geometry(element)
+    return as_geometry(element)
 
 
 def element_value(element: Any, field: str) -> Any:
@@ -291,7 +293,7 @@ def _spatial(name: str, test: Callable[[Any, Any], bool], leftField: str | None,
         if isinstance(value, Mapping):
             value = geo.geometry_from_geojson(dict(value))
         g = element_geometry(value) if not isinstance(value, Geometry) else value
-        return None if g is None else geo.lonlat_shape(g)
+        return None if g is None else geo_ops.lonlat_shape(g)
 
     # A constant operand (the region of filterBounds) is converted and prepared once, not once per element.
     constants = {id(v): as_shape(v) for v in (leftValue, rightValue) if v is not None}
@@ -340,7 +342,7 @@ def within_distance(distance: float, leftField: str | None = None, rightValue: A
         a, b = element_geometry(left), element_geometry(right)
         if a is None or b is None:
             return True
-        return geo.geometry_distance(a, b) <= limit
+        return geo_ops.geometry_distance(a, b) <= limit
 
     return binary_filter("withinDistance", test, leftField, rightValue, rightField, leftValue)
 
@@ -361,7 +363,7 @@ def filter_area(  # noqa: A002,N803
 
     def predicate(element: Any, secondary: Any = None) -> bool:
         g = element_geometry(element)
-        return g is not None and lo <= geo.geodesic_area(g) <= hi
+        return g is not None and lo <= geo_ops.geodesic_area(g) <= hi
 
     return Filter(predicate, f"area({min}, {max})")
 

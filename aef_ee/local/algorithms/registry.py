@@ -30,6 +30,8 @@ FAMILIES: tuple[str, ...] = (
     "collection",
     "composite",
     "geometry",
+    "geometry_ops",
+    "projections",
     "feature",
     "filter",
     "reducer",
