@@ -9,6 +9,17 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private $AEF_EE_HOME for the session: the tests never read or write the user's state folder."""
+    from aef_ee.paths import HOME_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        home = tmp_path_factory.mktemp("aef-ee-home")
+        patch.setenv(HOME_ENV, str(home))
+        yield home
+
+
 @pytest.fixture(scope="session")
 def demo_catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo catalog built from the repository's data/ (reused from AEF_EE_TEST_CATALOG when set)."""

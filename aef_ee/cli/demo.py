@@ -104,8 +104,9 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
     results: dict[str, Any] = {}
 
     stage("starting the local Earth Engine on the demo catalog")
-    server = aef_ee.initialize("local", catalog=catalog, drive_dir=str(out / "drive"),
-                               bucket_dir=str(out / "buckets"))
+    server = aef_ee.initialize("local", catalog=catalog)
+    # Cloud Storage and Drive stand-ins of the state folder ($AEF_EE_HOME), so a new process finds the outputs.
+    buckets, drive = Path(server.settings["bucket_dir"]), Path(server.settings["drive_dir"])
     print(f"      {server.url} serving {server.catalog.root}")
 
     stage(f"exporting training videos ({', '.join(DEMO_SOURCES)}) over the Belgium patch, {DEMO_PERIOD[0]}.."
@@ -139,7 +140,7 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
     stage(f"embedding the patch for {DEMO_YEAR} into int8 COGs in gs://{BUCKET}/embeddings/")
     from aef_ee_training.fields import embed_region
 
-    fields_dir = out / "buckets" / BUCKET / "embeddings"
+    fields_dir = buckets / BUCKET / "embeddings"
     report = embed_region(workdir=workdir, config=config, training_data=training_data, region=DEMO_REGION,
                           year=DEMO_YEAR, out_dir=fields_dir, staging_dir=out / "tile-videos", progress=progress)
     cogs = sorted(fields_dir.glob("*.tif"))
@@ -149,7 +150,7 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
 
     stage(f"registering {len(cogs)} COGs as {COLLECTION}")
     reg = register_embeddings(COLLECTION, [f"gs://{BUCKET}/embeddings/{p.name}" for p in cogs],
-                              bucket_dir=out / "buckets", progress=progress)
+                              bucket_dir=buckets, progress=progress)
     print(f"      {len(reg.created)} registered, {len(reg.skipped)} already registered")
 
     stage("similarity search, clustering and a kNN classification on the registered embeddings")
@@ -181,7 +182,7 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
     stage("exporting the classified raster to the local Drive folder")
     task = ops.export_image_to_drive(classified, region, description="cropland_knn_2021", folder="aef-demo",
                                      wait_for=True, progress=progress)
-    drive_file = out / "drive" / "aef-demo" / "cropland_knn_2021.tif"
+    drive_file = drive / "aef-demo" / "cropland_knn_2021.tif"
     print(f"      task {task.status()['state'].lower()} -> {drive_file}")
     results["classified_cog"] = str(drive_file)
 

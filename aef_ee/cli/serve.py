@@ -11,8 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     parser.add_argument("--catalog", help="catalog directory (default: the demo catalog, built on first use)")
-    parser.add_argument("--drive-dir", help="folder standing in for Google Drive exports")
-    parser.add_argument("--bucket-dir", help="folder standing in for Cloud Storage buckets")
+    parser.add_argument("--drive-dir", help="folder standing in for Google Drive (default: $AEF_EE_HOME/drive)")
+    parser.add_argument("--bucket-dir", help="folder standing in for Cloud Storage (default: $AEF_EE_HOME/buckets)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
         from aef_ee.demo.catalog import build_demo_catalog, default_catalog_dir
 
         catalog = build_demo_catalog(default_catalog_dir())
-    settings = {k: v for k, v in (("drive_dir", args.drive_dir), ("bucket_dir", args.bucket_dir)) if v}
+    from aef_ee.backend import local_settings
+
+    settings = local_settings(drive_dir=args.drive_dir, bucket_dir=args.bucket_dir)
     serve(catalog, host=args.host, port=args.port, **settings)
     return 0

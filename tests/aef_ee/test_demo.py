@@ -10,7 +10,8 @@ import rasterio
 from PIL import Image
 
 from aef_ee.cli.demo import COLLECTION, run_demo
-from aef_ee.fields.collection import EMBEDDING_BANDS
+from aef_ee.fields import EMBEDDING_BANDS
+from aef_ee.paths import bucket_dir
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,9 @@ def test_registered_embeddings_are_bit_identical_to_the_cogs(demo_run):
 
 def test_rerun_is_a_no_op_for_registration_and_embedding(demo_run):
     out, catalog, _ = demo_run
-    cogs = {p.name: p.stat().st_mtime_ns for p in (out / "buckets" / "aef-demo" / "embeddings").glob("*.tif")}
+    embeddings = bucket_dir() / "aef-demo" / "embeddings"  # the state folder's local Cloud Storage
+    cogs = {p.name: p.stat().st_mtime_ns for p in embeddings.glob("*.tif")}
+    assert len(cogs) == 6
     results = run_demo(out, catalog=str(catalog), progress=False)
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "buckets" / "aef-demo" / "embeddings").glob("*.tif")} == cogs
+    assert {p.name: p.stat().st_mtime_ns for p in embeddings.glob("*.tif")} == cogs
     assert len(results["cogs"]) == 6
