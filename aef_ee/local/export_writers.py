@@ -25,7 +25,7 @@ from aef_ee.atomic import write_bytes_atomic
 from aef_ee.local import pixels
 from aef_ee.local.encoding import feature_info, to_json
 from aef_ee.local.errors import AlreadyExists, InvalidArgument, ResourceExhausted
-from aef_ee.local.operations import Operation
+from aef_ee.local.operation_registry import Operation
 from aef_ee.local.raster import Image
 from aef_ee.local.values import FeatureCollection
 

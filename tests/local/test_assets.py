@@ -8,9 +8,8 @@ import time
 import numpy as np
 import pytest
 import rasterio
+from local_engine import running_engine
 from rasterio.transform import from_origin
-
-from aef_ee.local.server import LocalServer
 
 CRS = "EPSG:32631"
 
@@ -26,8 +25,6 @@ def _write_cog(path, data, left=600000.0, top=5600000.0):
 def engine(tmp_path):
     import ee
 
-    from aef_ee.backend import initialize
-
     buckets = tmp_path / "buckets"
     rng = np.random.default_rng(3)
     arrays = {}
@@ -35,10 +32,8 @@ def engine(tmp_path):
         data = rng.integers(-127, 128, (4, 20, 30)).astype(np.int8)
         _write_cog(buckets / "emb" / f"tile_{year}.tif", data)
         arrays[year] = data
-    server = LocalServer(tmp_path / "catalog", settings={"bucket_dir": str(buckets)}).start()
-    initialize("local", url=server.url)
-    yield ee, server, arrays
-    server.stop()
+    with running_engine(tmp_path / "catalog", bucket_dir=str(buckets)) as server:
+        yield ee, server, arrays
 
 
 def test_collection_of_cloud_geotiffs(engine):

@@ -13,8 +13,14 @@ import rasterio
 from affine import Affine
 
 from aef_ee.local.catalog import Catalog
-from aef_ee.local.catalog_add import (add_to_catalog, parse_property, parse_time, parse_time_range,
-                                      write_feature_collection, write_geotiff)
+from aef_ee.local.catalog_add import (
+    add_to_catalog,
+    parse_property,
+    parse_time,
+    parse_time_range,
+    write_feature_collection,
+    write_geotiff,
+)
 from aef_ee.local.errors import AlreadyExists, AssetNotFound, InvalidArgument, InvalidAssetId, NotFound
 from aef_ee.paths import data_dir
 

@@ -13,9 +13,15 @@ import numpy as np
 import pytest
 import rasterio
 
+from aef_ee.demo.catalog import (
+    CATALOG_ENV,
+    DEMO_CATALOG_VERSION,
+    STAMP_NAME,
+    build_demo_catalog,
+    default_catalog_dir,
+    is_built,
+)
 from aef_ee.local.catalog import Catalog
-from aef_ee.demo.catalog import (CATALOG_ENV, DEMO_CATALOG_VERSION, STAMP_NAME, build_demo_catalog,
-                                       default_catalog_dir, is_built)
 from aef_ee.paths import data_dir
 
 DATA = data_dir()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from local_engine import connect, running_engine
 from PIL import Image as PILImage
 
 from aef_ee.local import drawing, tiles
@@ -24,21 +25,15 @@ PIXEL = 10.0  # metres; the polygons are a few hundred metres across
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
-
-    server = LocalServer(Catalog(tmp_path_factory.mktemp("drawing-catalog")).root).start()
-    yield server
-    server.stop()
+    with running_engine(tmp_path_factory.mktemp("drawing-catalog"), connect_client=False) as server:
+        yield server
 
 
 @pytest.fixture()
 def ee(engine):
     import ee as ee_module
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=engine.url)
+    connect(engine)
     return ee_module
 
 

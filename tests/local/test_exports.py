@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import socket
 import subprocess
@@ -12,10 +11,10 @@ import time
 import numpy as np
 import pytest
 import rasterio
+from local_engine import running_engine
 from rasterio.transform import from_origin
 
 from aef_ee.local.catalog import Catalog
-from aef_ee.local.server import LocalServer
 
 CRS = "EPSG:32631"
 
@@ -65,13 +64,9 @@ def emulator(tmp_path_factory):
 def engine(export_catalog, tmp_path):
     import ee
 
-    from aef_ee.backend import initialize
-
-    server = LocalServer(export_catalog[0], settings={"drive_dir": str(tmp_path / "drive"),
-                                                      "bucket_dir": str(tmp_path / "buckets")}).start()
-    initialize("local", url=server.url)
-    yield ee, server, tmp_path
-    server.stop()
+    with running_engine(export_catalog[0], drive_dir=str(tmp_path / "drive"),
+                        bucket_dir=str(tmp_path / "buckets")) as server:
+        yield ee, server, tmp_path
 
 
 def _wait(task, timeout=60):

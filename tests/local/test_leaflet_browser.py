@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from local_engine import connect, running_engine
 from PIL import Image as PILImage
 
 from aef_ee.local import tiles
@@ -54,7 +55,6 @@ def _browser() -> str | None:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
 
     root = tmp_path_factory.mktemp("leaflet-catalog")
     catalog = Catalog(root)
@@ -62,9 +62,8 @@ def engine(tmp_path_factory):
     catalog.write_image("TEST/landsat", [
         {"id": b, "path": str(LANDSAT), "band": i + 1, "data_type": "uint16", "nodata": 0}
         for i, b in enumerate(["B2", "B3", "B4"])], {})
-    server = LocalServer(root).start()
-    yield server
-    server.stop()
+    with running_engine(root, connect_client=False) as server:
+        yield server
 
 
 @pytest.fixture()
@@ -101,9 +100,7 @@ def test_leaflet_in_headless_chromium_shows_the_engine_tiles(engine, page_server
     import ee
     import geemap
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=engine.url)
+    connect(engine)
     m = geemap.Map()
     m.add_layer(ee.Image("TEST/landsat").select("B4"), {"min": 6000, "max": 7500, "palette": PALETTE}, "B4")
     url = m.layers[-1].url

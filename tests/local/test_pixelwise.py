@@ -8,12 +8,12 @@ import copy
 import numpy as np
 import pytest
 import rasterio
+from local_engine import connect, running_engine
 from rasterio.transform import from_origin
 
 from aef_ee.local.catalog import Catalog
 from aef_ee.local.evaluator import evaluate
 from aef_ee.local.projection import Grid, Projection
-from aef_ee.local.server import LocalServer
 from aef_ee.local.tiles import tile_grid
 
 
@@ -34,17 +34,14 @@ def engine(tmp_path_factory):
     catalog.write_image("projects/local/assets/stack", [
         {"id": f"b{i}", "path": "stack.tif", "band": i + 1, "data_type": "float32", "nodata": -9999.0}
         for i in range(8)], {})
-    server = LocalServer(root).start()
-    yield server
-    server.stop()
+    with running_engine(root, connect_client=False) as server:
+        yield server
 
 
 def _image(server, expression):
     import ee
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
+    connect(server)
     return evaluate(ee.serializer.encode(expression(ee), for_cloud_api=True), server.context())
 
 

@@ -10,10 +10,10 @@ import urllib.request
 import numpy as np
 import pytest
 import rasterio
+from local_engine import connect, running_engine
 from rasterio.transform import from_origin
 
 from aef_ee.local.catalog import Catalog
-from aef_ee.local.server import LocalServer
 
 CRS = "EPSG:32631"
 ORIGIN = (600000.0, 5600000.0)
@@ -55,7 +55,7 @@ def small_catalog(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(small_catalog):
-    with LocalServer(small_catalog[0]) as srv:
+    with running_engine(small_catalog[0], connect_client=False) as srv:
         yield srv
 
 
@@ -63,9 +63,7 @@ def server(small_catalog):
 def ee(server):
     import ee as ee_module
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
+    connect(server)
     return ee_module
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from local_engine import connect, running_engine
 from PIL import Image as PILImage
 
 from aef_ee.local import tiles
@@ -45,7 +46,6 @@ def _checkerboard_cog(path: Path) -> None:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
 
     root = tmp_path_factory.mktemp("tiles-catalog")
     catalog = Catalog(root)
@@ -55,18 +55,15 @@ def engine(tmp_path_factory):
         for i, b in enumerate(BANDS)], {})
     _checkerboard_cog(root / "TEST" / "checker.tif")
     catalog.write_image("TEST/checker", [{"id": "v", "path": "checker.tif", "band": 1, "data_type": "uint8"}], {})
-    server = LocalServer(root).start()
-    yield server
-    server.stop()
+    with running_engine(root, connect_client=False) as server:
+        yield server
 
 
 @pytest.fixture()
 def ee(engine):
     import ee as ee_module
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=engine.url)
+    connect(engine)
     return ee_module
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from local_engine import connect, running_engine
 from PIL import Image as PILImage
 
 from aef_ee.local import rendering as visualization
@@ -25,7 +26,6 @@ WINDOW = (slice(190, 220), slice(560, 600))
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
 
     root = tmp_path_factory.mktemp("vis-catalog")
     catalog = Catalog(root)
@@ -33,18 +33,15 @@ def engine(tmp_path_factory):
     catalog.write_image("TEST/landsat", [
         {"id": b, "path": str(LANDSAT), "band": i + 1, "data_type": "uint16", "nodata": 0}
         for i, b in enumerate(BANDS)], {"system:time_start": 1589760000000})
-    server = LocalServer(root).start()
-    yield server
-    server.stop()
+    with running_engine(root, connect_client=False) as server:
+        yield server
 
 
 @pytest.fixture()
 def ee(engine):
     import ee as ee_module
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=engine.url)
+    connect(engine)
     return ee_module
 
 

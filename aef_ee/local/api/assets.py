@@ -18,7 +18,7 @@ from aef_ee.local.api.compute import _image_resource, render_pixels
 from aef_ee.local.api.routes import Request, route
 from aef_ee.local.errors import AlreadyExists, InvalidArgument
 from aef_ee.local.ingest import bands_from_files, bands_from_manifest, resolve_uri
-from aef_ee.local.operations import registry_of
+from aef_ee.local.operation_registry import registry_of
 from aef_ee.local.values import Geometry
 
 PUBLIC_PREFIX = "projects/earthengine-public/assets/"

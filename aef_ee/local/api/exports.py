@@ -9,7 +9,7 @@ from aef_ee.local.api.compute import PROJECT, evaluate_request
 from aef_ee.local.api.routes import Request, route
 from aef_ee.local.errors import InvalidArgument, ResourceExhausted
 from aef_ee.local.export_writers import _max_pixels, export_image, export_table
-from aef_ee.local.operations import registry_of
+from aef_ee.local.operation_registry import registry_of
 from aef_ee.local.raster import Image
 from aef_ee.local.values import FeatureCollection
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aef_ee.local.api.routes import Request, route
-from aef_ee.local.operations import registry_of
+from aef_ee.local.operation_registry import registry_of
 
 OPERATION = r"/v1/projects/(?P<project>[^/:]+)/operations/(?P<op>[A-Za-z0-9_-]+)"
 

@@ -6,25 +6,18 @@ Modules that need data define their own ``server`` fixture, which overrides this
 from __future__ import annotations
 
 import pytest
+from local_engine import connect, running_engine
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
-
-    root = tmp_path_factory.mktemp("empty-catalog")
-    Catalog(root)
-    srv = LocalServer(root).start()
-    yield srv
-    srv.stop()
+    with running_engine(tmp_path_factory.mktemp("empty-catalog"), connect_client=False) as srv:
+        yield srv
 
 
 @pytest.fixture()
 def ee(server):
     import ee as ee_module
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
+    connect(server)
     return ee_module

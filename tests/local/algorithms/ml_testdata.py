@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from local_engine import connect, running_engine
 
 WIDTH, HEIGHT = 40, 30
 ORIGIN = (500000.0, 5100000.0)  # UTM 33N, in Slovenia's zone
@@ -98,11 +99,8 @@ def pixels(ee, image, band: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def ml_server(tmp_path_factory):
     """A local engine serving this tiny catalog (its own server: the demo one keeps serving other tests)."""
-    from aef_ee.local.server import LocalServer
-
-    server = LocalServer(build_catalog(tmp_path_factory.mktemp("ml-catalog"))).start()
-    yield server
-    server.stop()
+    with running_engine(build_catalog(tmp_path_factory.mktemp("ml-catalog")), connect_client=False) as server:
+        yield server
 
 
 @pytest.fixture()
@@ -110,7 +108,5 @@ def ee(ml_server):
     """The ``ee`` module initialised against ``ml_server``."""
     import ee as ee_module
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=ml_server.url)
+    connect(ml_server)
     return ee_module

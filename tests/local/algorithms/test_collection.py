@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 import rasterio
+from local_engine import connect, running_engine
 from rasterio.transform import from_origin
 
 from aef_ee.local.catalog import Catalog
-from aef_ee.local.server import LocalServer
 
 CRS = "EPSG:32631"
 X0, Y0 = 600000.0, 5600000.0
@@ -51,7 +51,7 @@ def catalog(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(catalog):
-    with LocalServer(catalog[0]) as srv:
+    with running_engine(catalog[0], connect_client=False) as srv:
         yield srv
 
 
@@ -59,9 +59,7 @@ def server(catalog):
 def ee(server):
     import ee as ee_module
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
+    connect(server)
     return ee_module
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from local_engine import running_engine
 from shapely import geometry as sg
 
 N_FEATURES = 12
@@ -37,7 +38,6 @@ def server(tmp_path_factory):
     from rasterio.transform import Affine
 
     from aef_ee.local.catalog import Catalog
-    from aef_ee.local.server import LocalServer
 
     root = tmp_path_factory.mktemp("filter-catalog")
     catalog = Catalog(root)
@@ -51,9 +51,8 @@ def server(tmp_path_factory):
         catalog.write_image(f"TEST/IC/{name}", [{"id": "b", "path": f"{name}.tif", "band": 1,
                                                  "data_type": "uint8", "nodata": None}],
                             {"system:time_start": _millis(when), "cloud": len(name) * 10 + ord(name) % 7})
-    srv = LocalServer(root).start()
-    yield srv
-    srv.stop()
+    with running_engine(root, connect_client=False) as srv:
+        yield srv
 
 
 def _collection(ee):

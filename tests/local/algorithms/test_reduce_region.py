@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
+from local_engine import connect, running_engine
 from rasterio.transform import from_origin
 
 from aef_ee.local.catalog import Catalog
 from aef_ee.local.projection import transformer
-from aef_ee.local.server import LocalServer
 
 CRS = "EPSG:32631"
 X0, Y0 = 600000.0, 5600000.0
@@ -40,7 +40,7 @@ def catalog(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(catalog):
-    with LocalServer(catalog[0]) as srv:
+    with running_engine(catalog[0], connect_client=False) as srv:
         yield srv
 
 
@@ -48,9 +48,7 @@ def server(catalog):
 def ee(server):
     import ee as ee_module
 
-    from aef_ee.backend import initialize
-
-    initialize("local", url=server.url)
+    connect(server)
     return ee_module
 
 
