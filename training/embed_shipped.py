@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aef_ee.atomic import atomic_path
 from aef_ee.paths import data_dir
 from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset
 
@@ -102,6 +103,11 @@ def slovenia_video(s2_bands: list[str]) -> SiteVideo:
                      {"s2": SourceFrames(frames, mask, times, tuple(s2_bands))})
 
 
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+
+
 def main(argv: list[str] | None = None) -> None:
     from tqdm.auto import tqdm
 
@@ -124,9 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     s2_bands, s1_bands = list(stats["s2"].bands), list(stats["s1"].bands)
     rows = [embed_video(model, v, config, stats)[0, 0] for v in tqdm(worldcereal_videos(s2_bands, s1_bands),
                                                                   desc="worldcereal points", unit="point")]
-    np.save(out / "worldcereal.npy", np.stack(rows).astype(np.float32))
+    _save_npy(out / "worldcereal.npy", np.stack(rows).astype(np.float32))
     field = embed_video(model, slovenia_video(s2_bands), config, stats)
-    np.save(out / "slovenia.npy", field.astype(np.float32))
+    _save_npy(out / "slovenia.npy", field.astype(np.float32))
     print(f"checkpoint step {step}: worldcereal {len(rows)} x 64 and slovenia {field.shape} -> {out}")
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from aef_ee.atomic import atomic_path
 from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset
 from aef_ee_training import input_pipeline
 from aef_ee_training.errors import TrainingError
@@ -121,9 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     index = ids.index(args.site) if args.site in ids else int(args.site)
     model, step = load_model(args.workdir, config, channels, step=args.step)
     field = embed_video(model, dataset[index], config, stats)
-    tmp = Path(args.out + ".tmp.npy")
-    np.save(tmp, field)
-    tmp.replace(args.out)
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as f:
+        np.save(f, field)
     logger.info("site %s: embedding field %s from checkpoint step %d -> %s", ids[index], field.shape, step, args.out)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import grain.python as grain
 import numpy as np
+from absl import flags
 
 from aef_ee.errors import AefValueError, UnknownSourceError
 from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset, decode_site
@@ -255,9 +256,7 @@ def channels_from_stats(stats: Mapping[str, SourceStats], sources: Sequence[str]
     return {s: len(stats[s].bands) for s in sources}
 
 
-def create_loader(
-    data_dir: str, config: Any, *, seed: int, batch_size: int, shard_options: grain.ShardOptions | None = None
-) -> grain.DataLoader:
+def create_loader(data_dir: str, config: Any, *, seed: int, batch_size: int) -> grain.DataLoader:
     """An endless, shuffled, batched grain DataLoader over the dataset at ``data_dir``.
 
     Args:
@@ -265,7 +264,8 @@ def create_loader(
       config: the training config (site_size, crop_days, sources, max_frames, text_dim, worker_count).
       seed: shuffling and augmentation seed; the same seed gives the same batches.
       batch_size: sites per batch on this host.
-      shard_options: which part of the dataset this host reads (default: split by JAX process).
+
+    Each JAX process reads its own part of the dataset (``grain.ShardByJaxProcess``).
     """
     dataset = VideoDataset(data_dir)
     stats = source_stats(dataset.stats)
@@ -274,7 +274,7 @@ def create_loader(
     source = grain.ArrayRecordDataSource(dataset.shard_paths)
     sampler = grain.IndexSampler(
         num_records=len(source),
-        shard_options=shard_options or grain.ShardByJaxProcess(drop_remainder=True),
+        shard_options=grain.ShardByJaxProcess(drop_remainder=True),
         shuffle=True,
         num_epochs=None,
         seed=seed,
@@ -293,6 +293,11 @@ def create_loader(
         ),
         grain.Batch(batch_size=batch_size, drop_remainder=True),
     ]
+    if config.worker_count and not flags.FLAGS.is_parsed():
+        # grain reads its options from absl flags when it starts worker processes, and absl refuses to read a flag
+        # before the command line is parsed; a program without absl flags of its own (a notebook, a script) gets
+        # grain's defaults. python -m aef_ee_training.train parses the command line's absl flags itself.
+        flags.FLAGS.mark_as_parsed()
     return grain.DataLoader(
         data_source=source, sampler=sampler, operations=operations, worker_count=config.worker_count
     )

@@ -20,9 +20,9 @@ __all__ = ["create_mesh", "batch_sharding", "param_sharding", "replicated", "BAT
 BATCH_AXES = ("data", "fsdp")
 
 
-def create_mesh(data: int = -1, fsdp: int = 1, devices: list[jax.Device] | None = None) -> Mesh:
-    """A (data, fsdp) mesh over ``devices`` (default all); one of the sizes may be -1 (the rest)."""
-    devices = devices if devices is not None else jax.devices()
+def create_mesh(data: int = -1, fsdp: int = 1) -> Mesh:
+    """A (data, fsdp) mesh over all devices; one of the sizes may be -1 (the rest)."""
+    devices = jax.devices()
     n = len(devices)
     if data == -1 and fsdp == -1:
         raise ConfigError("at most one of mesh.data and mesh.fsdp may be -1")

@@ -25,12 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
+from absl import flags
 from flax import nnx
 from tqdm import tqdm
 
+from aef_ee.videos.format import VideoDataset
 from aef_ee_training import input_pipeline, sharding
+from aef_ee_training.configs import base
 from aef_ee_training.errors import ConfigError, NonFiniteError
-from aef_ee_training.model.aef import AlphaEarth, count_params
+from aef_ee_training.model.aef import AlphaEarth, ModelOptions, count_params
 from aef_ee_training.objective import compute_losses
 
 __all__ = [
@@ -57,26 +60,8 @@ def compute_dtype(config: Any) -> jnp.dtype:
 
 
 def create_model(config: Any, channels: Mapping[str, int], *, seed: int, dtype: jnp.dtype = jnp.float32) -> AlphaEarth:
-    m = config.model
-    # A categorical target's decoder outputs one logit per class instead of one value per band.
-    channels = {**channels, **dict(config.get("categorical", {}))}
-    return AlphaEarth(
-        channels,
-        input_sources=tuple(config.input_sources),
-        target_sources=tuple(config.target_sources),
-        site_size=config.site_size,
-        precision_width=m.precision_width,
-        time_width=m.time_width,
-        space_width=m.space_width,
-        num_blocks=m.num_blocks,
-        num_heads=m.num_heads,
-        timecode_dim=m.timecode_dim,
-        embedding_dim=m.embedding_dim,
-        decoder_hidden=tuple(m.decoder_hidden),
-        text_dim=config.text_dim,
-        dtype=dtype,
-        rngs=nnx.Rngs(seed),
-    )
+    """The model of ``config`` for a dataset with ``channels`` bands per source, initialised from ``seed``."""
+    return AlphaEarth(ModelOptions.from_config(config, channels), dtype=dtype, rngs=nnx.Rngs(seed))
 
 
 def create_optimizer_schedule(config: Any) -> optax.Schedule:
@@ -124,22 +109,28 @@ def _check_finite(step: int, metrics: Mapping[str, float]) -> None:
         raise NonFiniteError(f"step {step}: non-finite {bad}")
 
 
-def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | None = None) -> dict[str, float]:
+def train_and_evaluate(config: Any, workdir: str | Path) -> dict[str, float]:
     """Trains ``config`` on ``config.data_dir``, resuming from the latest checkpoint in ``workdir``.
 
     Args:
       config: a config from ``training/configs`` with ``data_dir`` set.
       workdir: checkpoints, metrics.jsonl and tensorboard/ go here.
-      stop_after: stop after this step as if killed (for preemption drills and tests); checkpoints follow the
-        usual schedule, so a restart resumes from the last periodic checkpoint.
 
     Returns:
       The last logged metrics (floats).
+
+    Raises:
+      ConfigError: ``data_dir`` or a field the config must choose is not set, or the batch or mesh does not fit
+        the devices.
+      NonFiniteError: the loss or the gradient norm became NaN or infinite.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if not config.get("data_dir"):
         raise ConfigError("config.data_dir is not set (python -m aef_ee_training.train --data DIR)")
+    unset = base.unset_fields(config)
+    if unset:
+        raise ConfigError(f"config fields not set: {', '.join(unset)} (each config chooses them; see configs/base.py)")
 
     # 1. Mesh: data parallel over every device, parameters sharded over 'fsdp'.
     mesh = sharding.create_mesh(config.mesh.data, config.mesh.fsdp)
@@ -151,7 +142,7 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
     # 2. Input pipeline.
     loader = input_pipeline.create_loader(config.data_dir, config, seed=config.seed, batch_size=host_batch)
     data_iter = iter(loader)
-    stats = input_pipeline.source_stats(input_pipeline.VideoDataset(config.data_dir).stats)
+    stats = input_pipeline.source_stats(VideoDataset(config.data_dir).stats)
     channels = input_pipeline.channels_from_stats(
         stats, sorted(set(config.input_sources) | set(config.target_sources))
     )
@@ -209,8 +200,7 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
         writer = SummaryWriter(str(workdir / "tensorboard"))
     metrics_path = workdir / "metrics.jsonl"
     last: dict[str, float] = {}
-    end_step = config.num_steps if stop_after is None else min(stop_after, config.num_steps)
-    bar = tqdm(range(start_step, end_step), initial=start_step, total=config.num_steps, disable=not is_main,
+    bar = tqdm(range(start_step, config.num_steps), initial=start_step, total=config.num_steps, disable=not is_main,
                desc="train", unit="step")
     tick, sites = time.perf_counter(), 0
     for step in bar:
@@ -219,7 +209,7 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
         params, opt_state, metrics = step_fn(params, opt_state, batch, jnp.asarray(step, jnp.int32))
         done = step + 1
         sites += config.batch_size
-        if done % config.log_every == 0 or done == end_step:
+        if done % config.log_every == 0 or done == config.num_steps:
             last = {k: float(v) for k, v in jax.device_get(metrics).items()}
             _check_finite(done, last)
             now = time.perf_counter()
@@ -248,20 +238,32 @@ def train_and_evaluate(config: Any, workdir: str | Path, *, stop_after: int | No
 
 
 def get_config(name: str) -> Any:
+    """The config ``name`` (one of :data:`CONFIGS`) from ``training/configs``."""
     if name not in CONFIGS:
         raise ConfigError(f"unknown config {name!r}; choose one of {CONFIGS}")
     return importlib.import_module(f"aef_ee_training.configs.{name}").get_config()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m aef_ee_training.train", description=__doc__.splitlines()[0],
+        epilog="Other --flags are absl flags, such as grain's (--grain_py_debug_mode).",
+    )
     parser.add_argument("--config", default="tiny", choices=CONFIGS)
     parser.add_argument("--data", required=True, help="video dataset directory (index.json + shards)")
     parser.add_argument("--workdir", required=True, help="checkpoints and metrics go here; resumes if present")
     parser.add_argument("--steps", type=int, default=None, help="override config.num_steps")
     parser.add_argument("--batch-size", type=int, default=None, help="override config.batch_size")
+    parser.add_argument("--worker-count", type=int, default=None,
+                        help="override config.worker_count (grain worker processes per host; 0: none)")
     parser.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() (multi-host)")
-    args = parser.parse_args(argv)
+    args, absl_argv = parser.parse_known_args(argv)
+    # grain reads its options from absl flags, and absl refuses any flag read before the command line is parsed
+    # (UnparsedFlagAccessError as soon as a config with worker processes starts), so the rest of it is parsed here.
+    try:
+        flags.FLAGS([parser.prog, *absl_argv])
+    except flags.Error as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.distributed:
         jax.distributed.initialize()
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
         config.num_steps = args.steps
     if args.batch_size is not None:
         config.batch_size = args.batch_size
+    if args.worker_count is not None:
+        config.worker_count = args.worker_count
     train_and_evaluate(config, args.workdir)
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import ml_collections
 
-from aef_ee_training.configs import tiny
+from aef_ee_training.configs import base
 
 # Nominal channel counts of the registry's sources (aef_ee.videos.sources), for abstract instantiation without a dataset.
 CHANNELS = {"s2": 10, "s1": 2, "landsat": 7, "era5": 6, "dem": 1, "gedi": 4, "grace": 1, "palsar": 2}
 
 
 def get_config() -> ml_collections.ConfigDict:
-    c = tiny.get_config()
+    c = base.get_config()
     c.site_size = 128
     c.input_sources = ("s2", "s1", "landsat")
     c.target_sources = ("s2", "s1", "landsat", "era5", "dem", "gedi", "grace", "palsar")
@@ -42,16 +42,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.num_heads = 8
     c.model.timecode_dim = 64
     c.model.decoder_hidden = (512, 512)
-    c.kappa = 8000.0
 
-    c.loss_weights = ml_collections.ConfigDict(
-        {"reconstruction": 1.0, "uniformity": 0.05, "consistency": 0.02, "text": 0.001}
-    )
     c.learning_rate = 1e-4
-    c.warmup_steps = 1000
     c.num_steps = 100_000
+
     c.log_every = 100
     c.checkpoint_every = 2000
-    c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 8})
-    c.channels = CHANNELS
+    c.mesh.fsdp = 8
     return c

@@ -13,7 +13,9 @@ Shapes (B sites, L site size, T_s frames of source s, T = sum of T_s over input 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +27,7 @@ from aef_ee_training.model.stems import SourceStem
 from aef_ee_training.model.stp import PRECISION_FACTOR, SPACE_FACTOR, TIME_FACTOR, STPBlock, resample
 from aef_ee_training.model.summary import Summary
 
-__all__ = ["AlphaEarth", "normalise", "site_embedding", "count_params"]
+__all__ = ["ModelOptions", "AlphaEarth", "normalise", "site_embedding", "count_params"]
 
 # Initial CLIP temperature 0.07 (CLIP's choice); the log inverse temperature is learned.
 INITIAL_LOGIT_SCALE = float(np.log(1.0 / 0.07))
@@ -40,94 +42,143 @@ def normalise(x: jnp.ndarray) -> jnp.ndarray:
     return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), NORM_EPS**2))
 
 
-class AlphaEarth(nnx.Module):
-    """Embedding field model with per-source stems and decoders (see the module docstring for shapes)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelOptions:
+    """The architecture of an :class:`AlphaEarth`: everything that fixes the shapes of its parameters.
 
-    def __init__(
-        self,
-        channels: Mapping[str, int],
-        *,
-        input_sources: Sequence[str],
-        target_sources: Sequence[str],
-        site_size: int,
-        precision_width: int,
-        time_width: int,
-        space_width: int,
-        num_blocks: int,
-        num_heads: int,
-        timecode_dim: int,
-        embedding_dim: int,
-        decoder_hidden: Sequence[int],
-        text_dim: int,
-        dtype: jnp.dtype = jnp.float32,
-        rngs: nnx.Rngs,
-    ) -> None:
-        if site_size % SPACE_FACTOR:
-            raise ValueError(f"site_size must be a multiple of {SPACE_FACTOR}; got {site_size!r}")
-        missing = [s for s in (*input_sources, *target_sources) if s not in channels]
+    Hashable (tuples only), as NNX keeps it in the model's static graph definition. Widths are feature channels per
+    token; L is the site size in 10 m pixels.
+    """
+
+    channels: tuple[tuple[str, int], ...]  # (source, bands) pairs, sorted; for a categorical target, its classes
+    input_sources: tuple[str, ...]  # sources the stems read, in this order (their frames concatenate along time)
+    target_sources: tuple[str, ...]  # sources decoded from the embedding, one decoder each
+    site_size: int  # L, pixels per side; a multiple of 16 (the space grid is L/16)
+    precision_width: int  # Dp, precision stream on the L/2 grid (also the stems' and the summary's width)
+    time_width: int  # Dt, time stream on the L/8 grid
+    space_width: int  # Ds, space stream on the L/16 grid
+    num_blocks: int  # STP blocks
+    num_heads: int  # heads of every attention (time, space, summary)
+    timecode_dim: int  # sinusoidal timecode features per time (even)
+    embedding_dim: int  # E, channels of the unit embedding field
+    decoder_hidden: tuple[int, ...]  # hidden widths of each decoder's per-pixel MLP
+    text_dim: int  # D_text, size of the frozen sentence-encoder vectors projected into the embedding space
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "input_sources", "target_sources", "decoder_hidden"):
+            value = getattr(self, name)
+            value = sorted(dict(value).items()) if name == "channels" else value
+            object.__setattr__(self, name, tuple(value))
+        if self.site_size % SPACE_FACTOR:
+            raise ValueError(f"site_size must be a multiple of {SPACE_FACTOR}; got {self.site_size!r}")
+        channels = dict(self.channels)
+        missing = [s for s in (*self.input_sources, *self.target_sources) if s not in channels]
         if missing:
-            raise ValueError(f"no channel count for sources {missing}; have {dict(channels)}")
-        self.input_sources = tuple(input_sources)
-        self.target_sources = tuple(target_sources)
-        self.site_size = site_size
-        self.embedding_dim = embedding_dim
+            raise ValueError(f"no channel count for sources {missing}; have {channels}")
+
+    @classmethod
+    def from_config(cls, config: Any, channels: Mapping[str, int]) -> ModelOptions:
+        """The options of a training config (``training/configs``) for a dataset with these bands per source.
+
+        Args:
+          config: a config with ``input_sources``, ``target_sources``, ``site_size``, ``text_dim``, ``model.*`` and
+            optionally ``categorical`` (source -> number of classes).
+          channels: source -> number of bands (``input_pipeline.channels_from_stats``).
+        """
+        m = config.model
+        return cls(
+            # A categorical target's decoder outputs one logit per class instead of one value per band.
+            channels={**channels, **dict(config.get("categorical", {}))},
+            input_sources=config.input_sources,
+            target_sources=config.target_sources,
+            site_size=config.site_size,
+            precision_width=m.precision_width,
+            time_width=m.time_width,
+            space_width=m.space_width,
+            num_blocks=m.num_blocks,
+            num_heads=m.num_heads,
+            timecode_dim=m.timecode_dim,
+            embedding_dim=m.embedding_dim,
+            decoder_hidden=m.decoder_hidden,
+            text_dim=config.text_dim,
+        )
+
+
+class AlphaEarth(nnx.Module):
+    """Embedding field model with per-source stems and decoders (see the module docstring for shapes).
+
+    Args:
+      options: the architecture (:meth:`ModelOptions.from_config` builds it from a training config).
+      dtype: the compute dtype; parameters are float32 whatever it is.
+      rngs: parameter initialisation.
+    """
+
+    def __init__(self, options: ModelOptions, *, dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs) -> None:
+        o = options
+        channels = dict(o.channels)
+        self.options = options
         self.dtype = dtype
         self.stems = nnx.Dict(
-            {s: SourceStem(channels[s], precision_width, timecode_dim, dtype=dtype, rngs=rngs) for s in input_sources}
+            {
+                s: SourceStem(channels[s], o.precision_width, o.timecode_dim, dtype=dtype, rngs=rngs)
+                for s in o.input_sources
+            }
         )
-        self.to_time = nnx.Linear(precision_width, time_width, dtype=dtype, rngs=rngs)
-        self.to_space = nnx.Linear(precision_width, space_width, dtype=dtype, rngs=rngs)
+        self.to_time = nnx.Linear(o.precision_width, o.time_width, dtype=dtype, rngs=rngs)
+        self.to_space = nnx.Linear(o.precision_width, o.space_width, dtype=dtype, rngs=rngs)
         self.blocks = nnx.List(
             [
                 STPBlock(
-                    site_size=site_size, precision_width=precision_width, time_width=time_width,
-                    space_width=space_width, num_heads=num_heads, timecode_dim=timecode_dim, dtype=dtype, rngs=rngs,
+                    site_size=o.site_size, precision_width=o.precision_width, time_width=o.time_width,
+                    space_width=o.space_width, num_heads=o.num_heads, timecode_dim=o.timecode_dim, dtype=dtype,
+                    rngs=rngs,
                 )
-                for _ in range(num_blocks)
+                for _ in range(o.num_blocks)
             ]
         )
         self.summary = Summary(
-            precision_width=precision_width, time_width=time_width, space_width=space_width, num_heads=num_heads,
-            timecode_dim=timecode_dim, embedding_dim=embedding_dim, dtype=dtype, rngs=rngs,
+            precision_width=o.precision_width, time_width=o.time_width, space_width=o.space_width,
+            num_heads=o.num_heads, timecode_dim=o.timecode_dim, embedding_dim=o.embedding_dim, dtype=dtype, rngs=rngs,
         )
         self.decoders = nnx.Dict(
             {
-                s: SourceDecoder(embedding_dim, channels[s], decoder_hidden, timecode_dim, dtype=dtype, rngs=rngs)
-                for s in target_sources
+                s: SourceDecoder(
+                    o.embedding_dim, channels[s], o.decoder_hidden, o.timecode_dim, dtype=dtype, rngs=rngs
+                )
+                for s in o.target_sources
             }
         )
-        self.text_proj = nnx.Linear(text_dim, embedding_dim, rngs=rngs)
+        self.text_proj = nnx.Linear(o.text_dim, o.embedding_dim, rngs=rngs)
         self.logit_scale = nnx.Param(jnp.asarray(INITIAL_LOGIT_SCALE, jnp.float32))
 
     def embed(self, inputs: Mapping[str, Mapping[str, jnp.ndarray]], period_days: jnp.ndarray) -> jnp.ndarray:
         """The unit embedding field (B, L, L, E) float32 of the valid period [0, period_days)."""
+        size = self.options.site_size
         tokens, days, frame_mask = [], [], []
-        for s in self.input_sources:
+        for s in self.options.input_sources:
             src = inputs[s]
             frames = src["frames"].astype(self.dtype)
-            if frames.shape[2] != self.site_size or frames.shape[3] != self.site_size:
-                raise ValueError(f"source {s!r} frames are {frames.shape[2:4]}, the model expects L={self.site_size}")
+            if frames.shape[2] != size or frames.shape[3] != size:
+                raise ValueError(f"source {s!r} frames are {frames.shape[2:4]}, the model expects L={size}")
             tokens.append(self.stems[s](frames, src["pixel_mask"], src["days"]))
             days.append(src["days"])
             frame_mask.append(src["frame_mask"])
         p = jnp.concatenate(tokens, axis=1)  # (B, T, L/2, L/2, Dp)
         days_all = jnp.concatenate(days, axis=1).astype(jnp.float32)
         mask_all = jnp.concatenate(frame_mask, axis=1)
-        t = self.to_time(resample(p, self.site_size // TIME_FACTOR))
-        s = self.to_space(resample(p, self.site_size // SPACE_FACTOR))
-        assert p.shape[2] == self.site_size // PRECISION_FACTOR
+        t = self.to_time(resample(p, size // TIME_FACTOR))
+        s = self.to_space(resample(p, size // SPACE_FACTOR))
+        assert p.shape[2] == size // PRECISION_FACTOR
         streams = (p, t, s)
         for block in self.blocks:
             streams = block(streams, days_all, mask_all)
         field = self.summary(streams, days_all, mask_all, period_days.astype(jnp.float32))
         return normalise(field)
 
-    __call__ = embed
-
     def decode(self, z: jnp.ndarray, targets: Mapping[str, Mapping[str, jnp.ndarray]]) -> dict[str, jnp.ndarray]:
         """z (B, L, L, E) embedding samples -> {source: (B, L, L, C) float32 predictions of its target frame}."""
         out = {}
-        for s in self.target_sources:
+        for s in self.options.target_sources:
             tgt = targets[s]
             pred = self.decoders[s](z.astype(self.dtype), tgt["relative_time"], tgt["meta"])
             out[s] = pred.astype(jnp.float32)
@@ -144,4 +195,5 @@ def site_embedding(field: jnp.ndarray) -> jnp.ndarray:
 
 
 def count_params(model: nnx.Module) -> int:
+    """Number of parameters (scalars) of ``model``; works on an abstract model from ``nnx.eval_shape``."""
     return int(sum(np.prod(x.shape) for x in jax.tree.leaves(nnx.state(model, nnx.Param))))
