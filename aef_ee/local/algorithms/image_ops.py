@@ -296,6 +296,21 @@ _register_unary("not", lambda v: v == 0, lambda p: _BOOL)
 _register_unary("bitwiseNot", lambda v: np.bitwise_not(np.asarray(v).astype(np.int64)), lambda p: p)
 
 
+@algorithm("Image.erf")
+def image_erf(value: Any) -> Image:
+    """Earth Engine's ``Image.erf``: the error function of every pixel, in (-1, 1).
+
+    Args:
+      value: an image (or a number, as a constant image); masks pass through unchanged.
+
+    Returns:
+      The same bands as float32 (float64 for double bands), lazily: pixels are computed when a grid is requested.
+    """
+    from scipy import special  # scipy is heavy; only this algorithm needs it here
+
+    return unary_op(value, special.erf, _float_of)
+
+
 # --- casts -----------------------------------------------------------------------------------------------
 
 _CASTS = {
