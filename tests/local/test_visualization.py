@@ -14,7 +14,7 @@ import rasterio
 from local_engine import connect, running_engine
 from PIL import Image as PILImage
 
-from aef_ee.local import rendering as visualization
+from aef_ee.local import rendering
 from aef_ee.local.errors import InvalidArgument
 
 LANDSAT = Path(__file__).resolve().parents[2] / "data/landsat8_brazil/LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
@@ -75,20 +75,20 @@ def _stretch(v: np.ndarray, lo: float, hi: float, gamma: float = 1.0, top: float
 # --- parsing and pixel math ---------------------------------------------------------------------------------
 
 def test_colors_accept_css_names_and_hex_forms():
-    assert visualization.parse_color("red") == (255, 0, 0)
-    assert visualization.parse_color("blueviolet") == (138, 43, 226)
-    assert visualization.parse_color("00FF00") == (0, 255, 0)
-    assert visualization.parse_color("#0f0") == (0, 255, 0)
-    assert visualization.parse_color("0x0000ff") == (0, 0, 255)
-    assert visualization.parse_palette("000000,ffffff").tolist() == [[0, 0, 0], [255, 255, 255]]
+    assert rendering.parse_color("red") == (255, 0, 0)
+    assert rendering.parse_color("blueviolet") == (138, 43, 226)
+    assert rendering.parse_color("00FF00") == (0, 255, 0)
+    assert rendering.parse_color("#0f0") == (0, 255, 0)
+    assert rendering.parse_color("0x0000ff") == (0, 0, 255)
+    assert rendering.parse_palette("000000,ffffff").tolist() == [[0, 0, 0], [255, 255, 255]]
     with pytest.raises(InvalidArgument, match="notacolor"):
-        visualization.parse_color("notacolor")
+        rendering.parse_color("notacolor")
 
 
 def test_palette_interpolates_linearly_between_colors():
-    palette = visualization.parse_palette(["black", "ff0000", "white"])
+    palette = rendering.parse_palette(["black", "ff0000", "white"])
     pos = np.array([[0.0, 0.5, 1.0, 1.5, 2.0]])
-    r, g, b = visualization.colorize(pos, palette)
+    r, g, b = rendering.colorize(pos, palette)
     assert r.tolist() == [[0, 128, 255, 255, 255]]
     assert g.tolist() == [[0, 0, 0, 128, 255]]
     assert b.tolist() == g.tolist()
@@ -96,9 +96,9 @@ def test_palette_interpolates_linearly_between_colors():
 
 def test_gain_bias_is_the_min_max_map_the_client_derives():
     values = np.linspace(-50, 400, 91).reshape(7, 13)
-    by_range = visualization.stretch(values, top=255, lo=20, hi=300, gamma=1.7)
+    by_range = rendering.stretch(values, top=255, lo=20, hi=300, gamma=1.7)
     gain = 255 / (300 - 20)
-    by_gain = visualization.stretch(values, top=255, gain=gain, bias=-20 * gain, gamma=1.7)
+    by_gain = rendering.stretch(values, top=255, gain=gain, bias=-20 * gain, gamma=1.7)
     np.testing.assert_allclose(by_range, by_gain, atol=1e-9)
     np.testing.assert_allclose(by_range, _stretch(values, 20, 300, 1.7), atol=1e-9)
 
@@ -106,9 +106,9 @@ def test_gain_bias_is_the_min_max_map_the_client_derives():
 def test_auto_format_is_jpeg_when_opaque_and_png_when_masked():
     v = np.full((4, 5), 200, np.uint8)
     full, none = np.ones((4, 5), bool), np.zeros((4, 5), bool)
-    _, kind = visualization.encode_image([v, v, v], [full] * 3, "AUTO_JPEG_PNG")
+    _, kind = rendering.encode_image([v, v, v], [full] * 3, "AUTO_JPEG_PNG")
     assert kind == "image/jpeg"
-    data, kind = visualization.encode_image([v, v, v], [full, full, none], "AUTO_JPEG_PNG")
+    data, kind = rendering.encode_image([v, v, v], [full, full, none], "AUTO_JPEG_PNG")
     assert kind == "image/png"
     assert (_png(data)[..., 3] == 0).all()
 
