@@ -350,5 +350,9 @@ def test_default_catalog_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv(CATALOG_ENV, str(tmp_path / "mine"))
     assert default_catalog_dir() == tmp_path / "mine"
     monkeypatch.delenv(CATALOG_ENV)
+    # The catalog lives in the state folder: $AEF_EE_HOME (tests/conftest.py sets a private one), else the cache.
+    monkeypatch.setenv("AEF_EE_HOME", str(tmp_path / "home"))
+    assert default_catalog_dir() == tmp_path / "home" / f"demo-catalog-v{DEMO_CATALOG_VERSION}"
+    monkeypatch.delenv("AEF_EE_HOME")
     monkeypatch.setenv("AEF_EE_CACHE", str(tmp_path / "cache"))
     assert default_catalog_dir() == tmp_path / "cache" / f"demo-catalog-v{DEMO_CATALOG_VERSION}"
