@@ -44,17 +44,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
     from aef_ee.errors import AefError
 
+    command = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
         return int(args.func(args) or 0)
     except AefError as exc:
         print(f"aef-ee: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C is how a long command is stopped, not a bug: one line instead of a traceback through whatever was
+        # running (the line starts on its own, after a progress bar or the terminal's ^C). Commands that skip what
+        # an earlier run finished say so. 130 = 128 + SIGINT, what a shell reports for it.
+        resumable = {"export-videos", "embed", "register", "demo"}
+        then = "; re-run the same command to resume (finished work is kept)" if command in resumable else ""
+        print(f"\naef-ee{' ' + command if command else ''}: interrupted{then}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

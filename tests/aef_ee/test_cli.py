@@ -1,0 +1,73 @@
+"""``aef-ee`` and Ctrl-C: one line saying the command was interrupted (and, where it resumes, how), exit code 130."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aef_ee import cli
+
+RESUME = "; re-run the same command to resume (finished work is kept)"
+# The console script pip installs next to this interpreter (what a user types).
+AEF_EE = Path(sys.executable).with_name("aef-ee")
+
+
+@pytest.mark.parametrize(("argv", "module", "line"), [
+    (["register", "projects/local/assets/x", "gs://b/a.tif"], "register",
+     f"aef-ee register: interrupted{RESUME}"),
+    (["catalog", "list"], "catalog", "aef-ee catalog: interrupted"),
+])
+def test_ctrl_c_prints_one_line_and_exits_130(argv, module, line, monkeypatch, capsys):
+    import importlib
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(f"aef_ee.cli.{module}"), "run", interrupted)
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == line
+
+
+def _wait_for(process: subprocess.Popen, text: str, timeout: float) -> str:
+    """Reads the process's stderr until ``text`` appears; returns what it read."""
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise AssertionError(f"{text!r} did not appear in {timeout} s; stderr so far:\n{seen.decode()[-2000:]}")
+        if selector.select(timeout=1.0):
+            seen += os.read(process.stderr.fileno(), 65536)
+    return seen.decode()
+
+
+def test_sigint_to_a_running_export_videos(demo_catalog_dir: Path, tmp_path: Path):
+    # Small sites over the demo patch: a few hundred, a minute or more of work, so the signal lands mid-export.
+    command = [str(AEF_EE), "export-videos", "--backend", "local",
+               "--catalog", str(demo_catalog_dir), "--region", "5.319,50.6287,5.333,50.6378",
+               "--sources", "s2,dem", "--bands", "s2=B2,B3,B4,B8", "--start", "2021-03-01", "--end", "2021-10-01",
+               "--sites", "120", "--site-size", "8", "--workers", "2", "--out", str(tmp_path / "videos")]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        before = _wait_for(process, "site/s]", timeout=300)  # the progress bar counts sites: the export runs
+        process.send_signal(signal.SIGINT)
+        out, rest = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    after = rest.decode()
+    assert process.returncode == 130, (before + after)[-3000:]
+    assert "Traceback" not in before + after
+    # After the signal: the bar's last redraw (carriage returns, no newline) and the one line.
+    lines = [line for line in after.replace("\r", "\n").splitlines() if line.strip() and "site/s" not in line]
+    assert lines == [f"aef-ee export-videos: interrupted{RESUME}"], after[-3000:]
+    assert out == b""
