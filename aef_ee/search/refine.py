@@ -90,11 +90,18 @@ def refine(collection: str, hits: Sequence[Hit], reference: Any, *, cell_m: floa
     reference = [float(v) for v in np.asarray(reference, np.float64)]
     images, neighbourhoods, bests = {}, {}, {}
     for year in sorted({h.year for h in hits}):
+        of_year = [h for h in hits if h.year == year]
         boxes = ee.FeatureCollection([
             ee.Feature(ee.Geometry.Point([h.lon, h.lat]).buffer(radius, 1).bounds(1), {"row": h.row})
-            for h in hits if h.year == year])
-        embeddings = open_embeddings(year, boxes.geometry(), collection=collection, check=False)
-        similarity = ops.similarity(embeddings, reference).clip(boxes.geometry())
+            for h in of_year])
+        # Overlapping squares make an invalid multipolygon: tiles are chosen by the hits' bounding box and the
+        # map is masked by painting the squares, so no union is ever formed.
+        margin = radius / 100_000 + 0.01  # degrees; generous (a degree of longitude is at most ~111 km)
+        bounds = ee.Geometry.Rectangle([min(h.lon for h in of_year) - margin, min(h.lat for h in of_year) - margin,
+                                        max(h.lon for h in of_year) + margin, max(h.lat for h in of_year) + margin])
+        embeddings = open_embeddings(year, bounds, collection=collection, check=False)
+        inside = ee.Image.constant(0).paint(boxes, 1)
+        similarity = ops.similarity(embeddings, reference).updateMask(inside)
         # max over three inputs: the similarity, and the longitude and latitude of the pixel holding it.
         located = similarity.addBands(ee.Image.pixelLonLat())
         bests[year] = located.reduceRegions(collection=boxes, reducer=ee.Reducer.max(3).setOutputs(
