@@ -50,9 +50,13 @@ class AlreadyExists(EngineError):
 
 
 class Unimplemented(EngineError, NotImplementedError):
-    """An algorithm or endpoint the local engine does not implement."""
+    """An algorithm or endpoint the local engine does not implement.
 
-    http_status = 501
+    Answered with HTTP 400 (status ``UNIMPLEMENTED``), not 501: the client (googleapiclient) retries every 5xx
+    answer up to five times with exponential back-off, which would only delay an answer that cannot change.
+    """
+
+    http_status = 400
     status = "UNIMPLEMENTED"
 
 
@@ -61,6 +65,71 @@ class ResourceExhausted(EngineError):
 
     http_status = 400
     status = "RESOURCE_EXHAUSTED"
+
+
+class MemoryLimitExceeded(ResourceExhausted, MemoryError):
+    """A request would hold more memory than its budget (a list, a string, the process's resident memory)."""
+
+    def __init__(self, message: str = "User memory limit exceeded.") -> None:
+        super().__init__(message)
+
+
+class ComputationTimedOut(EngineError):
+    """A request ran past its compute-time budget (the evaluator, a regular expression, a pixel computation).
+
+    HTTP 400 rather than 504: the client retries 5xx answers, and a computation that timed out would time out again.
+    Not a ``TimeoutError``: that is an ``OSError``, which file-reading code catches.
+    """
+
+    http_status = 400
+    status = "DEADLINE_EXCEEDED"
+
+    def __init__(self, message: str = "Computation timed out.") -> None:
+        super().__init__(message)
+
+
+class TooManyRequests(EngineError):
+    """Every compute worker is busy and the queue is full. HTTP 429, which the client retries with back-off."""
+
+    http_status = 429
+    status = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str = "Too many concurrent requests.") -> None:
+        super().__init__(message)
+
+
+class RequestTooLarge(InvalidArgument):
+    """A request body over the size limit (announced by Content-Length, or found while reading a chunked body)."""
+
+
+class UnsupportedMediaType(InvalidArgument):
+    """A request body that is not ``application/json``. Refused because a browser sends text/plain and form bodies
+    cross-origin without asking the server first (no CORS preflight)."""
+
+    http_status = 415
+
+
+class RequestTimeout(EngineError):
+    """The client did not send its request (headers and body) in time. The connection is closed after the answer."""
+
+    http_status = 408
+    status = "DEADLINE_EXCEEDED"
+
+
+class Unauthenticated(EngineError):
+    """A request without the server's token (or with a wrong one)."""
+
+    http_status = 401
+    status = "UNAUTHENTICATED"
+
+
+class PermissionDenied(EngineError):
+    """A request refused whatever its token: an unknown Host (DNS rebinding), a cross-origin page the user did
+    not allow, a file outside the folders the engine may read. (Not a ``PermissionError``: that is an ``OSError``,
+    which file-reading code catches.)"""
+
+    http_status = 403
+    status = "PERMISSION_DENIED"
 
 
 class EngineStartupError(EngineError, ImportError):

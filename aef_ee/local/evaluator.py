@@ -10,12 +10,14 @@ algorithm registry.
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aef_ee.local.algorithms.registry import lookup
 from aef_ee.local.context import EngineContext, use_context
 from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.limits import checkpoint
 from aef_ee.local.semantics import truthy
 
 __all__ = ["Closure", "evaluate", "MAX_DEPTH"]
@@ -116,37 +118,49 @@ class _Walker:
             try:
                 return int(body)
             except (TypeError, ValueError):
-                raise InvalidArgument(f"Invalid integerValue {body!r}.") from None
+                raise InvalidArgument(f"Invalid integerValue {str(body)[:100]!r}.") from None
         if kind == "bytesValue":
-            return base64.b64decode(body)
+            try:
+                return base64.b64decode(_expect(kind, body, str))
+            except binascii.Error:
+                raise InvalidArgument(f"Invalid bytesValue {body[:100]!r}: not base64.") from None
         if kind == "valueReference":
-            return self.value(body, env, depth=depth, cache=cache)
+            return self.value(_expect(kind, body, str), env, depth=depth, cache=cache)
         if kind == "argumentReference":
-            if body not in env:
+            if _expect(kind, body, str) not in env:
                 raise InvalidArgument(f"Invalid expression: unbound function argument {body!r}.")
             return env[body]
         if kind == "arrayValue":
-            return [self.node(v, env, depth=depth + 1, cache=cache) for v in body.get("values", [])]
+            values = _expect(kind, _expect(kind, body, Mapping).get("values", []), list)
+            return [self.node(v, env, depth=depth + 1, cache=cache) for v in values]
         if kind == "dictionaryValue":
-            return {k: self.node(v, env, depth=depth + 1, cache=cache) for k, v in body.get("values", {}).items()}
+            values = _expect(kind, _expect(kind, body, Mapping).get("values", {}), Mapping)
+            return {k: self.node(v, env, depth=depth + 1, cache=cache) for k, v in values.items()}
         if kind == "functionDefinitionValue":
-            return Closure(self, body.get("argumentNames", []), body["body"], env)
+            _expect(kind, body, Mapping)
+            names = _expect(kind, body.get("argumentNames", []), list)
+            if not all(isinstance(name, str) for name in names):
+                raise InvalidArgument(f"Invalid expression: argumentNames must be strings; got {str(names)[:200]}.")
+            return Closure(self, names, _expect(kind, body.get("body"), str), env)
         if kind == "functionInvocationValue":
-            return self.invoke(body, env, depth=depth, cache=cache)
-        raise InvalidArgument(f"Invalid expression: unknown value kind {kind!r}.")
+            return self.invoke(_expect(kind, body, Mapping), env, depth=depth, cache=cache)
+        raise InvalidArgument(f"Invalid expression: unknown value kind {str(kind)[:100]!r}.")
 
     def invoke(self, body: Mapping[str, Any], env: Mapping[str, Any], *, depth: int, cache: dict[str, Any]) -> Any:
+        # Every algorithm call (closure calls from List.map / iterate included) checks the request's budget.
+        checkpoint()
         if body.get("functionName") in _LAZY_CONDITIONALS:
             return self._if(body, env, depth=depth, cache=cache)
         args = {
             name: self.node(arg, env, depth=depth + 1, cache=cache)
-            for name, arg in (body.get("arguments") or {}).items()
+            for name, arg in _expect("arguments", body.get("arguments") or {}, Mapping).items()
         }
         if "functionName" in body:
-            name = body["functionName"]
+            name = _expect("functionName", body["functionName"], str)
             fn = lookup(name)
         elif "functionReference" in body:
-            fn = self.value(body["functionReference"], env, depth=depth, cache=cache)
+            fn = self.value(_expect("functionReference", body["functionReference"], str), env, depth=depth,
+                            cache=cache)
             name = "function"
             if not callable(fn):
                 raise InvalidArgument("Invalid expression: functionReference does not name a function.")
@@ -164,7 +178,7 @@ class _Walker:
     def _if(self, body: Mapping[str, Any], env: Mapping[str, Any], *, depth: int, cache: dict[str, Any]) -> Any:
         """``Algorithms.If`` evaluates only the branch it returns, so the other may be invalid (e.g. the first
         image of an empty collection), as on Earth Engine."""
-        arguments = body.get("arguments") or {}
+        arguments = _expect("arguments", body.get("arguments") or {}, Mapping)
         condition = self.node(arguments["condition"], env, depth=depth + 1, cache=cache) \
             if "condition" in arguments else None
         branch = arguments.get("trueCase" if truthy(condition) else "falseCase")
@@ -172,6 +186,14 @@ class _Walker:
 
 
 _LAZY_CONDITIONALS = ("If", "Algorithms.If")
+
+
+def _expect(kind: str, value: Any, expected: type) -> Any:
+    """``value`` if it is an ``expected`` (a malformed node is the request's fault: 400, never 500)."""
+    if not isinstance(value, expected):
+        wanted = "an object" if expected is Mapping else f"a {expected.__name__}"
+        raise InvalidArgument(f"Invalid expression: {kind} must be {wanted}; got {type(value).__name__}.")
+    return value
 
 
 def _argument_message(message: str) -> str:
@@ -190,7 +212,7 @@ def evaluate(expression: Mapping[str, Any], context: EngineContext) -> Any:
     with use_context(context):
         walker = _Walker(expression["values"])
         try:
-            return walker.value(expression["result"], {}, depth=0, cache={})
+            return walker.value(_expect("result", expression["result"], str), {}, depth=0, cache={})
         except RecursionError as exc:
             raise InvalidArgument("Invalid expression: too deeply nested.") from exc
 

@@ -17,6 +17,15 @@ from aef_ee.local.algorithms._selectors import match_names
 from aef_ee.local.algorithms.image import cat, image_constant, image_rename
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, NotFound
+from aef_ee.local.limits import (
+    MAX_VALUE_BYTES,
+    check_count,
+    check_list_length,
+    check_string_length,
+    check_value_size,
+    checkpoint,
+    value_bytes,
+)
 from aef_ee.local.semantics import as_number, deep_equal, describe_type, is_int, to_string
 from aef_ee.local.values import Date, Filter
 
@@ -55,12 +64,16 @@ def list_size(list: Any) -> int:  # noqa: A002
 
 @algorithm("List.add")
 def list_add(list: Any, element: Any) -> list[Any]:  # noqa: A002
-    return _list(list, "List.add") + [element]
+    lst = _list(list, "List.add")
+    check_list_length(len(lst) + 1, "List.add")
+    return lst + [element]
 
 
 @algorithm("List.cat")
 def list_cat(list: Any, other: Any) -> list[Any]:  # noqa: A002
-    return _list(list, "List.cat") + _list(other, "List.cat")
+    first, second = _list(list, "List.cat"), _list(other, "List.cat")
+    check_list_length(len(first) + len(second), "List.cat")
+    return first + second
 
 
 @algorithm("List.contains")
@@ -71,13 +84,14 @@ def list_contains(list: Any, element: Any) -> bool:  # noqa: A002
 @algorithm("List.containsAll")
 def list_contains_all(list: Any, other: Any) -> bool:  # noqa: A002
     lst = _list(list, "List.containsAll")
-    return all(any(deep_equal(x, o) for x in lst) for o in _list(other, "List.containsAll"))
+    return all(checkpoint() or any(deep_equal(x, o) for x in lst) for o in _list(other, "List.containsAll"))
 
 
 @algorithm("List.distinct")
 def list_distinct(list: Any) -> list[Any]:  # noqa: A002
     out: list[Any] = []
     for x in _list(list, "List.distinct"):
+        checkpoint()  # quadratic: the request's deadline must be able to stop it
         if not any(deep_equal(x, y) for y in out):
             out.append(x)
     return out
@@ -105,7 +119,10 @@ def _flatten(values: Sequence[Any]) -> list[Any]:
 
 @algorithm("List.flatten")
 def list_flatten(list: Any) -> list[Any]:  # noqa: A002
-    return _flatten(_list(list, "List.flatten"))
+    lst = _list(list, "List.flatten")
+    # Nested lists may be one list repeated (List.repeat shares it): bound the flat result before building it.
+    check_value_size(lst, "List.flatten")
+    return _flatten(lst)
 
 
 @algorithm("List.frequency")
@@ -123,7 +140,7 @@ def list_index_of(list: Any, element: Any) -> int:  # noqa: A002
 
 def _sublist_positions(lst: list[Any], target: list[Any]) -> list[int]:
     n = len(target)
-    return [i for i in range(len(lst) - n + 1) if deep_equal(lst[i:i + n], target)]
+    return [i for i in range(len(lst) - n + 1) if checkpoint() or deep_equal(lst[i:i + n], target)]
 
 
 @algorithm("List.indexOfSublist")
@@ -141,6 +158,7 @@ def list_last_index_of_sublist(list: Any, target: Any) -> int:  # noqa: A002
 @algorithm("List.insert")
 def list_insert(list: Any, index: Any, element: Any) -> list[Any]:  # noqa: A002
     lst = _list(list, "List.insert")
+    check_list_length(len(lst) + 1, "List.insert")
     i = _index(lst, index, "List.insert", inclusive_end=True)
     return lst[:i] + [element] + lst[i:]
 
@@ -156,12 +174,16 @@ def list_iterate(list: Any, function: Callable[..., Any], first: Any) -> Any:  #
 
 @algorithm("List.join")
 def list_join(list: Any, separator: str = "") -> str:  # noqa: A002
-    return separator.join(to_string(x) for x in _list(list, "List.join"))
+    pieces = [to_string(x) for x in _list(list, "List.join")]
+    check_string_length(sum(map(len, pieces)) + len(separator) * max(0, len(pieces) - 1), "List.join")
+    return separator.join(pieces)
 
 
 @algorithm("List.map")
 def list_map(list: Any, baseAlgorithm: Callable[[Any], Any], dropNulls: bool = False) -> list[Any]:  # noqa: A002,N803
     out = [baseAlgorithm(x) for x in _list(list, "List.map")]
+    # The function may return one large value for every element: bound what getInfo or flatten would walk.
+    check_value_size(out, "List.map")
     return [x for x in out if x is not None] if dropNulls else out
 
 
@@ -192,14 +214,15 @@ def list_remove(list: Any, element: Any) -> list[Any]:  # noqa: A002
 @algorithm("List.removeAll")
 def list_remove_all(list: Any, other: Any) -> list[Any]:  # noqa: A002
     drop = _list(other, "List.removeAll")
-    return [x for x in _list(list, "List.removeAll") if not any(deep_equal(x, d) for d in drop)]
+    return [x for x in _list(list, "List.removeAll") if not (checkpoint() or any(deep_equal(x, d) for d in drop))]
 
 
 @algorithm("List.repeat")
 def list_repeat(value: Any, count: Any) -> list[Any]:
-    n = int(as_number(count, "List.repeat"))
-    if n < 0:
-        raise InvalidArgument(f"List.repeat: count must not be negative; got {n}.")
+    n = check_count(as_number(count, "List.repeat"), "List.repeat")
+    # The list holds n references to one value, but getInfo, flatten and equality walk each of them.
+    if n and (value_bytes(value) + 8) * n > MAX_VALUE_BYTES:
+        check_value_size([value] * min(n, MAX_VALUE_BYTES // 8 + 1), "List.repeat")
     return [value] * n
 
 
@@ -241,14 +264,14 @@ def list_sequence(start: Any, end: Any = None, step: Any = 1, count: Any = None)
     if st == 0:
         raise InvalidArgument("List.sequence: step must not be 0.")
     if count is not None and end is not None:  # count values spaced evenly from start to end
-        n = int(as_number(count, "List.sequence"))
+        n = check_count(as_number(count, "List.sequence"), "List.sequence")
         e = as_number(end, "List.sequence")
         return [float(v) for v in np.linspace(s, e, max(n, 0))] if n != 1 else [s]
     if count is not None:
-        n = int(as_number(count, "List.sequence"))
+        n = check_count(max(0, as_number(count, "List.sequence")), "List.sequence")
     elif end is not None:
         e = as_number(end, "List.sequence")
-        n = int(math.floor((e - s) / st + 1e-9)) + 1
+        n = check_count(max(0.0, math.floor((e - s) / st + 1e-9) + 1), "List.sequence")
     else:
         raise InvalidArgument("List.sequence: Either end or count is required.")
     values = [s + i * st for i in range(max(n, 0))]
@@ -310,7 +333,9 @@ def list_splice(list: Any, start: Any, count: Any, other: Any = None) -> list[An
     lst = _list(list, "List.splice")
     i = _index(lst, start, "List.splice", inclusive_end=True)
     n = int(as_number(count, "List.splice"))
-    return lst[:i] + (_list(other, "List.splice") if other is not None else []) + lst[i + n:]
+    inserted = _list(other, "List.splice") if other is not None else []
+    check_list_length(len(lst) + len(inserted), "List.splice")
+    return lst[:i] + inserted + lst[i + n:]
 
 
 @algorithm("List.swap")

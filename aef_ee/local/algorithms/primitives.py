@@ -21,6 +21,8 @@ from aef_ee.local.algorithms._expression import evaluate_expression
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.encoding import to_json
 from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.limits import MAX_STRING_LENGTH, check_string_length
+from aef_ee.local.safe_regex import SafePattern, compile_pattern
 from aef_ee.local.semantics import (
     as_number,
     deep_equal,
@@ -55,6 +57,41 @@ def _int_op(op: Callable[[int, int], int]) -> Callable[[Any, Any], int]:
     return apply
 
 
+# Integers are Java longs on Earth Engine; past 64 bits they become doubles here. Python's ints would otherwise grow
+# without bound (a squaring in List.iterate doubles the digits each step, holding the GIL as it multiplies).
+_MAX_INT_BITS = 64
+
+
+def _bounded(x: Any) -> Any:
+    """An integer result past 64 bits as the nearest double (infinite beyond the double range)."""
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > _MAX_INT_BITS:
+        try:
+            return float(x)
+        except OverflowError:
+            return math.inf if x > 0 else -math.inf
+    return x
+
+
+def _pow(a: Any, b: Any) -> Any:
+    """``a ** b``: an integer when both are integers, b >= 0 and the result fits in 64 bits; else Java's
+    Math.pow (infinite on overflow, NaN for a negative base and a fractional exponent)."""
+    if is_int(a, b) and b >= 0 and (abs(a) <= 1 or (b < _MAX_INT_BITS and b * math.log2(abs(a)) < _MAX_INT_BITS)):
+        return a ** b
+    try:
+        return math.pow(a, b)
+    except OverflowError:
+        odd = (b % 2 == 1) if isinstance(b, int) else (math.isfinite(b) and b.is_integer() and b % 2 == 1)
+        return -math.inf if a < 0 and odd else math.inf
+    except ValueError:  # a negative base to a fractional power
+        return math.nan
+
+
+def _to_long(x: int) -> int:
+    """Wraps an integer to a signed 64-bit long, as Java's long arithmetic does."""
+    x &= (1 << 64) - 1
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "add": lambda a, b: a + b,
     "subtract": lambda a, b: a - b,
@@ -73,20 +110,21 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "gte": lambda a, b: int(a >= b),
     "eq": lambda a, b: int(a == b),
     "neq": lambda a, b: int(a != b),
-    "pow": lambda a, b: float(a) ** float(b) if not (is_int(a, b) and b >= 0) else a ** b,
+    "pow": _pow,
     "atan2": math.atan2,
     "hypot": math.hypot,
     "bitwiseAnd": _int_op(lambda a, b: a & b),
     "bitwiseOr": _int_op(lambda a, b: a | b),
     "bitwiseXor": _int_op(lambda a, b: a ^ b),
-    "leftShift": _int_op(lambda a, b: a << b),
-    "rightShift": _int_op(lambda a, b: a >> b),
+    # Java's long shifts: the count is taken mod 64 and the result wraps (a shift by 1e9 would allocate 125 MB).
+    "leftShift": _int_op(lambda a, b: _to_long(_to_long(a) << (b & 63))),
+    "rightShift": _int_op(lambda a, b: _to_long(a) >> (b & 63)),
 }
 
 
 def _register_number_binary(name: str, op: Callable[[Any, Any], Any]) -> None:
     def impl(left: Any, right: Any) -> Any:
-        return op(as_number(left, f"Number.{name}"), as_number(right, f"Number.{name}"))
+        return _bounded(op(as_number(left, f"Number.{name}"), as_number(right, f"Number.{name}")))
 
     impl.__name__ = f"number_{name}"
     algorithm(f"Number.{name}")(impl)
@@ -210,10 +248,23 @@ def number_unit_scale(number: Any, min: Any, max: Any) -> float:  # noqa: A002
 _JAVA_FORMAT = re.compile(r"%(?P<flags>[-#+ 0,(]*)(?P<width>\d+)?(?:\.(?P<precision>\d+))?(?P<conv>[sdfeEgGxXo%])")
 
 
+# The check for stray '%' backtracks quadratically over runs of flag digits: 1000 characters cost ~50 ms.
+_MAX_FORMAT_PATTERN = 1000
+
+
 def java_format(pattern: str, value: Any) -> str:
     """Java's ``String.format`` for one numeric argument (the conversions Earth Engine users write)."""
+    if len(pattern) > _MAX_FORMAT_PATTERN:
+        raise InvalidArgument(f"Number.format: a pattern of {len(pattern)} characters; the local engine allows "
+                              f"{_MAX_FORMAT_PATTERN}.")
+    produced = [len(pattern)]
+    limits_max = MAX_STRING_LENGTH + 1
 
     def one(match: re.Match) -> str:
+        # Widths and precisions are the only way the output outgrows the pattern: bound them before formatting.
+        for digits in (match["width"], match["precision"]):
+            produced[0] += int(digits) if digits and len(digits) < 10 else limits_max if digits else 0
+        check_string_length(produced[0] + 32, "Number.format")
         conv = match["conv"]
         if conv == "%":
             return "%"
@@ -276,14 +327,9 @@ def _str(value: Any, where: str) -> str:
     return value
 
 
-def _regex(pattern: str, flags: str, where: str) -> re.Pattern:
-    bits = re.IGNORECASE if "i" in (flags or "") else 0
-    if "m" in (flags or ""):
-        bits |= re.MULTILINE
-    try:
-        return re.compile(pattern, bits)
-    except re.error as exc:
-        raise InvalidArgument(f"{where}: Invalid regular expression '{pattern}': {exc}.") from None
+def _regex(pattern: str, flags: str, where: str) -> SafePattern:
+    # A pattern from the request runs with a timeout, off the GIL (see aef_ee.local.safe_regex).
+    return compile_pattern(pattern, ignore_case="i" in (flags or ""), multiline="m" in (flags or ""), where=where)
 
 
 def _java_replacement(replacement: str) -> str:
@@ -299,7 +345,9 @@ def string(input: Any) -> str:  # noqa: A002
 
 @algorithm("String.cat")
 def string_cat(string1: Any, string2: Any) -> str:
-    return _str(string1, "String.cat") + _str(string2, "String.cat")
+    first, second = _str(string1, "String.cat"), _str(string2, "String.cat")
+    check_string_length(len(first) + len(second), "String.cat")
+    return first + second
 
 
 @algorithm("String.compareTo")
@@ -349,7 +397,7 @@ def string_match(input: str, regex: str, flags: str = "") -> list[str]:  # noqa:
     text = _str(input, "String.match")
     pattern = _regex(regex, flags, "String.match")
     if "g" in (flags or ""):
-        return [m.group(0) for m in pattern.finditer(text)]
+        return pattern.all_matches(text)
     m = pattern.search(text)
     return [] if m is None else [m.group(0)] + [g if g is not None else "" for g in m.groups()]
 
