@@ -50,7 +50,8 @@ class ModelOptions:
     token; L is the site size in 10 m pixels.
     """
 
-    channels: tuple[tuple[str, int], ...]  # (source, bands) pairs, sorted; for a categorical target, its classes
+    # (source, bands) pairs, sorted (a mapping is accepted); for a categorical target, its number of classes.
+    channels: tuple[tuple[str, int], ...]
     input_sources: tuple[str, ...]  # sources the stems read, in this order (their frames concatenate along time)
     target_sources: tuple[str, ...]  # sources decoded from the embedding, one decoder each
     site_size: int  # L, pixels per side; a multiple of 16 (the space grid is L/16)
@@ -65,10 +66,10 @@ class ModelOptions:
     text_dim: int  # D_text, size of the frozen sentence-encoder vectors projected into the embedding space
 
     def __post_init__(self) -> None:
-        for name in ("channels", "input_sources", "target_sources", "decoder_hidden"):
-            value = getattr(self, name)
-            value = sorted(dict(value).items()) if name == "channels" else value
-            object.__setattr__(self, name, tuple(value))
+        # Sequences and mappings (a config's lists, a dict of channels) become tuples, so the options stay hashable.
+        object.__setattr__(self, "channels", tuple(sorted(dict(self.channels).items())))
+        for name in ("input_sources", "target_sources", "decoder_hidden"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.site_size % SPACE_FACTOR:
             raise ValueError(f"site_size must be a multiple of {SPACE_FACTOR}; got {self.site_size!r}")
         channels = dict(self.channels)
