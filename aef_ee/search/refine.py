@@ -62,7 +62,7 @@ def neighbourhood_radius(cell_m: float) -> float:
 
 
 def refine(collection: str, hits: Sequence[Hit], reference: Any, *, cell_m: float,
-           radius_m: float | None = None) -> Refinement:
+           radius_m: float | None = None, quantized: bool | None = None) -> Refinement:
     """Exact similarity to ``reference`` around each hit, and each neighbourhood's best pixel (one request).
 
     Args:
@@ -71,6 +71,7 @@ def refine(collection: str, hits: Sequence[Hit], reference: Any, *, cell_m: floa
       reference: the query vector, 64 numbers.
       cell_m: the index's cell size in metres.
       radius_m: half side of each neighbourhood square (default :func:`neighbourhood_radius`).
+      quantized: whether the collection holds int8 codes (None asks Earth Engine, one request per year).
 
     Raises:
       AefValueError: no hits, too many, or a bad radius.
@@ -99,7 +100,7 @@ def refine(collection: str, hits: Sequence[Hit], reference: Any, *, cell_m: floa
         margin = radius / 100_000 + 0.01  # degrees; generous (a degree of longitude is at most ~111 km)
         bounds = ee.Geometry.Rectangle([min(h.lon for h in of_year) - margin, min(h.lat for h in of_year) - margin,
                                         max(h.lon for h in of_year) + margin, max(h.lat for h in of_year) + margin])
-        embeddings = open_embeddings(year, bounds, collection=collection, check=False)
+        embeddings = open_embeddings(year, bounds, collection=collection, check=False, quantized=quantized)
         inside = ee.Image.constant(0).paint(boxes, 1)
         similarity = ops.similarity(embeddings, reference).updateMask(inside)
         # max over three inputs: the similarity, and the longitude and latitude of the pixel holding it.
