@@ -78,6 +78,9 @@ class PixelType:
         if self.precision == "int":
             info["min"] = int(self.min)  # type: ignore[arg-type]
             info["max"] = int(self.max)  # type: ignore[arg-type]
+        elif self.min is not None and self.max is not None:  # a floating constant: double in [v, v]
+            info["min"] = float(self.min)
+            info["max"] = float(self.max)
         return info
 
 
@@ -256,26 +259,25 @@ def _compute_on_lattice(reader: Reader, lattice: Lattice, grid: Grid, indexes: l
 
 # --- constant images -------------------------------------------------------------------------------------
 
-def constant_image(values: Sequence[float | int], names: Sequence[str] | None = None) -> Image:
-    """Constant bands in the default projection (WGS84, 1 degree), unbounded, never masked."""
-    values = list(values)
+def constant_image(values: Sequence[float | int], names: Sequence[str] | None = None,
+                   types: Sequence[PixelType] | None = None) -> Image:
+    """Constant bands in the default projection (WGS84, 1 degree), unbounded, never masked.
+
+    Args:
+      values: one number per band.
+      names: the band names (default ``constant``, or ``constant_0``, ``constant_1``... for several).
+      types: the bands' pixel types (default: int in [v, v] for integers, double otherwise; the algorithms pass
+        :func:`aef_ee.local.algorithms.pixel_types.constant_type`).
+    """
+    values = [int(v) if isinstance(v, (bool, np.bool_)) else v for v in values]
     names = list(names) if names is not None else (
         ["constant"] if len(values) == 1 else [f"constant_{i}" for i in range(len(values))]
     )
-    specs = []
-    arrays = []
-    for value in values:
-        if isinstance(value, bool):
-            value = int(value)
-        if isinstance(value, (int, np.integer)):
-            arr = np.asarray(value, dtype=PixelType("int", int(value), int(value)).dtype)
-            ptype = PixelType("int", int(value), int(value))
-        else:
-            arr = np.asarray(float(value), dtype=np.float64)
-            ptype = PixelType("double")
-        specs.append(BandSpec("", ptype, DEFAULT_PROJECTION, None, True))
-        arrays.append(arr)
-    specs = [s.renamed(n) for s, n in zip(specs, names)]
+    if types is None:
+        types = [PixelType("int", int(v), int(v)) if isinstance(v, (int, np.integer)) else PixelType("double")
+                 for v in values]
+    specs = [BandSpec(n, t, DEFAULT_PROJECTION, None, True) for n, t in zip(names, types)]
+    arrays = [np.asarray(v, dtype=t.dtype) for v, t in zip(values, types)]
 
     def read(grid: Grid, indexes: Sequence[int]) -> list[BandPixels]:
         return [(np.broadcast_to(arrays[i], grid.shape), true_mask(grid.shape)) for i in indexes]

@@ -1,10 +1,12 @@
-"""A safe parser for Earth Engine's arithmetic expression language (``Number.expression``, ``Filter.expression``;
-usable for ``Image.expression`` too: operators work element-wise on numpy arrays).
+"""A safe parser for Earth Engine's arithmetic expression language (``Number.expression``, ``Filter.expression``,
+and ``Image.expression``, whose tree :mod:`~aef_ee.local.algorithms.image_expression` walks with image operations).
 
-The grammar, lowest precedence first: ``c ? a : b``; ``||``; ``&&``; ``==`` ``!=``; ``<`` ``<=`` ``>`` ``>=``;
-``+`` ``-``; ``*`` ``/`` ``%``; unary ``-`` ``+`` ``!``; ``**`` (right-associative); then numbers, quoted strings,
-variables, parentheses and calls of a fixed set of math functions. Nothing is ever ``eval``-ed: the text is
-tokenised, parsed into a small tree of tuples, and the tree is walked with a table of numpy operations.
+The grammar, lowest precedence first: an optional ``name =`` assignment of the whole expression; ``c ? a : b``;
+``||``; ``&&``; ``^`` (logical exclusive or); ``==`` ``!=``; ``<`` ``<=`` ``>`` ``>=``; ``+`` ``-``; ``*`` ``/``
+``%``; unary ``-`` ``+`` ``!``; ``**`` (right-associative); then numbers, quoted strings, variables (``a``,
+``a.b``), indexing (``a[0]``, ``a[0, 'name']``), parentheses and calls of a fixed set of math functions. Nothing is
+ever ``eval``-ed: the text is tokenised, parsed into a small tree of tuples, and the tree is walked with a table of
+numpy operations.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _TOKEN = re.compile(r"""
       (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
     | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
-    | (?P<op>\*\*|==|!=|<=|>=|&&|\|\||[-+*/%<>!?:(),])
+    | (?P<op>\*\*|==|!=|<=|>=|&&|\|\||[-+*/%<>!?:(),^\[\]=])
     )""", re.X)
 
 
@@ -46,9 +48,9 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 Node = tuple  # ("num", v) | ("str", s) | ("var", name) | ("call", name, [args]) | ("un", op, a) | ("bin", op, a, b)
-#              | ("if", c, a, b)
+#              | ("if", c, a, b) | ("index", a, [args]) | ("assign", name, a)
 
-_BINARY_LEVELS = [["||"], ["&&"], ["==", "!="], ["<", "<=", ">", ">="], ["+", "-"], ["*", "/", "%"]]
+_BINARY_LEVELS = [["||"], ["&&"], ["^"], ["==", "!="], ["<", "<=", ">", ">="], ["+", "-"], ["*", "/", "%"]]
 
 
 class _Parser:
@@ -70,7 +72,12 @@ class _Parser:
         return token
 
     def parse(self) -> Node:
-        node = self.ternary()
+        if len(self.tokens) > 2 and self.tokens[0][0] == "name" and self.tokens[1] == ("op", "="):
+            name = self.tokens[0][1]
+            self.i = 2
+            node = ("assign", name, self.ternary())
+        else:
+            node = self.ternary()
         if self.i != len(self.tokens):
             raise InvalidArgument(f"Expression: unexpected {self.tokens[self.i][1]!r} in {self.text!r}.")
         return node
@@ -101,6 +108,14 @@ class _Parser:
 
     def power(self) -> Node:
         base = self.atom()
+        while self.peek() == "[" and self.tokens[self.i][0] == "op":
+            self.take("[")
+            args = [self.ternary()]
+            while self.peek() == ",":
+                self.take(",")
+                args.append(self.ternary())
+            self.take("]")
+            base = ("index", base, args)
         if self.peek() == "**":
             self.take("**")
             return ("bin", "**", base, self.unary())  # right-associative, binds tighter than unary on its left
@@ -139,7 +154,7 @@ def _divide(a: Any, b: Any) -> Any:
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": _divide, "%": np.fmod, "**": np.power,
     "==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
-    ">=": np.greater_equal, "&&": np.logical_and, "||": np.logical_or,
+    ">=": np.greater_equal, "&&": np.logical_and, "||": np.logical_or, "^": np.logical_xor,
 }
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": np.abs, "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "log10": np.log10, "sin": np.sin,
@@ -174,6 +189,17 @@ def _evaluate(node: Node, lookup: Callable[[str], Any]) -> Any:
         cond = _evaluate(node[1], lookup)
         a, b = _evaluate(node[2], lookup), _evaluate(node[3], lookup)
         return np.where(cond, a, b) if np.ndim(cond) else (a if cond else b)
+    if kind == "assign":
+        return _evaluate(node[2], lookup)
+    if kind == "index":
+        base = _evaluate(node[1], lookup)
+        keys = [_evaluate(a, lookup) for a in node[2]]
+        if len(keys) != 1:
+            raise InvalidArgument("Expression: indexing takes one index here.")
+        try:
+            return base[int(keys[0])] if isinstance(base, (list, tuple)) else base[keys[0]]
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise InvalidArgument(f"Expression: no element {keys[0]!r} in {base!r}.") from None
     if kind == "call":
         fn = FUNCTIONS.get(node[1])
         if fn is None:
@@ -202,6 +228,11 @@ class Expression:
                 found.add(node[1])
             elif node[0] == "call":
                 stack.extend(node[2])
+            elif node[0] == "index":
+                stack.append(node[1])
+                stack.extend(node[2])
+            elif node[0] == "assign":
+                stack.append(node[2])
             else:
                 stack.extend(n for n in node[1:] if isinstance(n, tuple))
         return found

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from aef_ee.local.algorithms._selectors import match_names
+from aef_ee.local.algorithms.pixel_types import constant_type
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.context import current_context
 from aef_ee.local.errors import InvalidArgument, NotFound
@@ -97,14 +98,19 @@ def load_image(id: str, version: int | None = None) -> Image:  # noqa: A002 - Ea
 
 # --- constants and coercion ------------------------------------------------------------------------------
 
+def _constants(values: Sequence[Any]) -> Image:
+    """Constant bands typed as Earth Engine types constants (:func:`pixel_types.constant_type`)."""
+    return constant_image(list(values), types=[constant_type(v) for v in values])
+
+
 def as_image(value: Any) -> Image:
     """Numbers and lists of numbers become constant images, as Earth Engine promotes them."""
     if isinstance(value, Image):
         return value
     if isinstance(value, (int, float, np.number, bool)):
-        return constant_image([value])
+        return _constants([value])
     if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, np.number)) for v in value):
-        return constant_image(list(value))
+        return _constants(list(value))
     if isinstance(value, (list, tuple)) and all(isinstance(v, Image) for v in value):
         return cat(value)
     raise InvalidArgument(f"Expected an Image or a number; got {type(value).__name__}.")
@@ -115,10 +121,12 @@ def image_constant(value: Any) -> Image:
     if isinstance(value, (list, tuple)):
         if not value:
             raise InvalidArgument("Image.constant: the list of values is empty.")
-        return constant_image(list(value))
+        if not all(isinstance(v, (int, float, np.number, bool)) for v in value):
+            raise InvalidArgument(f"Image.constant: expected numbers; got {value!r}.")
+        return _constants(list(value))
     if not isinstance(value, (int, float, np.number, bool)):
         raise InvalidArgument(f"Image.constant: expected a number or a list of numbers; got {value!r}.")
-    return constant_image([value])
+    return _constants([value])
 
 
 @algorithm("Image.cat")
@@ -199,19 +207,39 @@ def regexp_rename(input: Image, regex: str, replacement: str, all: bool = True) 
     return _subset(image, range(len(image.bands)), names)
 
 
+def _unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_1``, ``name_2``... whichever is first free (Earth Engine's renaming in addBands)."""
+    if name not in taken:
+        return name
+    k = 1
+    while f"{name}_{k}" in taken:
+        k += 1
+    return f"{name}_{k}"
+
+
 @algorithm("Image.addBands")
 def add_bands(dstImg: Image, srcImg: Image, names: Sequence[str] | None = None,  # noqa: N803
               overwrite: bool = False) -> Image:
+    """Earth Engine's ``Image.addBands``: every band of ``dstImg``, then the (selected) bands of ``srcImg``.
+
+    A source band whose name is taken replaces the destination band with ``overwrite``; otherwise it is renamed
+    with a numerical suffix, as Earth Engine documents: "the new band will be renamed with a numerical suffix
+    (`foo` to `foo_1` unless `foo_1` exists, then `foo_2` unless it exists, etc)". So ``image.addBands(image)``
+    doubles the bands. The result keeps ``dstImg``'s properties and footprint.
+    """
     dst = as_image(dstImg)
     src = as_image(srcImg)
     if names is not None:
         src = select_by_names(src, list(names))
     src_names = src.band_names
     keep_dst = [i for i, n in enumerate(dst.band_names) if not (overwrite and n in src_names)]
-    clashes = [n for n in src_names if n in dst.band_names and not overwrite]
-    if clashes:
-        raise InvalidArgument(f"Image.addBands: Duplicate band names {clashes}; use overwrite=True to replace.")
-    specs = [dst.bands[i] for i in keep_dst] + list(src.bands)
+    taken = {dst.band_names[i] for i in keep_dst}
+    renamed = []
+    for band in src.bands:
+        new_name = band.name if overwrite else _unique_name(band.name, taken)
+        taken.add(new_name)
+        renamed.append(band.renamed(new_name))
+    specs = [dst.bands[i] for i in keep_dst] + renamed
     n_dst = len(keep_dst)
 
     def read(grid, wanted):

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.local.algorithms import pixel_types
 from aef_ee.local.algorithms.image import as_image, image_rename, select_by_names
+from aef_ee.local.algorithms.pixel_types import binary_type, cast_type, cast_values, unary_type
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.geometry_raster import as_geometry, geometry_mask, pixel_areas
@@ -38,30 +40,29 @@ def _pick_projection(a: BandSpec, b: BandSpec) -> tuple[Projection, bool]:
     return a.projection, a.is_default_projection and b.is_default_projection
 
 
-def _int_range(op: str, a: PixelType, b: PixelType) -> PixelType | None:
-    """Earth Engine's integer result range for add/subtract/multiply (None: not an int result)."""
-    if a.precision != "int" or b.precision != "int":
-        return None
-    lo1, hi1, lo2, hi2 = a.min, a.max, b.min, b.max
-    if op == "add":
-        return PixelType("int", lo1 + lo2, hi1 + hi2)
-    if op == "subtract":
-        return PixelType("int", lo1 - hi2, hi1 - lo2)
-    if op == "multiply":
-        corners = [lo1 * lo2, lo1 * hi2, hi1 * lo2, hi1 * hi2]
-        return PixelType("int", min(corners), max(corners))
-    return None
-
-
 def binary_op(
     name: str,
     image1: Any,
     image2: Any,
     fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
     *,
+    op: str | None = None,
     out_type: Callable[[BandSpec, BandSpec], PixelType] | None = None,
-    op: str = "",
+    mask_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Image:
+    """A per-pixel operation on two images, matched band by band as Earth Engine matches them.
+
+    Args:
+      name: the algorithm's name, for error messages.
+      image1, image2: images or numbers (constant images).
+      fn: (values1, values2) -> values, on numpy arrays.
+      op: the operator whose :mod:`pixel_types` rule gives the output type (``'divide'``...).
+      out_type: instead of ``op``, a function of the two band specs giving the output type (operations that are
+        not per-band arithmetic, such as normalizedDifference).
+      mask_fn: (values1, values2) -> where the result is valid, combined with both inputs' masks; None for none.
+    """
+    if (op is None) == (out_type is None):
+        raise TypeError("binary_op needs exactly one of op and out_type")
     a = as_image(image1)
     b = as_image(image2)
     na, nb = len(a.bands), len(b.bands)
@@ -75,10 +76,7 @@ def binary_op(
     for out_i, (ia, ib) in enumerate(pairs):
         sa, sb = a.bands[ia], b.bands[ib]
         proj, is_default = _pick_projection(sa, sb)
-        if out_type is not None:
-            ptype = out_type(sa, sb)
-        else:
-            ptype = _int_range(op, sa.pixel_type, sb.pixel_type) or _float_type(sa.pixel_type, sb.pixel_type)
+        ptype = binary_type(op, sa.pixel_type, sb.pixel_type) if op is not None else out_type(sa, sb)
         specs.append(BandSpec(names_from.bands[out_i].name, ptype, proj, None, is_default))
 
     def read(grid: Grid, wanted: Sequence[int]):
@@ -91,12 +89,20 @@ def binary_op(
             for w in wanted:
                 (va, ma), (vb, mb) = px_a[pairs[w][0]], px_b[pairs[w][1]]
                 target = specs[w].pixel_type.dtype
+                if fn in _NARROWED_UFUNCS and target.kind in "iu":
+                    # Integer sums, differences and products are computed in their output type, whose range holds
+                    # every result, so nothing wraps: uint8 200 + 100 is 300, not 44.
+                    work = target if np.can_cast(va.dtype, target) and np.can_cast(vb.dtype, target) else np.int64
+                    va, vb = va.astype(work, copy=False), vb.astype(work, copy=False)
                 values = _narrowing(fn, va, vb, target)
                 if values is None:
                     values = fn(va, vb)
                     if values.dtype != target:
                         values = values.astype(target)
-                out.append((values, masked_and(ma, mb)))
+                mask = masked_and(ma, mb)
+                if mask_fn is not None:
+                    mask = masked_and(np.asarray(mask), np.broadcast_to(mask_fn(va, vb), values.shape))
+                out.append((values, mask))
         return out
 
     footprint = a.footprint if a.footprint is not None else b.footprint
@@ -119,22 +125,19 @@ def _narrowing(fn: Callable, va: np.ndarray, vb: np.ndarray, target: np.dtype) -
     return fn(va, vb, out=out, dtype=np.float64, casting="unsafe")
 
 
-def _float_type(a: PixelType, b: PixelType) -> PixelType:
-    if a.precision == "double" or b.precision == "double":
-        # A double constant against a float image stays float: Earth Engine computes in float there too and it
-        # keeps 64-band float32 images at half the memory.
-        if a.precision == "float" or b.precision == "float":
-            return PixelType("float")
-        return PixelType("double")
-    if a.precision == "float" or b.precision == "float":
-        return PixelType("float")
-    return PixelType("double")
-
-
-def unary_op(image: Any, fn: Callable[[np.ndarray], np.ndarray], ptype: Callable[[PixelType], PixelType],
+def unary_op(image: Any, fn: Callable[[np.ndarray], np.ndarray], ptype: str | Callable[[PixelType], PixelType],
              mask_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Image:
+    """A per-pixel function of each band of ``image`` (or a number, as a constant image).
+
+    Args:
+      fn: values -> values, on numpy arrays.
+      ptype: the operator whose :mod:`pixel_types` rule gives the output type (``'sqrt'``...), or a function of
+        the input type (a cast's fixed type).
+      mask_fn: (input values, output values) -> extra mask, or None.
+    """
     src = as_image(image)
-    specs = [BandSpec(b.name, ptype(b.pixel_type), b.projection, b.dimensions, b.is_default_projection)
+    type_of = (lambda p: unary_type(ptype, p)) if isinstance(ptype, str) else ptype
+    specs = [BandSpec(b.name, type_of(b.pixel_type), b.projection, b.dimensions, b.is_default_projection)
              for b in src.bands]
 
     def read(grid: Grid, wanted: Sequence[int]):
@@ -144,7 +147,7 @@ def unary_op(image: Any, fn: Callable[[np.ndarray], np.ndarray], ptype: Callable
                 values = fn(v)
                 target = specs[w].pixel_type.dtype
                 mask = m if mask_fn is None else masked_and(m, mask_fn(v, values))
-                out.append((values.astype(target, copy=False), mask))
+                out.append((np.asarray(values).astype(target, copy=False), mask))
         return out
 
     return _pixelwise(src.with_bands(specs, read), src)
@@ -156,121 +159,95 @@ def _pixelwise(image: Image, *sources: Image) -> Image:
     return image
 
 
-def _float_of(p: PixelType) -> PixelType:
-    return PixelType("double") if p.precision == "double" else PixelType("float")
-
-
-_BOOL = PixelType("int", 0, 1)
-
-
-def _register_binary(op: str, fn, out_type=None) -> None:
+def _register_binary(op: str, fn) -> None:
     name = f"Image.{op}"
 
     def impl(image1: Any, image2: Any) -> Image:
-        return binary_op(name, image1, image2, fn, out_type=out_type, op=op)
+        return binary_op(name, image1, image2, fn, op=op)
 
     impl.__name__ = f"image_{op}"
     algorithm(name)(impl)
 
 
 def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # Earth Engine returns 0 where the divisor is 0.
-    if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer):
-        safe = np.where(b == 0, 1, b)
-        return np.where(b == 0, 0, np.trunc(a / safe)).astype(np.int64)
+    """True division (integers are not truncated), 0 where the divisor is 0 (Earth Engine's Image.divide)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(b.dtype, np.floating):
+        a = a.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.true_divide(a, b)
     return np.where(b == 0, 0, out)
 
 
-def _divide_type(a: BandSpec, b: BandSpec) -> PixelType:
-    pa, pb = a.pixel_type, b.pixel_type
-    if pa.precision == "int" and pb.precision == "int":
-        bound = max(abs(pa.min), abs(pa.max))
-        return PixelType("int", -bound, bound)
-    return _float_type(pa, pb)
-
-
 def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.power(np.asarray(a, np.float64) if np.issubdtype(a.dtype, np.integer) else a, b)
+    return np.power(np.asarray(a, np.float64), b)
 
 
 def _mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The remainder with the dividend's sign (Java's %), 0 where the divisor is 0."""
     safe = np.where(b == 0, 1, b)
     return np.where(b == 0, 0, np.fmod(a, safe))
 
 
-def _minmax_type(a: BandSpec, b: BandSpec) -> PixelType:
-    pa, pb = a.pixel_type, b.pixel_type
-    if pa.precision == "int" and pb.precision == "int":
-        return PixelType("int", min(pa.min, pb.min), max(pa.max, pb.max))
-    return _float_type(pa, pb)
-
-
-def _float_result(a: BandSpec, b: BandSpec) -> PixelType:
-    return _float_type(_float_of(a.pixel_type), _float_of(b.pixel_type))
-
-
-def _bitwise_type(a: BandSpec, b: BandSpec) -> PixelType:
-    return _minmax_type(a, b) if a.pixel_type.precision == "int" else PixelType("int", -(2**31), 2**31 - 1)
-
-
 def _ints(fn):
-    return lambda a, b: fn(np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64))
+    return lambda a, b: fn(cast_values(np.asarray(a), _INT64), cast_values(np.asarray(b), _INT64))
 
+
+def _left_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a64, b64 = cast_values(np.asarray(a), _INT64), cast_values(np.asarray(b), _INT64)
+    i32 = np.iinfo(np.int32)
+    return np.clip(np.left_shift(a64, np.clip(b64, 0, 31)), i32.min, i32.max)  # typed int32: clamped, not wrapped
+
+
+def _right_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a64, b64 = cast_values(np.asarray(a), _INT64), cast_values(np.asarray(b), _INT64)
+    return np.right_shift(a64, np.clip(b64, 0, 63))
+
+
+_INT64 = PixelType.from_dtype(np.int64)
 
 _register_binary("add", np.add)
 _register_binary("subtract", np.subtract)
 _register_binary("multiply", np.multiply)
-_register_binary("divide", _divide, _divide_type)
-_register_binary("pow", _pow, _float_result)
-_register_binary("mod", _mod, _minmax_type)
-_register_binary("min", np.minimum, _minmax_type)
-_register_binary("max", np.maximum, _minmax_type)
-_register_binary("atan2", np.arctan2, _float_result)
-_register_binary("hypot", np.hypot, _float_result)
-_register_binary("first", lambda a, b: a, lambda a, b: a.pixel_type)
+_register_binary("divide", _divide)
+_register_binary("pow", _pow)
+_register_binary("mod", _mod)
+_register_binary("min", np.minimum)
+_register_binary("max", np.maximum)
+_register_binary("atan2", np.arctan2)
+_register_binary("hypot", np.hypot)
+_register_binary("first", lambda a, b: a)
 for _name, _fn in (("eq", np.equal), ("neq", np.not_equal), ("lt", np.less), ("lte", np.less_equal),
                    ("gt", np.greater), ("gte", np.greater_equal)):
-    _register_binary(_name, _fn, lambda a, b: _BOOL)
-_register_binary("and", lambda a, b: (a != 0) & (b != 0), lambda a, b: _BOOL)
-_register_binary("or", lambda a, b: (a != 0) | (b != 0), lambda a, b: _BOOL)
-_register_binary("bitwiseAnd", _ints(np.bitwise_and), _bitwise_type)
-_register_binary("bitwiseOr", _ints(np.bitwise_or), _bitwise_type)
-_register_binary("bitwiseXor", _ints(np.bitwise_xor), _bitwise_type)
-_register_binary("leftShift", _ints(np.left_shift), lambda a, b: PixelType("int", -(2**31), 2**31 - 1))
-_register_binary("rightShift", _ints(np.right_shift), lambda a, b: a.pixel_type)
+    _register_binary(_name, _fn)
+_register_binary("and", lambda a, b: (a != 0) & (b != 0))
+_register_binary("or", lambda a, b: (a != 0) | (b != 0))
+_register_binary("bitwiseAnd", _ints(np.bitwise_and))
+_register_binary("bitwiseOr", _ints(np.bitwise_or))
+_register_binary("bitwiseXor", _ints(np.bitwise_xor))
+_register_binary("leftShift", _left_shift)
+_register_binary("rightShift", _right_shift)
 
 
 @algorithm("Image.firstNonZero")
 def first_non_zero(image1: Any, image2: Any) -> Image:
-    a, b = as_image(image1), as_image(image2)
-
-    def fn(va, vb):
-        return np.where(va != 0, va, vb)
-
-    img = binary_op("Image.firstNonZero", a, b, fn, out_type=_minmax_type)
-    return img
+    return binary_op("Image.firstNonZero", image1, image2, lambda va, vb: np.where(va != 0, va, vb),
+                     op="firstNonZero")
 
 
 # --- unary math ------------------------------------------------------------------------------------------
 
-def _register_unary(name: str, fn, ptype=_float_of) -> None:
+def _register_unary(name: str, fn) -> None:
     def impl(value: Any) -> Image:
-        return unary_op(value, fn, ptype)
+        return unary_op(value, fn, name)
 
     impl.__name__ = f"image_{name}"
     algorithm(f"Image.{name}")(impl)
 
 
-def _same(p: PixelType) -> PixelType:
-    return p
-
-
-def _abs_type(p: PixelType) -> PixelType:
-    if p.precision != "int":
-        return p
-    return PixelType("int", 0 if p.min >= 0 or p.max >= 0 else abs(p.max), max(abs(p.min), abs(p.max)))
+def _bitwise_not(v: np.ndarray) -> np.ndarray:
+    return np.bitwise_not(cast_values(np.asarray(v), _INT64))
 
 
 _register_unary("sqrt", np.sqrt)
@@ -287,13 +264,14 @@ _register_unary("sinh", np.sinh)
 _register_unary("cosh", np.cosh)
 _register_unary("tanh", np.tanh)
 _register_unary("cbrt", np.cbrt)
-_register_unary("abs", np.abs, _abs_type)
-_register_unary("signum", np.sign, lambda p: PixelType("int", -1, 1) if p.precision == "int" else p)
-_register_unary("floor", np.floor, _same)
-_register_unary("ceil", np.ceil, _same)
-_register_unary("round", np.round, _same)
-_register_unary("not", lambda v: v == 0, lambda p: _BOOL)
-_register_unary("bitwiseNot", lambda v: np.bitwise_not(np.asarray(v).astype(np.int64)), lambda p: p)
+_register_unary("abs", np.abs)
+_register_unary("signum", np.sign)
+_register_unary("floor", np.floor)
+_register_unary("ceil", np.ceil)
+_register_unary("round", lambda v: np.where(v >= 0, np.floor(np.asarray(v, np.float64) + 0.5),
+                                            -np.floor(-np.asarray(v, np.float64) + 0.5)))
+_register_unary("not", lambda v: v == 0)
+_register_unary("bitwiseNot", _bitwise_not)
 
 
 @algorithm("Image.erf")
@@ -308,47 +286,28 @@ def image_erf(value: Any) -> Image:
     """
     from scipy import special  # scipy is heavy; only this algorithm needs it here
 
-    return unary_op(value, special.erf, _float_of)
+    return unary_op(value, special.erf, "erf")
 
 
 # --- casts -----------------------------------------------------------------------------------------------
 
-_CASTS = {
-    "Float": PixelType("float"), "Double": PixelType("double"),
-    "Int8": PixelType.from_dtype(np.int8), "Uint8": PixelType.from_dtype(np.uint8),
-    "Byte": PixelType.from_dtype(np.uint8), "Int16": PixelType.from_dtype(np.int16),
-    "Short": PixelType.from_dtype(np.int16), "Uint16": PixelType.from_dtype(np.uint16),
-    "Int32": PixelType.from_dtype(np.int32), "Int": PixelType.from_dtype(np.int32),
-    "Uint32": PixelType.from_dtype(np.uint32), "Int64": PixelType.from_dtype(np.int64),
-    "Long": PixelType.from_dtype(np.int64),
-}
-
-
-def cast_values(values: np.ndarray, ptype: PixelType) -> np.ndarray:
-    """Earth Engine's cast: floats to ints truncate toward zero and clamp to the type's range."""
-    if ptype.precision != "int":
-        return values.astype(ptype.dtype, copy=False)
-    v = np.asarray(values)
-    if np.issubdtype(v.dtype, np.floating):
-        v = np.trunc(np.nan_to_num(v))
-    return np.clip(v, ptype.min, ptype.max).astype(ptype.dtype)
-
-
 # The cast algorithms' canonical names (Image.uint8, ...); Image.toUint8, Image.byte and the other spellings are
-# registry aliases of these.
-_CAST_ALGORITHMS = ("Float", "Double", "Int8", "Uint8", "Int16", "Uint16", "Int32", "Uint32", "Int64")
+# registry aliases of these. Their types and value rules are pixel_types.CASTS / cast_values.
+_CAST_ALGORITHMS = ("float", "double", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64")
 
 
-def _register_cast(suffix: str, ptype: PixelType) -> None:
+def _register_cast(name: str) -> None:
+    ptype = cast_type(name)
+
     def impl(value: Any) -> Image:
         return unary_op(value, lambda v: cast_values(v, ptype), lambda p: ptype)
 
-    impl.__name__ = f"image_to_{suffix.lower()}"
-    algorithm(f"Image.{suffix.lower()}")(impl)
+    impl.__name__ = f"image_to_{name}"
+    algorithm(f"Image.{name}")(impl)
 
 
-for _suffix in _CAST_ALGORITHMS:
-    _register_cast(_suffix, _CASTS[_suffix])
+for _cast in _CAST_ALGORITHMS:
+    _register_cast(_cast)
 
 
 @algorithm("Image.cast")
@@ -360,8 +319,8 @@ def image_cast(image: Any, bandTypes: dict[str, Any], bandOrder: Sequence[str] |
             precision = spec.get("precision", "float")
             types[name] = PixelType(precision, spec.get("min"), spec.get("max")) if precision == "int" \
                 else PixelType(precision)
-        elif isinstance(spec, str) and spec[:1].upper() + spec[1:] in _CASTS:
-            types[name] = _CASTS[spec[:1].upper() + spec[1:]]
+        elif isinstance(spec, str):
+            types[name] = cast_type(spec)
         else:
             raise InvalidArgument(f"Image.cast: Unknown pixel type {spec!r} for band '{name}'.")
     specs = [BandSpec(b.name, types.get(b.name, b.pixel_type), b.projection, b.dimensions, b.is_default_projection)
@@ -424,8 +383,7 @@ def unmask(input: Any, value: Any = None, sameFootprint: bool = True) -> Image: 
     specs = []
     for i, b in enumerate(src.bands):
         fb = fill.bands[i if nf > 1 else 0]
-        ptype = _minmax_type(b, fb) if (b.pixel_type.precision == "int" and fb.pixel_type.precision == "int") \
-            else (b.pixel_type if b.pixel_type.precision != "int" else _float_type(b.pixel_type, fb.pixel_type))
+        ptype = binary_type("unmask", b.pixel_type, fb.pixel_type)
         specs.append(BandSpec(b.name, ptype, b.projection, b.dimensions, b.is_default_projection))
     footprint = src.footprint
 
@@ -476,7 +434,7 @@ def where(input: Any, test: Any, value: Any) -> Image:  # noqa: A002
     specs = []
     for i, b in enumerate(src.bands):
         vb = val.bands[i if len(val.bands) > 1 else 0]
-        ptype = _minmax_type(b, vb)
+        ptype = binary_type("where", b.pixel_type, vb.pixel_type)
         specs.append(BandSpec(b.name, ptype, b.projection, b.dimensions, b.is_default_projection))
 
     def read(grid, wanted):
@@ -497,6 +455,12 @@ def where(input: Any, test: Any, value: Any) -> Image:  # noqa: A002
 
 @algorithm("Image.normalizedDifference")
 def normalized_difference(input: Any, bandNames: Sequence[str] | None = None) -> Image:  # noqa: A002,N803
+    """Earth Engine's ``Image.normalizedDifference``: (first - second) / (first + second), band ``nd``.
+
+    As documented: "the returned image band name is 'nd', the input image properties are not retained in the output
+    image, and a negative pixel value in either input band will cause the output pixel to be masked". 0 where the
+    sum is 0 (Image.divide's rule). Float, double for double inputs (pixel_types rule "math").
+    """
     src = as_image(input)
     names = list(bandNames) if bandNames else src.band_names[:2]
     if len(names) != 2:
@@ -505,24 +469,27 @@ def normalized_difference(input: Any, bandNames: Sequence[str] | None = None) ->
     b = select_by_names(src, [names[1]])
 
     def nd(va, vb):
-        va = va.astype(np.float32) if va.dtype != np.float64 else va
+        va = np.asarray(va, np.float64)
         s = va + vb
         with np.errstate(all="ignore"):
             return np.where(s == 0, 0, (va - vb) / np.where(s == 0, 1, s))
 
-    out = binary_op("Image.normalizedDifference", a, b, nd, out_type=lambda x, y: PixelType("float"))
-    return image_rename(out, ["nd"])
+    out = binary_op("Image.normalizedDifference", a, b, nd,
+                    out_type=lambda x, y: unary_type("normalizedDifference",
+                                                     pixel_types.union(x.pixel_type, y.pixel_type)),
+                    mask_fn=lambda va, vb: (va >= 0) & (vb >= 0))
+    return image_rename(out, ["nd"]).with_properties({})
 
 
 @algorithm("Image.unitScale")
 def unit_scale(input: Any, low: float, high: float) -> Image:  # noqa: A002
     span = float(high) - float(low)
-    return unary_op(input, lambda v: (v - float(low)) / span if span else np.zeros_like(v, np.float32), _float_of)
+    return unary_op(input, lambda v: (v - float(low)) / span if span else np.zeros_like(v, np.float32), "unitScale")
 
 
 @algorithm("Image.clamp")
 def clamp(input: Any, low: float, high: float) -> Image:  # noqa: A002
-    return unary_op(input, lambda v: np.clip(v, low, high), lambda p: p)
+    return unary_op(input, lambda v: np.clip(v, low, high), "clamp")
 
 
 @algorithm("Image.polynomial")
@@ -687,8 +654,7 @@ def to_array(image: Any, axis: int = 0) -> Image:
     if axis != 0:
         raise InvalidArgument(f"Image.toArray: only axis 0 is supported by the local engine; got {axis}.")
     base = src.bands[0] if src.bands else BandSpec("array", PixelType("double"))
-    ptype = _float_type(base.pixel_type, base.pixel_type) if any(
-        b.pixel_type.precision != "int" for b in src.bands) else base.pixel_type
+    ptype = pixel_types.union(*[b.pixel_type for b in src.bands]) if src.bands else base.pixel_type
     spec = BandSpec("array", ptype, base.projection, base.dimensions, base.is_default_projection)
 
     def read(grid, wanted):
