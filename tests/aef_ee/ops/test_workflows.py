@@ -71,7 +71,8 @@ def test_knn_classification_matches_scikit_learn(ee_emb, embedding_field):
     rows, cols = rng.integers(0, SIZE, 60), rng.integers(0, SIZE, 60)
     classes = embedding_field.classes[2024]
     labels = ops.classification.labels_from_points(
-        [(*embedding_field.lonlat(r, c), int(classes[r, c])) for r, c in zip(rows, cols)], "class")
+        [(*embedding_field.lonlat(r, c), int(classes[r, c])) for r, c in zip(rows, cols, strict=True)],
+        "class")
     train, validation = ops.split_labels(labels, fraction=0.5, seed=3)
     classifier, samples = ops.train_classifier(image, train, "class", k=3)
     classified = pixels(ee, ops.classify(image, classifier), "classification")
