@@ -19,7 +19,8 @@ from typing import Any
 
 from aef_ee.errors import AefValueError, BackendError
 
-__all__ = ["initialize", "local_server", "local_settings", "require_extra", "LOCAL_PROJECT", "EXTRA_MODULES"]
+__all__ = ["initialize", "local_server", "local_settings", "require_extra", "LocalTransport", "LOCAL_PROJECT",
+           "EXTRA_MODULES"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def initialize(
     project: str | None = None,
     catalog: str | os.PathLike[str] | None = None,
     url: str | None = None,
+    token: str | None = None,
     **settings: Any,
 ) -> Any:
     """Initialises the ``ee`` client against Earth Engine or the local engine.
@@ -87,7 +89,10 @@ def initialize(
       project: the Google Cloud project for Earth Engine.
       catalog: the local engine's catalog directory (default: the demo catalog in the state folder, built on first
         use; see :func:`aef_ee.demo.catalog.default_catalog_dir`).
-      url: connect to an already running local engine (``aef-ee serve``) instead of starting one.
+      url: connect to an already running local engine (``aef-ee serve``) instead of starting one: the URL it prints,
+        ``http://127.0.0.1:8765/?token=TOKEN``.
+      token: the running engine's token, when ``url`` does not carry it. Without either, the token of a server
+        this process runs at ``url``, else ``$AEF_EE_TOKEN``.
       settings: local engine settings (``drive_dir``, ``bucket_dir``, ...; defaults: :func:`local_settings`).
 
     Returns:
@@ -95,7 +100,7 @@ def initialize(
 
     Raises:
       BackendError: neither ``backend`` nor ``project`` given; an extra the backend needs is not installed; Earth
-        Engine could not be initialised.
+        Engine could not be initialised; no token for ``url``.
       AefValueError: an unknown backend name.
     """
     if backend is None and project is None:
@@ -117,12 +122,79 @@ def initialize(
     server = None
     if url is None:
         server = local_server(catalog, **settings)
-        url = server.url
-    ee.Initialize(credentials=google.auth.credentials.AnonymousCredentials(), url=url, project=LOCAL_PROJECT)
-    # The client retries 5xx errors with back-off by default; the local engine's errors are final.
+        url, token = server.url, server.token
+    else:
+        url, token = _url_and_token(url, token)
+    # The token travels as the client's API key: the client appends ?key=TOKEN to every call and to the tile and
+    # thumbnail URLs it builds (see aef_ee.local.security).
+    ee.Initialize(credentials=google.auth.credentials.AnonymousCredentials(), url=url, cloud_api_key=token,
+                  project=LOCAL_PROJECT, http_transport=LocalTransport())
+    # The client would retry every 5xx answer five times with back-off; the local engine's errors are final, and
+    # its one transient answer, 429 (all compute workers busy), is retried by LocalTransport.
     if hasattr(ee.data, "setMaxRetries"):
         ee.data.setMaxRetries(0)
     return server
+
+
+def _url_and_token(url: str, token: str | None) -> tuple[str, str]:
+    from aef_ee.local.security import TOKEN_ENV, split_token, token_for
+
+    base, in_url = split_token(url)
+    found = token or in_url or token_for(base) or os.environ.get(TOKEN_ENV)
+    if not found:
+        raise BackendError(
+            f"the local Earth Engine at {base} needs its token: pass the URL `aef-ee serve` printed "
+            f"(initialize('local', url='{base}/?token=...')), token=..., or set ${TOKEN_ENV}.")
+    return base, found
+
+
+class LocalTransport:
+    """The ee client's HTTP transport for the local engine (``ee.Initialize(http_transport=...)``): one
+    ``requests`` session, and answers 429 ("Too many concurrent requests.": every compute worker busy) retried
+    with exponential back-off and jitter. Nothing else is retried: the engine's other errors are final.
+
+    Args:
+      attempts: tries of one request before its 429 is returned to the client.
+      first_delay_s, max_delay_s: the back-off's first and largest wait (it doubles between them).
+      timeout_s: a socket timeout per request (None: none; the engine bounds computations itself).
+    """
+
+    def __init__(self, *, attempts: int = 10, first_delay_s: float = 0.05, max_delay_s: float = 2.0,
+                 timeout_s: float | None = None) -> None:
+        import requests
+
+        self._session = requests.Session()
+        self.attempts = attempts
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+        self.timeout_s = timeout_s
+        self.retried = 0  # 429 answers retried so far
+
+    def request(self, uri: str, method: str = "GET", body: Any = None, headers: Any = None,
+                redirections: Any = None, connection_type: Any = None) -> tuple[Any, bytes]:
+        """httplib2's ``Http.request``, which googleapiclient calls: returns (httplib2.Response, content)."""
+        import random
+        import time
+
+        import httplib2
+        import requests
+
+        delay = self.first_delay_s
+        for attempt in range(self.attempts):
+            try:
+                response = self._session.request(method, uri, data=body, headers=headers, timeout=self.timeout_s)
+            except requests.exceptions.ConnectionError as exc:  # googleapiclient knows the builtin kinds
+                raise ConnectionError(exc) from exc
+            except requests.exceptions.Timeout as exc:
+                raise TimeoutError(exc) from exc
+            if response.status_code != 429 or attempt == self.attempts - 1:
+                break
+            self.retried += 1
+            time.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(2 * delay, self.max_delay_s)
+        info = dict(response.headers)
+        info["status"] = response.status_code
+        return httplib2.Response(info), response.content
 
 
 def local_settings(**settings: Any) -> dict[str, Any]:

@@ -19,29 +19,35 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["running_engine", "connect"]
+__all__ = ["running_engine", "connect", "auth_headers"]
 
 
 def connect(server: Any) -> None:
-    """Initialises the ``ee`` client against a running local engine."""
+    """Initialises the ``ee`` client against a running local engine (with its token)."""
     from aef_ee.backend import initialize
 
-    initialize("local", url=server.url)
+    initialize("local", url=server.url, token=server.token)
+
+
+def auth_headers(server: Any, **extra: str) -> dict[str, str]:
+    """Headers of a raw HTTP request to ``server``: its token (``Authorization: Bearer``) and ``extra``."""
+    return {"Authorization": f"Bearer {server.token}", **extra}
 
 
 @contextlib.contextmanager
 def running_engine(catalog_root: str | os.PathLike[str], *, connect_client: bool = True,
-                   **settings: Any) -> Iterator[Any]:
+                   server_options: dict[str, Any] | None = None, **settings: Any) -> Iterator[Any]:
     """A :class:`~aef_ee.local.server.LocalServer` on ``catalog_root`` (created if missing), stopped on exit.
 
     Args:
       catalog_root: the catalog directory.
       connect_client: also initialise ``ee`` against it (default).
+      server_options: other LocalServer arguments (``limits``, ``allowed_origins``, ``token``).
       settings: engine settings (``drive_dir``, ``bucket_dir``, ...).
     """
     from aef_ee.local.server import LocalServer
 
-    server = LocalServer(Path(catalog_root), settings=settings).start()
+    server = LocalServer(Path(catalog_root), settings=settings, **(server_options or {})).start()
     try:
         if connect_client:
             connect(server)

@@ -132,6 +132,10 @@ class PermissionDenied(EngineError):
     status = "PERMISSION_DENIED"
 
 
+class UnsafeBinding(EngineError, ValueError):
+    """The server was asked to listen on an address other machines can reach, without ``allow_remote``."""
+
+
 class EngineStartupError(EngineError, ImportError):
     """A module the engine lists (an algorithm family, an API route module) is missing or fails to import, or the
     algorithm table is inconsistent. Raised when the engine starts, so the mistake never becomes a 501 later."""

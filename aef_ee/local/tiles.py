@@ -19,6 +19,7 @@ from aef_ee.local import rendering
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.projection import Grid, Projection
 from aef_ee.local.raster import Image
+from aef_ee.local.workers import on_worker_thread
 
 __all__ = [
     "WEB_MERCATOR",
@@ -40,8 +41,9 @@ MAX_ZOOM = 24
 WORLD_HALF_WIDTH_M = math.pi * 6378137.0
 # Web Mercator is cut off at +-85.0511 degrees, where the world becomes square.
 MAX_LATITUDE = math.degrees(math.atan(math.sinh(math.pi)))
-# Tiles render on long-lived threads: the HTTP server answers each request on a fresh thread, where pyproj and GDAL
-# would rebuild their per-thread state (a UTM <-> Web Mercator transformer alone costs ~3 ms), about 12 ms a tile.
+# Tiles render on long-lived threads: on a fresh thread pyproj and GDAL would rebuild their per-thread state (a
+# UTM <-> Web Mercator transformer alone costs ~3 ms), about 12 ms a tile. The server's compute workers are
+# long-lived and render in place; other callers (a test, an export) go through this small pool.
 _RENDER_THREAD_PREFIX = "aef-ee-tiles"
 _RENDER_POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
                                   thread_name_prefix=_RENDER_THREAD_PREFIX)
@@ -128,7 +130,7 @@ def render_tile(image: Image, z: int, x: int, y: int, *, file_format: str = "PNG
     if _outside(image, z, x, y):
         return empty_tile(), "image/png"
     grid = tile_grid(z, x, y)
-    if threading.current_thread().name.startswith(_RENDER_THREAD_PREFIX):
+    if on_worker_thread() or threading.current_thread().name.startswith(_RENDER_THREAD_PREFIX):
         return _render(image, grid, file_format)
     return _RENDER_POOL.submit(contextvars.copy_context().run, _render, image, grid, file_format).result()
 

@@ -10,7 +10,7 @@ import urllib.request
 import numpy as np
 import pytest
 import rasterio
-from local_engine import connect, running_engine
+from local_engine import auth_headers, connect, running_engine
 from rasterio.transform import from_origin
 
 from aef_ee.local.catalog import Catalog
@@ -156,7 +156,8 @@ def test_errors_have_earth_engine_shape_and_server_survives(ee, server):
         ee.data.computePixels({"expression": ee.Image("TEST/emb"), "grid": big, "fileFormat": "NPY"})
     # Malformed requests straight over HTTP get the JSON error body.
     request = urllib.request.Request(f"{server.url}/v1/projects/local/value:compute", data=b"{not json",
-                                     headers={"Content-Type": "application/json"}, method="POST")
+                                     headers=auth_headers(server, **{"Content-Type": "application/json"}),
+                                     method="POST")
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request)
     body = json.loads(info.value.read())
@@ -165,6 +166,7 @@ def test_errors_have_earth_engine_shape_and_server_survives(ee, server):
     assert "Invalid JSON payload" in body["error"]["message"]
     request = urllib.request.Request(f"{server.url}/v1/projects/local/value:compute",
                                      data=json.dumps({"expression": {"result": "0", "values": {}}}).encode(),
+                                     headers=auth_headers(server, **{"Content-Type": "application/json"}),
                                      method="POST")
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request)

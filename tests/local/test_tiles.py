@@ -209,7 +209,7 @@ def test_tiles_outside_the_image_are_empty_and_bad_requests_are_errors(ee):
         _get(url.format(z=3, x=9, y=0))
     assert bad_zoom.value.code == 400
     assert "out of range" in json.loads(bad_zoom.value.read())["error"]["message"]
-    unknown = url.split("/maps/")[0] + "/maps/0123abc/tiles/0/0/0"
+    unknown = url.split("/maps/")[0] + "/maps/0123abc/tiles/0/0/0?" + url.split("?", 1)[1]  # with the token
     with pytest.raises(urllib.error.HTTPError) as missing:
         _get(unknown)
     assert missing.value.code == 404

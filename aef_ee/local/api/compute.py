@@ -11,6 +11,7 @@ from aef_ee.local.api.routes import Request, Response, route
 from aef_ee.local.encoding import feature_info, image_info, to_json
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.evaluator import evaluate
+from aef_ee.local.limits import check_value_size
 from aef_ee.local.raster import Image
 from aef_ee.local.values import FeatureCollection, ImageCollection
 
@@ -25,9 +26,12 @@ def evaluate_request(request: Request, body: dict[str, Any] | None = None) -> An
     return evaluate(body["expression"], request.server.context())
 
 
-@route("POST", PROJECT + r"/value:compute")
+@route("POST", PROJECT + r"/value:compute", compute=True)
 def compute_value(request: Request) -> dict[str, Any]:
-    return {"result": to_json(evaluate_request(request))}
+    value = evaluate_request(request)
+    # A list may repeat one large value many times; encoding would expand every copy.
+    check_value_size(value, "getInfo")
+    return {"result": to_json(value)}
 
 
 def select_bands(image: Image, band_ids: list[str] | None) -> Image:
@@ -57,7 +61,7 @@ def render_pixels(image: Image, body: dict[str, Any]) -> Response:
     raise InvalidArgument(f"Unsupported file format '{file_format}'. Supported: NPY, GEO_TIFF, PNG, JPEG.")
 
 
-@route("POST", PROJECT + r"/image:computePixels")
+@route("POST", PROJECT + r"/image:computePixels", compute=True)
 def compute_pixels(request: Request) -> Response:
     body = request.json()
     image = evaluate_request(request, body)
@@ -70,14 +74,16 @@ def _page(items: list[Any], body: dict[str, Any]) -> tuple[list[Any], str | None
     try:
         size = int(body.get("pageSize") or DEFAULT_PAGE_SIZE)
         start = int(base64.urlsafe_b64decode(body["pageToken"]).decode()) if body.get("pageToken") else 0
-    except (ValueError, TypeError):
-        raise InvalidArgument(f"Invalid pageSize or pageToken: {body.get('pageSize')!r}, {body.get('pageToken')!r}")
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidArgument(
+            f"Invalid pageSize or pageToken: {str(body.get('pageSize'))[:40]!r}, {str(body.get('pageToken'))[:40]!r}"
+        ) from None
     end = start + max(1, size)
     token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return items[start:end], token
 
 
-@route("POST", PROJECT + r"/imageCollection:computeImages")
+@route("POST", PROJECT + r"/imageCollection:computeImages", compute=True)
 def compute_images(request: Request) -> dict[str, Any]:
     body = request.json()
     value = evaluate_request(request, body)
@@ -120,7 +126,7 @@ def _rfc3339(millis: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-@route("POST", PROJECT + r"/table:computeFeatures")
+@route("POST", PROJECT + r"/table:computeFeatures", compute=True)
 def compute_features(request: Request) -> dict[str, Any]:
     body = request.json()
     value = evaluate_request(request, body)

@@ -13,31 +13,37 @@
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import io
 import re
-import uuid
+import secrets
 import zipfile
 from typing import Any
 
 from aef_ee.local import pixels, rendering, tiles
 from aef_ee.local.api.compute import PROJECT, evaluate_request, render_pixels, select_bands
 from aef_ee.local.api.routes import Request, Response, route
+from aef_ee.local.caches import LruCache, SingleFlight
 from aef_ee.local.context import use_context
 from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.export_writers import table_bytes
 from aef_ee.local.raster import Image
 from aef_ee.local.values import FeatureCollection
 
-__all__ = ["MapLayer", "MAX_KEPT"]
+__all__ = ["MapLayer", "MAX_KEPT", "TILE_CACHE_ENTRIES", "TILE_CACHE_BYTES"]
 
-# Map ids and thumbnail ids kept per server; the oldest are forgotten first (Earth Engine's expire too).
+# Map ids and thumbnail ids kept per server; the least recently used are forgotten first (Earth Engine's expire too).
 MAX_KEPT = 2000
+# Rendered tiles kept per server: a map view is ~20 tiles of 5 to 100 kB; panning back and forth and several
+# viewers of one map are served from here.
+TILE_CACHE_ENTRIES = 1024
+TILE_CACHE_BYTES = 64 * 2**20
 # Tiles are immutable for a map id; let browsers keep them for an hour.
 TILE_CACHE_CONTROL = "private, max-age=3600"
 ZIP_FORMATS = ("ZIPPED_GEO_TIFF", "ZIPPED_GEO_TIFF_PER_BAND")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# Tile coordinates: MAX_ZOOM is 24, so x and y have at most 8 digits; longer strings are refused before int().
+_MAX_TILE_DIGITS = 9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,23 +54,46 @@ class MapLayer:
     file_format: str
 
 
-def _store(request: Request, kind: str, value: Any) -> str:
-    """Keeps ``value`` under a fresh id in the server's ``kind`` table and returns the id."""
-    key = uuid.uuid4().hex
+def _table(request: Request, kind: str) -> LruCache:
     with request.server.state_lock:
-        table = request.server.state.setdefault(kind, collections.OrderedDict())
-        table[key] = value
-        while len(table) > MAX_KEPT:
-            table.popitem(last=False)
+        table = request.server.state.get(kind)
+        if table is None:
+            table = request.server.state[kind] = LruCache(MAX_KEPT)
+        return table
+
+
+def _store(request: Request, kind: str, value: Any) -> str:
+    """Keeps ``value`` under a fresh id in the server's ``kind`` table and returns the id.
+
+    The id is 128 random bits: download URLs built on it are fetched without the token (see
+    :mod:`aef_ee.local.security`), so it must not be guessable.
+    """
+    key = secrets.token_hex(16)
+    _table(request, kind).put(key, value)
     return key
 
 
 def _lookup(request: Request, kind: str, key: str, label: str) -> Any:
-    with request.server.state_lock:
-        value = request.server.state.get(kind, {}).get(key)
+    value = _table(request, kind).get(key)
     if value is None:
-        raise NotFound(f"{label} '{key}' not found (it may have expired when the local server restarted).")
+        raise NotFound(f"{label} '{key[:100]}' not found (it may have expired, or the local server restarted).")
     return value
+
+
+def _tile_caches(request: Request) -> tuple[LruCache, SingleFlight]:
+    with request.server.state_lock:
+        caches = request.server.state.get("tile_caches")
+        if caches is None:
+            cache = LruCache(TILE_CACHE_ENTRIES, max_bytes=TILE_CACHE_BYTES, size_of=lambda item: len(item[0]))
+            caches = request.server.state["tile_caches"] = (cache, SingleFlight())
+        return caches
+
+
+def _tile_index(request: Request, name: str) -> int:
+    text = request.match[name]
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_TILE_DIGITS:
+        raise InvalidArgument(f"Invalid tile coordinate {name}={text[:20]!r}: expected a small non-negative integer.")
+    return int(text)
 
 
 def _evaluate_image(request: Request, body: dict[str, Any], method: str) -> Image:
@@ -74,7 +103,7 @@ def _evaluate_image(request: Request, body: dict[str, Any], method: str) -> Imag
     return image
 
 
-@route("POST", PROJECT + r"/maps")
+@route("POST", PROJECT + r"/maps", compute=True)
 def create_map(request: Request) -> dict[str, Any]:
     body = request.json()
     image = _evaluate_image(request, body, "maps.create")
@@ -88,16 +117,34 @@ def create_map(request: Request) -> dict[str, Any]:
     return {"name": f"projects/{request.match['project']}/maps/{key}"}
 
 
-@route("GET", PROJECT + r"/maps/(?P<map>[^/]+)/tiles/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)")
+@route("GET", PROJECT + r"/maps/(?P<map>[^/]+)/tiles/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/]+)")
 def get_tile(request: Request) -> Response:
-    layer: MapLayer = _lookup(request, "maps", request.match["map"], "Map")
-    z, x, y = int(request.match["z"]), int(request.match["x"]), int(request.match["y"])
-    with use_context(request.server.context()):
-        data, content_type = tiles.render_tile(layer.image, z, x, y, file_format=layer.file_format)
+    """One tile, from the tile cache, or rendered on a compute worker; concurrent requests for the same tile wait
+    for one rendering (this route itself runs on the connection's thread, so waiting holds no worker)."""
+    z, x, y = (_tile_index(request, name) for name in ("z", "x", "y"))
+    tiles.tile_grid(z, x, y)  # 400 for a tile outside the world, before the map id is looked up
+    key = (request.match["map"], z, x, y)
+    layer: MapLayer = _lookup(request, "maps", key[0], "Map")
+    cache, flight = _tile_caches(request)
+    found = cache.get(key)
+    if found is None:
+        server = request.server
+
+        def render() -> tuple[bytes, str]:
+            def on_worker() -> tuple[bytes, str]:
+                with use_context(server.context()):
+                    return tiles.render_tile(layer.image, z, x, y, file_format=layer.file_format)
+
+            rendered = server.compute(on_worker)
+            cache.put(key, rendered)
+            return rendered
+
+        found = flight.run(key, render, timeout_s=server.limits.compute_timeout_s)
+    data, content_type = found
     return Response(200, content_type, data, {"Cache-Control": TILE_CACHE_CONTROL})
 
 
-@route("POST", PROJECT + r"/thumbnails")
+@route("POST", PROJECT + r"/thumbnails", compute=True)
 def create_thumbnail(request: Request) -> dict[str, Any]:
     body = request.json()
     _evaluate_image(request, body, "thumbnails.create")  # fail now, as Earth Engine does, on a bad expression
@@ -105,7 +152,7 @@ def create_thumbnail(request: Request) -> dict[str, Any]:
     return {"name": f"projects/{request.match['project']}/thumbnails/{key}"}
 
 
-@route("GET", PROJECT + r"/thumbnails/(?P<thumbnail>[^/:]+):getPixels")
+@route("GET", PROJECT + r"/thumbnails/(?P<thumbnail>[^/:]+):getPixels", compute=True)
 def get_thumbnail_pixels(request: Request) -> Response:
     body: dict[str, Any] = _lookup(request, "thumbnails", request.match["thumbnail"], "Thumbnail")
     image = _evaluate_image(request, body, "thumbnails.getPixels")
@@ -141,7 +188,7 @@ def _zipped_geotiffs(image: Image, body: dict[str, Any], *, per_band: bool) -> R
 TABLE_CONTENT_TYPES = {"CSV": "text/csv; charset=utf-8", "GEO_JSON": "application/geo+json"}
 
 
-@route("POST", PROJECT + r"/tables")
+@route("POST", PROJECT + r"/tables", compute=True)
 def create_table_download(request: Request) -> dict[str, Any]:
     body = request.json()
     value = evaluate_request(request, body)
@@ -155,7 +202,7 @@ def create_table_download(request: Request) -> dict[str, Any]:
     return {"name": f"projects/{request.match['project']}/tables/{key}"}
 
 
-@route("GET", PROJECT + r"/tables/(?P<table>[^/:]+):getFeatures")
+@route("GET", PROJECT + r"/tables/(?P<table>[^/:]+):getFeatures", compute=True)
 def get_table_features(request: Request) -> Response:
     body: dict[str, Any] = _lookup(request, "tables", request.match["table"], "Table")
     value = evaluate_request(request, body)

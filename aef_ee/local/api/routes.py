@@ -18,7 +18,8 @@ from typing import Any
 
 from aef_ee.local.errors import EngineStartupError, InvalidArgument, NotFound
 
-__all__ = ["API_MODULES", "Request", "Response", "Handler", "route", "load_routes", "resolve"]
+__all__ = ["API_MODULES", "Request", "Response", "Handler", "route", "load_routes", "resolve", "runs_on_workers",
+           "parse_duration"]
 
 _PACKAGE = "aef_ee.local.api"
 # The modules of aef_ee.local.api holding endpoints, one per REST resource family.
@@ -57,6 +58,10 @@ class Request:
             value = json.loads(self.body)
         except json.JSONDecodeError as exc:
             raise InvalidArgument(f"Invalid JSON payload received. {exc.msg} at position {exc.pos}.") from None
+        except RecursionError:
+            raise InvalidArgument("Invalid JSON payload received: nested too deeply.") from None
+        except (ValueError, UnicodeDecodeError) as exc:  # a number of more than 4300 digits, bytes that are not UTF-8
+            raise InvalidArgument(f"Invalid JSON payload received: {str(exc)[:200]}") from None
         if not isinstance(value, dict):
             raise InvalidArgument("Invalid JSON payload received: expected an object.")
         return value
@@ -84,18 +89,51 @@ class Response:
 Handler = Callable[[Request], "Response | dict | list"]
 # (method, path pattern) -> handler, in registration order (the first matching pattern wins).
 _ROUTES: dict[tuple[str, str], tuple[re.Pattern[str], Handler]] = {}
+# Handlers that compute (evaluate expressions, render pixels): the server runs them on its bounded worker pool.
+_ON_WORKERS: set[Handler] = set()
 _loaded = False
 
 
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    """Registers a handler for ``method`` and a path regex (named groups become ``request.match``)."""
+def route(method: str, pattern: str, *, compute: bool = False) -> Callable[[Handler], Handler]:
+    """Registers a handler for ``method`` and a path regex (named groups become ``request.match``).
+
+    Args:
+      compute: the handler evaluates an expression or renders pixels, so the server runs it on its bounded pool
+        of compute workers (beyond it: 429). Others (metadata, operations, long polls) run on the connection's
+        thread.
+    """
 
     def register(fn: Handler) -> Handler:
         # Keyed by (method, pattern): a module re-imported after a failed import replaces its own routes.
         _ROUTES[(method, pattern)] = (re.compile(pattern + r"\Z"), fn)
+        if compute:
+            _ON_WORKERS.add(fn)
         return fn
 
     return register
+
+
+def runs_on_workers(handler: Handler) -> bool:
+    """Whether ``handler`` was registered with ``compute=True``."""
+    return handler in _ON_WORKERS
+
+
+def parse_duration(value: Any, field: str, *, default_s: float, max_s: float) -> float:
+    """A protobuf Duration (``"60s"``, ``"1.5s"``) or a number of seconds, clamped to [0, ``max_s``].
+
+    Raises:
+      InvalidArgument: anything else (``"abc"``, NaN, a list), naming ``field``.
+    """
+    if value is None or value == "":
+        return default_s
+    text = str(value).strip()
+    try:
+        seconds = float(text[:-1] if text.endswith("s") else text)
+    except ValueError:
+        raise InvalidArgument(f"Invalid value for {field}: {text[:40]!r} is not a duration such as '60s'.") from None
+    if seconds != seconds:
+        raise InvalidArgument(f"Invalid value for {field}: {text[:40]!r} is not a duration such as '60s'.")
+    return min(max(seconds, 0.0), max_s)
 
 
 def load_routes() -> None:
