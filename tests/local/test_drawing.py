@@ -197,7 +197,8 @@ def test_table_download_endpoints_give_csv_and_geojson(ee, engine, shapes):
     def download(fmt: str, selectors):
         body = json.dumps({"expression": expression, "fileFormat": fmt, "selectors": selectors, "filename": "t"})
         request = urllib.request.Request(f"{engine.url}/v1/projects/local/tables", data=body.encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {engine.token}"}, method="POST")
         name = json.loads(urllib.request.urlopen(request, timeout=60).read())["name"]
         return urllib.request.urlopen(f"{engine.url}/v1/{name}:getFeatures", timeout=60).read()
 
