@@ -13,6 +13,8 @@ draw a point or polygon (label mode) :meth:`EmbeddingExplorer.add_label` with th
 "cluster" button                     :meth:`EmbeddingExplorer.cluster`
 "compare years" button               :meth:`EmbeddingExplorer.show_change`
 "export to Drive" button             :meth:`EmbeddingExplorer.export`
+"search everywhere" button           :meth:`EmbeddingExplorer.search_everywhere` (needs ``index=``)
+"next match" button                  :meth:`EmbeddingExplorer.goto_match`
 ===================================  =================================================================
 
 Each method computes everything it needs before it changes any state or layer, so a failure (a year the collection
@@ -52,6 +54,9 @@ CLASSIFICATION_LAYER = "classification"
 CLUSTER_LAYER = "clusters"
 CHANGE_LAYER = "change"
 LABEL_LAYER = "labels"
+MATCHES_LAYER = "matches"
+# Zoom level the map jumps to on a match: a few hundred metres across, the scale of index cells.
+MATCH_ZOOM = 15
 # What :meth:`EmbeddingExplorer.export` can export: the result images the explorer holds.
 EXPORTABLE = ("classification", "similarity", "clusters", "change")
 # How often the export button's watcher asks for the task's state, seconds.
@@ -123,6 +128,8 @@ class EmbeddingExplorer:
       map: an existing ``geemap.Map`` to use; by default a new one is made with ``map_kwargs``.
       scale: sampling scale in metres (the embeddings' native 10 m).
       map_kwargs: keyword arguments for ``geemap.Map`` (center, zoom, height, ...).
+      index: a vector index of the collection (:class:`aef_ee.search.EmbeddingIndex` or its folder) for
+        "search everywhere"; None leaves that button asking for one.
 
     Raises:
       EmbeddingError: the collection has no embeddings for the first year (over the region).
@@ -137,6 +144,7 @@ class EmbeddingExplorer:
         map: Any = None,  # noqa: A002  (geemap's own word for it)
         scale: float = NATIVE_SCALE_M,
         map_kwargs: dict[str, Any] | None = None,
+        index: Any = None,
     ) -> None:
         import ipywidgets as widgets
 
@@ -154,6 +162,9 @@ class EmbeddingExplorer:
         self.clusters: ops.clustering.ClusterResult | None = None
         self.change: _Change | None = None
         self.task: Any = None
+        self.index = _open_index(index)
+        self.matches: list[Any] = []  # aef_ee.search.Hit, best first
+        self.match: int | None = None  # the match the map shows
         self.status_message = ""
         self.status_level = "info"
         self._watcher: threading.Thread | None = None
@@ -229,6 +240,48 @@ class EmbeddingExplorer:
         if self.search is None:
             raise AefValueError("no similarity search yet: click the map (or call on_click)")
         return self.search.image.updateMask(self.search.image.gte(self.threshold))
+
+    @_reported("search everywhere")
+    def search_everywhere(self, *, k: int = 10, years: Sequence[int] | None = None) -> list[Any]:
+        """The current search's best matches anywhere in the index: shows them and jumps to the best one.
+
+        Args:
+          k: matches to show.
+          years: years to search (default: the year on the map).
+
+        Returns:
+          The index hits (:class:`aef_ee.search.Hit`), best first.
+
+        Raises:
+          AefValueError: no search yet (click the map first), or no index.
+        """
+        if self.search is None:
+            raise AefValueError("no similarity search yet: click the map (or call on_click) first")
+        if self.index is None:
+            raise AefValueError("no vector index: create the explorer with index= (see `aef-ee index build`)")
+        result = self.index.search(self.search.reference, k=int(k), years=list(years) if years else [self.year])
+        if not result.hits:
+            raise AefValueError(f"the index has no rows for years {list(years) if years else [self.year]}")
+        self.matches = result.hits
+        self._show_matches()
+        self.goto_match(0)
+        return result.hits
+
+    @_reported("go to match")
+    def goto_match(self, i: int | None = None) -> Any:
+        """Centres the map on match ``i`` (default: the next one, wrapping around); returns that hit."""
+        if not self.matches:
+            raise AefValueError("no matches yet: search everywhere first")
+        i = ((self.match + 1) if self.match is not None else 0) % len(self.matches) if i is None else int(i)
+        if not 0 <= i < len(self.matches):
+            raise AefValueError(f"match {i} does not exist; there are {len(self.matches)}")
+        hit = self.matches[i]
+        self.match = i
+        self.map.center = (hit.lat, hit.lon)
+        self.map.zoom = max(self.map.zoom, MATCH_ZOOM)
+        self._set_status(f"match {i + 1} of {len(self.matches)}: similarity {hit.score:.3f}, {hit.year}, "
+                         f"({hit.lon:.5f}, {hit.lat:.5f})", "info")
+        return hit
 
     @_reported("add label")
     def add_label(self, geometry: Any, class_name: str) -> int:
@@ -431,6 +484,18 @@ class EmbeddingExplorer:
         else:
             self._marker.location = (search.lat, search.lon)
 
+    def _show_matches(self) -> None:
+        import ipyleaflet
+
+        markers = [ipyleaflet.CircleMarker(location=(h.lat, h.lon), radius=7 if i else 9, color="#00e5ff",
+                                           fill_color="#00e5ff", fill_opacity=0.6, weight=2,
+                                           title=f"{i + 1}: {h.score:.3f}") for i, h in enumerate(self.matches)]
+        if self._matches_layer is None:
+            self._matches_layer = ipyleaflet.LayerGroup(layers=markers, name=MATCHES_LAYER)
+            self.map.add(self._matches_layer)
+        else:
+            self._matches_layer.layers = markers
+
     def _show_labels(self) -> None:
         import ipyleaflet
 
@@ -501,6 +566,7 @@ class EmbeddingExplorer:
         self._syncing = False
         self._marker: Any = None
         self._label_layer: Any = None
+        self._matches_layer: Any = None
         self._map_legend: Any = None
         small = widgets.Layout(width="260px")
         self._year_box = widgets.Dropdown(options=self.years, value=self.year, description="year", layout=small)
@@ -508,6 +574,9 @@ class EmbeddingExplorer:
                                            tooltips=["a click searches similar pixels", "draw labels"])
         self._threshold_slider = widgets.FloatSlider(value=self.threshold, min=0.0, max=1.0, step=0.01,
                                                      description="threshold", layout=small)
+        self._everywhere_button = widgets.Button(description="search everywhere",
+                                                 tooltip="best matches of the clicked place in the vector index")
+        self._next_match_button = widgets.Button(description="next match")
         self._class_name = widgets.Text(value="", placeholder="class of the next drawing", description="class",
                                         layout=small)
         self._labels_box = widgets.HTML("no labels yet")
@@ -535,6 +604,8 @@ class EmbeddingExplorer:
         self._change_button.on_click(self._widget_call(
             lambda _: self.show_change(self._change_a.value, self._change_b.value)))
         self._export_button.on_click(self._widget_call(lambda _: self._export_and_watch()))
+        self._everywhere_button.on_click(self._widget_call(lambda _: self.search_everywhere()))
+        self._next_match_button.on_click(self._widget_call(lambda _: self.goto_match()))
         self.map.on_interaction(self._on_interaction)
         # Points (markers), rectangles and polygons; an empty dict switches a tool off.
         self._draw = ipyleaflet.DrawControl(marker={"shapeOptions": {}}, rectangle={"shapeOptions": {}},
@@ -547,7 +618,8 @@ class EmbeddingExplorer:
 
         self._panel = widgets.VBox([
             self._year_box, self._mode,
-            section("similarity search", self._threshold_slider),
+            section("similarity search", self._threshold_slider,
+                    widgets.HBox([self._everywhere_button, self._next_match_button])),
             section("labels", self._class_name, self._labels_box, self._method, self._train_button,
                     self._legend_box, self._accuracy_box),
             section("clustering", self._clusters_box, self._cluster_button, self._cluster_legend),
@@ -610,6 +682,14 @@ class EmbeddingExplorer:
             if status.get("state") in ("COMPLETED", "SUCCEEDED", "FAILED", "CANCELLED"):
                 return
             time.sleep(EXPORT_POLL_S)
+
+
+def _open_index(index: Any) -> Any:
+    if index is None:
+        return None
+    from aef_ee.search import EmbeddingIndex, open_index
+
+    return index if isinstance(index, EmbeddingIndex) else open_index(index)
 
 
 def _region(region: Any) -> Any:

@@ -291,3 +291,49 @@ def test_panel_buttons_drive_the_handlers(explorer, embedding_field):
     explorer._train_button.click()
     assert explorer.status_level == "error" and "at least two" in explorer.status_message
     assert explorer.classification is trained
+
+
+def test_search_everywhere_jumps_to_the_best_matches(ee_emb, embedding_field, tmp_path):
+    from aef_ee.search import Sampling, build_index
+
+    index = build_index(COLLECTION, years=[2023, 2024], sampling=Sampling("stride", 10), path=tmp_path / "index")
+    lon, lat = embedding_field.lonlat(SIZE // 2, SIZE // 2)
+    explorer = EmbeddingExplorer(collection=COLLECTION, years=[2023, 2024], region=region(ee_emb), index=index,
+                                 map_kwargs={"center": (lat, lon), "zoom": 12})
+    with pytest.raises(AefValueError, match="click the map"):
+        explorer.search_everywhere()
+    assert explorer.status_level == "error" and explorer.matches == []
+
+    values = _values(embedding_field, 2024)
+    reference = explorer.on_click(*embedding_field.lonlat(25, 7))  # a crops pixel
+    hits = explorer.search_everywhere(k=5)
+    # The exact top five of 2024 by numpy: the scores and the class they lie in.
+    expected = np.sort((values / np.linalg.norm(values, axis=-1, keepdims=True)).reshape(-1, 64) @ reference)[::-1]
+    np.testing.assert_allclose([h.score for h in hits], expected[:5], atol=2e-3)
+    classes = embedding_field.classes[2024].ravel()
+    assert all(h.year == 2024 and classes[h.row - SIZE * SIZE] == 4 for h in hits)
+    # The map jumped to the best match and shows every match.
+    assert tuple(explorer.map.center) == (hits[0].lat, hits[0].lon)
+    assert explorer.map.zoom >= 15 and explorer.match == 0
+    layer = explorer._matches_layer
+    assert layer in explorer.map.layers and len(layer.layers) == 5
+    assert "match 1 of 5" in explorer.status_message
+    # "next match" walks the list and wraps around; the buttons drive the same handlers.
+    assert explorer.goto_match() is hits[1] and tuple(explorer.map.center) == (hits[1].lat, hits[1].lon)
+    explorer._next_match_button.click()
+    assert explorer.match == 2
+    explorer._everywhere_button.click()  # the button asks for the default ten
+    assert explorer.match == 0 and len(explorer._matches_layer.layers) == 10
+    with pytest.raises(AefValueError, match="does not exist"):
+        explorer.goto_match(99)
+    # Other years on request.
+    both = explorer.search_everywhere(k=20, years=[2023, 2024])
+    assert {h.year for h in both} == {2023, 2024}
+
+
+def test_search_everywhere_needs_an_index(explorer, embedding_field):
+    explorer.on_click(*embedding_field.lonlat(25, 7))
+    with pytest.raises(AefValueError, match="no vector index"):
+        explorer.search_everywhere()
+    explorer._everywhere_button.click()  # from the panel: reported, not raised
+    assert explorer.status_level == "error" and "index" in explorer.status_message
