@@ -117,9 +117,13 @@ class RequestTimeout(EngineError):
 
 
 class Unauthenticated(EngineError):
-    """A request without the server's token (or with a wrong one)."""
+    """A request without the server's token (or with a wrong one).
 
-    http_status = 401
+    HTTP 403, not 401: on a 401 the client's google-auth layer tries to refresh its (anonymous) credentials and
+    reports "Anonymous credentials cannot be refreshed." instead of this message. Not retried by the client.
+    """
+
+    http_status = 403
     status = "UNAUTHENTICATED"
 
 
