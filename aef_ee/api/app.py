@@ -81,7 +81,7 @@ def create_app(settings: ApiSettings, service: EmbeddingService | None = None) -
         return error(502, "earth_engine", f"Earth Engine: {exc}")
 
     @app.get("/health", summary="liveness, the collection and the index")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # no Earth Engine call: answered on the event loop, no thread hop
         index = service.index
         return {"status": "ok", "version": __version__, "collection": service.collection,
                 "writes": settings.allow_writes,

@@ -32,7 +32,7 @@ def _recall_by_score(found: np.ndarray, exact: np.ndarray) -> float:
 
 def test_sample_collection_index_recall(tmp_path, table):
     with running_engine(tmp_path / "catalog"):
-        build_sample_embedding_collection(tmp_path / "cogs")
+        build_sample_embedding_collection(tmp_path / "catalog" / ".sample-cogs")  # under the served folder
         index = build_index(SAMPLE_COLLECTION, years=[2023, 2024], sampling=Sampling("stride", 10),
                             path=tmp_path / "index", method="ivf", ivf=IvfParams(probes=8))
     fields = sample_embedding_field()
