@@ -110,6 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
         Engine's JSON shape. An unknown method is 405, not http.server's 501: the client retries 5xx answers."""
         if code == 501:
             code, message = 405, f"Method {getattr(self, 'command', '')!r:.40} is not allowed."
+        # http.server would answer a line it could not parse as HTTP/0.9 (a bare body); this server speaks 1.1.
+        self.request_version = self.protocol_version
         status = _STATUS_OF_HTTP_ERROR.get(code, "INVALID_ARGUMENT")
         text = message or self.responses.get(code, ("Bad request",))[0]
         self._send(Response.of_json({"error": {"code": code, "message": text, "status": status}}, code),
