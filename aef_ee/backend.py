@@ -159,7 +159,7 @@ class LocalTransport:
       timeout_s: a socket timeout per request (None: none; the engine bounds computations itself).
     """
 
-    def __init__(self, *, attempts: int = 10, first_delay_s: float = 0.05, max_delay_s: float = 2.0,
+    def __init__(self, *, attempts: int = 20, first_delay_s: float = 0.05, max_delay_s: float = 2.0,
                  timeout_s: float | None = None) -> None:
         import requests
 
