@@ -12,6 +12,8 @@ Collections:
 - ``COPERNICUS/S2_SR_HARMONIZED``: 12 WorldCereal monthly composites over Belgium + 6 BigEarthNet L2A patches
   (bands at native 10/20/60 m, one COG per band).
 - ``COPERNICUS/S2_HARMONIZED``: 5 eo-learn Slovenia L1C scenes (13 bands).
+- ``COPERNICUS/S2_CLOUD_PROBABILITY``: the s2cloudless probabilities of the same Slovenia patch at its 68 dates
+  (band ``probability``), sharing ``system:index`` with the S2_HARMONIZED scenes of the same date.
 - ``COPERNICUS/S1_GRD``: 12 WorldCereal monthly VV/VH composites over Belgium + 6 BigEarthNet S1 patches.
 - ``ECMWF/ERA5_LAND/MONTHLY_AGGR``: 12 months of AgERA5 over Belgium (a stand-in for ERA5-Land).
 - ``ECMWF/ERA5/HOURLY``: 744 hours of 2 m temperature over the UK, March 2019.
@@ -56,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 # Bump when the demo catalog's content or layout changes: the default directory name carries it, so an old
 # cache is never mistaken for the new one.
-DEMO_CATALOG_VERSION = 2
+DEMO_CATALOG_VERSION = 3  # 3: COPERNICUS/S2_CLOUD_PROBABILITY
 CATALOG_ENV = "AEF_EE_CATALOG"
 STAMP_NAME = "_demo_catalog_version.json"  # "_" first: can never be an asset ID segment
 LOCK_NAME = "_demo_catalog.lock"
@@ -92,6 +94,9 @@ ALPHAEARTH_REGIONS = ("sf_bay_urban", "iowa_ag", "california_coast")
 # Landsat 8 L1 blue DN above which a pixel is counted as cloud (clear land and water stay below ~11000 here).
 LANDSAT_CLOUD_BLUE_DN = 15000
 HOUR_MS = 3_600_000
+# Earth Engine's S2_CLOUD_PROBABILITY: "The resulting 0..1 floating point probability is scaled to 0..100 and stored
+# as a UINT8" (catalog page); eo-learn's CLP is that 0..1 s2cloudless probability.
+CLOUD_PROBABILITY_SCALE = 100.0
 
 
 def default_catalog_dir() -> Path:
@@ -450,6 +455,40 @@ def _match_reference_times(scenes: np.ndarray, ndvi: np.ndarray, timestamps: lis
     return indices
 
 
+def _slovenia_scene_id(timestamp: str) -> str:
+    """Earth Engine-style image id of a Slovenia acquisition: its UTC sensing time and MGRS tile."""
+    sensed = datetime.datetime.fromisoformat(timestamp)  # UTC (Sentinel Hub's sensing time)
+    return f"{sensed:%Y%m%dT%H%M%S}_T{SLOVENIA_MGRS}"
+
+
+def _slovenia_cloud_probability(catalog: Catalog, data: Path) -> None:
+    """``COPERNICUS/S2_CLOUD_PROBABILITY`` from the patch's real s2cloudless output (``TestEOPatch/data/CLP.npy``):
+    one image per acquisition, id and system:index equal to the S2_HARMONIZED scene of the same date, band
+    ``probability`` = round(CLP x 100) as uint8, as Earth Engine stores it. Nothing else (no QA band) is made up."""
+    patch = data / "eolearn_slovenia" / "TestEOPatch"
+    transform, crs = _slovenia_grid(data)
+    timestamps = json.loads((patch / "timestamps.json").read_text())
+    clp = np.load(patch / "data" / "CLP.npy")[..., 0]  # (68, 101, 100) float32 in [0, 1]
+    if clp.shape[0] != len(timestamps) or not (np.isfinite(clp).all() and 0 <= clp.min() and clp.max() <= 1):
+        raise AefIOError(f"CLP.npy: expected {len(timestamps)} finite probabilities in [0, 1]; got shape "
+                         f"{clp.shape}, range [{np.nanmin(clp)}, {np.nanmax(clp)}]")
+    probability = np.rint(clp.astype(np.float64) * CLOUD_PROBABILITY_SCALE).astype(np.uint8)
+    collection = "COPERNICUS/S2_CLOUD_PROBABILITY"
+    file_name = f"SI_eolearn_{SLOVENIA_MGRS}_probability.tif"
+    # One band-interleaved file holds all 68 dates; each image's manifest points at its band.
+    write_geotiff(catalog.base_path(collection) / file_name, probability, transform=transform, crs=crs,
+                  descriptions=[_slovenia_scene_id(t) for t in timestamps])
+    for band, timestamp in enumerate(timestamps, start=1):
+        sensed = datetime.datetime.fromisoformat(timestamp)
+        catalog.write_image(f"{collection}/{_slovenia_scene_id(timestamp)}", [
+            {"id": "probability", "path": file_name, "band": band, "data_type": "uint8", "nodata": None}], {
+            "system:time_start": _ms(sensed),
+            "system:time_end": _ms(sensed),
+            "MGRS_TILE": SLOVENIA_MGRS,
+            "SOURCE": "eo-learn example data, data/eolearn_slovenia/TestEOPatch/data/CLP.npy (x 100, rounded)",
+        }, overwrite=True)
+
+
 def _slovenia(catalog: Catalog, data: Path) -> None:
     root = data / "eolearn_slovenia"
     patch = root / "TestEOPatch"
@@ -464,7 +503,7 @@ def _slovenia(catalog: Catalog, data: Path) -> None:
     folder = catalog.base_path(collection)
     for scene, index in zip(scenes, indices, strict=True):
         sensed = datetime.datetime.fromisoformat(timestamps[index])  # UTC (Sentinel Hub's sensing time)
-        image_id = f"{sensed:%Y%m%dT%H%M%S}_T{SLOVENIA_MGRS}"
+        image_id = _slovenia_scene_id(timestamps[index])
         # TOA reflectance -> uint16 DN = round(reflectance x 1e4), as Earth Engine stores L1C.
         dn = np.rint(np.moveaxis(scene, -1, 0).astype(np.float64) * S2_QUANTIFICATION).astype(np.uint16)
         write_geotiff(folder / f"{image_id}.tif", dn, transform=transform, crs=crs, nodata=0,
@@ -612,6 +651,8 @@ _COLLECTIONS = {
     "COPERNICUS/S2_SR_HARMONIZED": ("Sentinel-2 MSI Level-2A (demo subset)",
                                     "WorldCereal monthly composites over Belgium and BigEarthNet patches."),
     "COPERNICUS/S2_HARMONIZED": ("Sentinel-2 MSI Level-1C (demo subset)", "eo-learn example scenes, Slovenia."),
+    "COPERNICUS/S2_CLOUD_PROBABILITY": ("Sentinel-2 Cloud Probability (demo subset)",
+                                        "s2cloudless probabilities (0..100) of the eo-learn Slovenia patch."),
     "COPERNICUS/S1_GRD": ("Sentinel-1 SAR GRD (demo subset)",
                           "WorldCereal monthly composites over Belgium and BigEarthNet patches; float32 dB."),
     "ECMWF/ERA5_LAND/MONTHLY_AGGR": ("ERA5-Land monthly (demo stand-in: AgERA5)",
@@ -626,6 +667,7 @@ _STEPS: list[tuple[str, Callable[[Catalog, Path], None]]] = [
     ("BigEarthNet S2", _bigearthnet_s2),
     ("BigEarthNet S1", _bigearthnet_s1),
     ("Slovenia", _slovenia),
+    ("Slovenia cloud probability", _slovenia_cloud_probability),
     ("ERA5 hourly", _era5_hourly),
     ("Landsat 8 + labels", _landsat),
     ("AlphaEarth samples", _alphaearth),

@@ -134,10 +134,16 @@ class DateRange:
 
 @dataclasses.dataclass(frozen=True)
 class Filter:
-    """A predicate over collection elements (images or features)."""
+    """A predicate over collection elements (images or features).
 
-    predicate: Callable[[Any], bool]
+    ``predicate(element)`` tests one element; filters that compare two elements (a join's condition) also take
+    ``predicate(primary, secondary)``. ``measure(primary, secondary)``, where given, is the join measure Earth Engine
+    defines for ``withinDistance`` (the distance) and ``maxDifference`` (the difference).
+    """
+
+    predicate: Callable[..., bool]
     description: str = "Filter"
+    measure: Callable[[Any, Any], float | None] | None = None
 
     def __call__(self, element: Any) -> bool:
         return bool(self.predicate(element))

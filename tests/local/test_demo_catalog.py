@@ -208,6 +208,26 @@ def test_slovenia_l1c_scenes(catalog: Catalog) -> None:
     assert cloudy["CLOUDY_PIXEL_PERCENTAGE"] == 100.0
 
 
+def test_slovenia_cloud_probability_is_the_patch_s2cloudless_output(catalog: Catalog) -> None:
+    timestamps = json.loads((SLOVENIA / "TestEOPatch/timestamps.json").read_text())
+    clp = np.load(SLOVENIA / "TestEOPatch/data/CLP.npy")[..., 0]
+    images = catalog.list_images("COPERNICUS/S2_CLOUD_PROBABILITY")
+    assert len(images) == len(timestamps) == 68
+    harmonized = {r.id.rsplit("/", 1)[-1] for r in catalog.list_images("COPERNICUS/S2_HARMONIZED")}
+    ids = {f"{t.replace('-', '').replace(':', '')}_T33TVL" for t in timestamps}
+    assert harmonized < ids  # the five L1C scenes share their system:index with their cloud probabilities
+    for k in (0, 2, 31, 67):
+        image_id = f"COPERNICUS/S2_CLOUD_PROBABILITY/{timestamps[k].replace('-', '').replace(':', '')}_T33TVL"
+        record = catalog.get(image_id)
+        assert [b["id"] for b in record.manifest["bands"]] == ["probability"]
+        assert record.manifest["properties"]["system:time_start"] == _ms(timestamps[k])
+        pixels, band, transform, crs = _band(catalog, image_id, "probability")
+        # Earth Engine stores the 0..1 probability scaled to 0..100 as uint8.
+        np.testing.assert_array_equal(pixels, np.rint(clp[k].astype(np.float64) * 100))
+        assert pixels.dtype == np.uint8 and crs == "EPSG:32633" and pixels.shape == (101, 100)
+        assert transform.c == pytest.approx(465181.0522318204) and transform.f == pytest.approx(5080254.63349641)
+
+
 def test_slovenia_land_cover(catalog: Catalog) -> None:
     import geopandas as gpd
     from pyproj import Transformer

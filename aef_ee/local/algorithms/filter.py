@@ -28,7 +28,8 @@ from aef_ee.local.raster import Image
 from aef_ee.local.semantics import number_arg, object_type
 from aef_ee.local.values import Date, DateRange, Feature, Filter, Geometry
 
-__all__ = ["binary_filter", "element_value", "element_geometry", "matches", "lookup_filter", "MISSING"]
+__all__ = ["binary_filter", "measured_filter", "element_value", "element_geometry", "matches", "lookup_filter",
+           "MISSING"]
 
 MISSING = object()
 _GEOMETRY_FIELDS = (".all", ".geo")
@@ -175,12 +176,39 @@ for _name, _test in _COMPARISONS.items():
     _register_comparison(_name, _test)
 
 
+def measured_filter(name: str, measure: Callable[[Any, Any], float | None], limit: float,
+                    leftField: str | None, rightValue: Any, rightField: str | None,  # noqa: N803
+                    leftValue: Any) -> Filter:
+    """A binary filter passing where ``measure(left, right) <= limit``; as a join condition its measure is the join
+    measure (Earth Engine: "If used as a join condition, this [difference / distance] is used as a join measure")."""
+    def test(left: Any, right: Any) -> bool:
+        value = measure(left, right)
+        return value is not None and value <= limit
+
+    base = binary_filter(name, test, leftField, rightValue, rightField, leftValue)
+
+    def join_measure(primary: Any, secondary: Any) -> float | None:
+        left = element_value(primary, leftField) if leftField is not None else leftValue
+        right = element_value(secondary, rightField) if rightField is not None else rightValue
+        if left is MISSING or right is MISSING:
+            return None
+        try:
+            return measure(left, right)
+        except TypeError:
+            return None
+
+    return Filter(base.predicate, base.description, join_measure)
+
+
+def _difference(a: Any, b: Any) -> float:
+    return abs(_comparable(a) - _comparable(b))
+
+
 @algorithm("Filter.maxDifference")
 def max_difference(difference: float, leftField: str | None = None, rightValue: Any = None,  # noqa: N803
                    rightField: str | None = None, leftValue: Any = None) -> Filter:  # noqa: N803
     limit = number_arg(difference, "Filter.maxDifference")
-    return binary_filter("maxDifference", lambda a, b: abs(_comparable(a) - _comparable(b)) <= limit,
-                         leftField, rightValue, rightField, leftValue)
+    return measured_filter("maxDifference", _difference, limit, leftField, rightValue, rightField, leftValue)
 
 
 @algorithm("Filter.hasType")
@@ -338,13 +366,13 @@ def within_distance(distance: float, leftField: str | None = None, rightValue: A
                     rightField: str | None = None, leftValue: Any = None, maxError: Any = None) -> Filter:  # noqa: N803
     limit = number_arg(distance, "Filter.withinDistance")
 
-    def test(left: Any, right: Any) -> bool:
+    def measure(left: Any, right: Any) -> float:
         a, b = element_geometry(left), element_geometry(right)
-        if a is None or b is None:
-            return True
-        return geo_ops.geometry_distance(a, b) <= limit
+        if a is None or b is None:  # an unbounded image is everywhere
+            return 0.0
+        return geo_ops.geometry_distance(a, b)
 
-    return binary_filter("withinDistance", test, leftField, rightValue, rightField, leftValue)
+    return measured_filter("withinDistance", measure, limit, leftField, rightValue, rightField, leftValue)
 
 
 @algorithm("Filter.hasGeometry")
@@ -394,18 +422,23 @@ def _filters(filters: Any, name: str) -> list[Filter]:
     return list(filters)
 
 
+def _first_measure(parts: Sequence[Filter]) -> Callable[[Any, Any], float | None] | None:
+    """The join measure of a combination: its first measured part's."""
+    return next((f.measure for f in parts if f.measure is not None), None)
+
+
 @algorithm("Filter.and")
 def filter_and(filters: Sequence[Filter]) -> Filter:
     parts = _filters(filters, "and")
     description = "and(" + ", ".join(f.description for f in parts) + ")"
-    return Filter(lambda e, s=None: all(matches(f, e, s) for f in parts), description)
+    return Filter(lambda e, s=None: all(matches(f, e, s) for f in parts), description, _first_measure(parts))
 
 
 @algorithm("Filter.or")
 def filter_or(filters: Sequence[Filter]) -> Filter:
     parts = _filters(filters, "or")
     description = "or(" + ", ".join(f.description for f in parts) + ")"
-    return Filter(lambda e, s=None: any(matches(f, e, s) for f in parts), description)
+    return Filter(lambda e, s=None: any(matches(f, e, s) for f in parts), description, _first_measure(parts))
 
 
 @algorithm("Filter.not")

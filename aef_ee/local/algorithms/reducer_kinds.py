@@ -292,13 +292,14 @@ class Mode(Reducer):
         return [widen_types(types)]
 
     def _stack(self, values, masks):
-        data = np.sort(nan_stack(values, masks), axis=0)
-        n = data.shape[0]
-        counts = np.zeros(data.shape, np.int32)
-        for j in range(n):
-            counts += data == data[j][None]
-        counts[np.isnan(data)] = 0
-        best = np.argmax(counts, axis=0)  # first (smallest) value among the most frequent
+        data = np.sort(nan_stack(values, masks), axis=0)  # NaN (masked) last
+        # Run lengths along the sorted layers: run[i] counts the equal values ending at i (one pass per layer, not
+        # one per pair of layers).
+        run = np.ones(data.shape, np.int32)
+        for i in range(1, data.shape[0]):
+            run[i] = np.where(data[i] == data[i - 1], run[i - 1] + 1, 1)
+        run[np.isnan(data)] = 0
+        best = np.argmax(run, axis=0)  # the first longest run: the smallest of the most frequent values
         mode = np.take_along_axis(data, best[None], axis=0)[0]
         return [(mode, ~np.isnan(mode))]
 

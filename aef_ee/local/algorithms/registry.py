@@ -28,6 +28,9 @@ FAMILIES: tuple[str, ...] = (
     "image",
     "image_ops",
     "image_expression",
+    "kernel",
+    "neighborhood",
+    "terrain",
     "collection",
     "composite",
     "geometry",
@@ -35,6 +38,7 @@ FAMILIES: tuple[str, ...] = (
     "projections",
     "feature",
     "filter",
+    "join",
     "reducer",
     "reduce_region",
     "primitives",
@@ -58,6 +62,8 @@ _SNAKE_CASE = {
     "rightShift": "right_shift",
     "firstNonZero": "first_nonzero",
 }
+# Image-only snake_case twins (the focal filters).
+_IMAGE_SNAKE_CASE = {f"focal{kind}": f"focal_{kind.lower()}" for kind in ("Mean", "Max", "Min", "Median", "Mode")}
 # Canonical cast name -> its other spellings, for Image.<cast> and Number.<cast> alike.
 _CAST_SPELLINGS = {
     "float": ("toFloat",),
@@ -87,6 +93,8 @@ ALIASES: Mapping[str, str] = {
     "Element.geometry": "Feature.geometry",
     "Image.copyProperties": "Element.copyProperties",
     "ProjectionTransform": "Feature.transform",
+    **{f"Image.{snake}": f"Image.{camel}" for camel, snake in _IMAGE_SNAKE_CASE.items()},
+    "Terrain": "Terrain.products",
 }
 
 _ALGORITHMS: dict[str, Callable[..., Any]] = {}
