@@ -17,6 +17,8 @@ __all__ = ["ApiServer", "serve", "start_url"]
 log = logging.getLogger(__name__)
 # How long a background server may take to start listening.
 START_TIMEOUT_S = 30.0
+# Pending connections the socket queues (uvicorn's own default).
+LISTEN_BACKLOG = 2048
 
 
 def start_url(settings: ApiSettings, port: int) -> str:
@@ -32,6 +34,9 @@ def _bind(settings: ApiSettings) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))
+        # Listening before uvicorn starts: a client that reads the start-up line and connects at once is queued,
+        # not refused.
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         raise AefError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from exc

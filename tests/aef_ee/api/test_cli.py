@@ -16,8 +16,8 @@ PROGRAM = ("import argparse, sys; from aef_ee.cli import api; p = argparse.Argum
 
 def test_api_command_starts_with_a_token(embedding_field):
     process = subprocess.Popen([sys.executable, "-c", PROGRAM, "--collection", COLLECTION, "--port", "0", "--url",
-                                embedding_field.server.url_with_token], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                                embedding_field.server.url_with_token],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         banner = process.stdout.readline() + process.stdout.readline()
         match = re.search(r"on 127\.0\.0\.1:(\d+); open (http://127\.0\.0\.1:\d+/docs\?token=(\S+))", banner)
