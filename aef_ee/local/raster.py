@@ -614,7 +614,7 @@ def _read_interpolated(bands: Sequence[FileBand], src_projection: Projection, sr
         empty = np.zeros(grid.shape, dtype=np.float32)
         return [(empty, np.zeros(grid.shape, bool)) for _ in bands]
     data = _read_window(bands, col0, row0, col1 - col0 + 1, row1 - row0 + 1)
-    return [_interpolate(data[i], bands[i], cols, rows, col0, row0, separable, width, height)
+    return [_interpolate(data[i], _valid(data[i], bands[i].nodata), cols, rows, col0, row0, separable)
             for i in range(len(bands))]
 
 
@@ -644,15 +644,16 @@ def _valid(values: np.ndarray, nodata: float | None) -> np.ndarray:
     return true_mask(values.shape) if mask is None else mask
 
 
-def _interpolate(data, band, cols, rows, col0, row0, separable, width, height) -> BandPixels:
-    """Bilinear interpolation of ``data`` (a window starting at col0,row0) at fractional (cols, rows)."""
+def _interpolate(data, valid_src, cols, rows, col0, row0, separable) -> BandPixels:
+    """Bilinear interpolation of ``data`` (a window starting at col0,row0; valid where ``valid_src``) at fractional
+    (cols, rows) measured from pixel centres; each output is the weighted mean of its valid corners."""
     if separable:
         cols, rows = np.meshgrid(cols, rows)
     c0 = np.floor(cols)
     r0 = np.floor(rows)
     fc = (cols - c0).astype(np.float32)
     fr = (rows - r0).astype(np.float32)
-    valid_src = _valid(data, band.nodata)
+    valid_src = np.broadcast_to(valid_src, data.shape)
     h, w = data.shape
     acc = np.zeros(cols.shape, np.float64)
     weight = np.zeros(cols.shape, np.float64)
@@ -715,6 +716,21 @@ def file_image(
     image._file_bands = list(zip(locations, projections, dims))  # type: ignore[attr-defined]
     image._resampling = resampling  # type: ignore[attr-defined]
     return image
+
+
+def interpolate_array_onto(values: np.ndarray, mask: np.ndarray, src: Grid, dst: Grid) -> BandPixels:
+    """Bilinear resampling of an in-memory band on grid ``src`` onto grid ``dst`` (as ``Image.resample`` reads files:
+    the weighted mean of the valid source pixels around each centre; masked where none is valid or the centre is
+    outside ``src``)."""
+    cols, rows, separable = _source_indices(dst, src.projection, src.width, src.height)
+    inside = (cols >= 0) & (cols <= src.width) if separable else None
+    values, mask = _interpolate(np.asarray(values), np.asarray(mask), cols - 0.5, rows - 0.5, 0, 0, separable)
+    if separable:
+        row_ok = (rows >= 0) & (rows <= src.height)
+        mask = mask & row_ok[:, None] & inside[None, :]
+    else:
+        mask = mask & (cols >= 0) & (cols <= src.width) & (rows >= 0) & (rows <= src.height)
+    return values, mask
 
 
 def read_array_onto(values: np.ndarray, mask: np.ndarray, src: Grid, dst: Grid) -> BandPixels:

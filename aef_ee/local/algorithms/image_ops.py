@@ -8,6 +8,7 @@ otherwise bands pair up in order and must be equally many. Output bands are name
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +21,16 @@ from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.geometry_raster import as_geometry, geometry_mask, pixel_areas
 from aef_ee.local.projection import DEFAULT_PROJECTION, Grid, Projection, covering_grid, normalize_crs, transformer
-from aef_ee.local.raster import BandSpec, Image, PixelType, common_lattice, read_array_onto, true_mask, with_resampling
+from aef_ee.local.raster import (
+    BandSpec,
+    Image,
+    PixelType,
+    common_lattice,
+    interpolate_array_onto,
+    read_array_onto,
+    true_mask,
+    with_resampling,
+)
 from aef_ee.local.values import Geometry
 
 __all__ = ["binary_op", "unary_op", "masked_and"]
@@ -614,9 +624,56 @@ def set_default_projection(image: Any, crs: Any, crsTransform: Any = None, scale
 
 @algorithm("Image.resample")
 def resample(image: Any, mode: str = "bilinear") -> Image:
+    """Earth Engine's ``Image.resample``: the same image, interpolated (bilinear; bicubic is computed as bilinear)
+    instead of nearest-neighbour wherever it is requested on another grid than its own.
+
+    An image read from files is read interpolated. Any other image is computed on its bands' default projection
+    around the request (coarsened by a whole factor when the request is coarser, as a pyramid level would be) and
+    that is interpolated onto the request. Bands without a meaningful default projection (constants, composites:
+    "cannot be used on composites", as documented) are returned unchanged.
+    """
     if mode not in ("bilinear", "bicubic", "nearest"):
         raise InvalidArgument(f"Image.resample: Unknown resampling mode '{mode}'. Use 'bilinear' or 'bicubic'.")
-    return with_resampling(as_image(image), mode)
+    src = as_image(image)
+    if getattr(src, "_file_bands", None) is not None:
+        return with_resampling(src, mode)
+    if mode == "nearest":
+        return src
+    groups: dict[Projection, list[int]] = {}
+    for i, band in enumerate(src.bands):
+        if not band.is_default_projection:
+            groups.setdefault(band.projection, []).append(i)
+
+    def read(grid, wanted):
+        out: dict[int, Any] = {}
+        plain = [w for w in wanted if src.bands[w].is_default_projection]
+        for w, px in zip(plain, src.compute(grid, plain), strict=True):
+            out[w] = px
+        for projection, members in groups.items():
+            needed = [w for w in wanted if w in members]
+            if not needed:
+                continue
+            native = _native_grid_around(projection, grid)
+            for w, (v, m) in zip(needed, src.compute(native, needed), strict=True):
+                out[w] = interpolate_array_onto(v, m, native, grid)
+        return [out[w] for w in wanted]
+
+    return src.with_bands(src.bands, read)
+
+
+def _native_grid_around(projection: Projection, grid: Grid) -> Grid:
+    """The part of ``projection``'s pixel lattice covering ``grid`` with a pixel of margin, coarsened by a whole
+    factor when ``grid``'s pixels are coarser (so a zoomed-out request reads about as many pixels as it returns)."""
+    a, b, _, d, e, _ = projection.transform
+    if b or d:
+        raise InvalidArgument("Image.resample: rotated or sheared projections are not supported.")
+    xmin, ymin, xmax, ymax = _bounds_in(grid, projection.crs)
+    cell = math.sqrt(abs(a * e))
+    out_cell = math.sqrt((xmax - xmin) * (ymax - ymin) / (grid.width * grid.height))
+    factor = max(1, int(out_cell / cell))
+    coarse = projection.scaled(factor, factor)
+    ca, ce = abs(coarse.transform[0]), abs(coarse.transform[4])
+    return covering_grid(coarse, (xmin - 2 * ca, ymin - 2 * ce, xmax + 2 * ca, ymax + 2 * ce))
 
 
 @algorithm("Image.pixelArea")

@@ -239,11 +239,12 @@ def _extreme(largest: bool, values: np.ndarray, mask: np.ndarray, weights: np.nd
     return result, any_valid
 
 
-def _output_specs(src: Image, reducer: Reducer, prefix_names: bool) -> tuple[list[BandSpec], int]:
+def _output_specs(src: Image, reducer: Reducer, prefix_names: bool, cells: int) -> tuple[list[BandSpec], int]:
+    """The output bands: per input band, one per reducer output, typed for up to ``cells`` inputs per pixel."""
     n_out = len(reducer.outputs)
     specs = []
     for band in src.bands:
-        types = reducer.output_types([band.pixel_type])
+        types = reducer.output_types([band.pixel_type] * cells)
         for name, t in zip(reducer.outputs, types, strict=True):
             out_name = f"{band.name}_{name}" if prefix_names else band.name
             specs.append(BandSpec(out_name, t, band.projection, None, band.is_default_projection))
@@ -261,7 +262,9 @@ def reduce_neighborhood_image(image: Any, reducer: Reducer, kernel: Kernel, inpu
         raise InvalidArgument(
             f"Image.reduceNeighborhood: the local engine applies single-input reducers; {reducer.name} takes "
             f"{reducer.n_inputs} inputs.")
-    specs, n_out = _output_specs(src, reducer, prefix_names=not keep_names)
+    # Kernel cells per output pixel (a count's range); a kernel in metres is sized later, so allow for many.
+    cells = int(np.count_nonzero(kernel.weights_for(None)[0])) if kernel.units == "pixels" else 2**16
+    specs, n_out = _output_specs(src, reducer, not keep_names, cells)
     per_band = [_reduce_band(reducer, input_weight, skip_masked,
                              [s.pixel_type for s in specs[b * n_out:(b + 1) * n_out]])
                 for b in range(len(src.bands))]

@@ -27,6 +27,7 @@ from aef_ee.local.algorithms.reducer_kinds import (
     Combined,
     Count,
     CountDistinct,
+    CountEvery,
     Extreme,
     FixedHistogram,
     ForEach,
@@ -34,6 +35,7 @@ from aef_ee.local.algorithms.reducer_kinds import (
     Grouped,
     Histogram,
     LinearFit,
+    LinearRegression,
     Mean,
     MinMax,
     Mode,
@@ -212,6 +214,25 @@ def fixed_histogram(min: float, max: float, steps: int, cumulative: bool = False
 @algorithm("Reducer.linearFit")
 def linear_fit() -> Reducer:
     return LinearFit(["scale", "offset"])
+
+
+@algorithm("Reducer.linearRegression")
+def linear_regression(numX: int, numY: int = 1) -> Reducer:  # noqa: N803
+    """Least squares of numY dependent on numX independent inputs: outputs 'coefficients' (numX x numY) and
+    'residuals' (the RMS residual of each dependent variable)."""
+    return LinearRegression(int(numX), int(numY))
+
+
+@algorithm("Reducer.robustLinearRegression")
+def robust_linear_regression(numX: int, numY: int = 1, beta: float | None = None) -> Reducer:  # noqa: N803
+    """Iteratively reweighted least squares with the Talwar cost (outliers: residuals beyond ``beta``, by default
+    2.795 robust standard deviations); outputs as linearRegression."""
+    return LinearRegression(int(numX), int(numY), robust=True, beta=None if beta is None else float(beta))
+
+
+@algorithm("Reducer.countEvery")
+def count_every() -> Reducer:
+    return CountEvery(["count"], weighted=False)
 
 
 @algorithm("Reducer.skew")

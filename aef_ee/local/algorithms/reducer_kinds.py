@@ -532,8 +532,35 @@ class LinearFit(Reducer):
 
 
 class Pearson(Reducer):
+    """Pearson's r of input 0 and input 1 and its two-sided p-value (Student's t with n - 2 degrees of freedom)."""
+
     name = "Reducer.pearsonsCorrelation"
     n_inputs = 2
+    WEIGHTED = False
+
+    def reduce_inputs(self, inputs, masks):
+        from scipy import stats
+
+        shape = stack_shape(list(inputs[0]) + list(inputs[1]), list(masks[0]) + list(masks[1]))
+        n = np.zeros(shape)
+        sx, sy, sxx, syy, sxy = (np.zeros(shape) for _ in range(5))
+        for x, y, mx, my in zip(inputs[0], inputs[1], masks[0], masks[1], strict=True):
+            ok = np.broadcast_to(mx, shape) & np.broadcast_to(my, shape)
+            x = np.where(ok, np.asarray(x, np.float64), 0.0)
+            y = np.where(ok, np.asarray(y, np.float64), 0.0)
+            n += ok
+            sx += x
+            sy += y
+            sxx += x * x
+            syy += y * y
+            sxy += x * y
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (n * sxy - sx * sy) / np.sqrt((n * sxx - sx * sx) * (n * syy - sy * sy))
+            r = np.clip(r, -1.0, 1.0)
+            t = r * np.sqrt((n - 2) / np.maximum(1 - r * r, 1e-300))
+            p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 2, 1))
+        ok = (n >= 3) & np.isfinite(r)
+        return [(np.where(ok, r, 0.0), ok), (np.where(ok, p, 0.0), ok)]
 
     def _samples(self, values, weights):
         x, y = as_numbers(values[:, 0]), as_numbers(values[:, 1])
@@ -543,6 +570,86 @@ class Pearson(Reducer):
 
         r, p = stats.pearsonr(x, y)
         return [float(r), float(p)]
+
+
+class CountEvery(Count):
+    """Reducer.countEvery: the number of inputs, masked ones included where the inputs are layers of pixels (a
+    region reduction only ever passes the region's pixels, so there it counts what count counts)."""
+
+    name = "Reducer.countEvery"
+
+    def _stack(self, values, masks):
+        shape = stack_shape(values, masks)
+        return [(np.full(shape, len(values), np.int32), true_mask(shape))]
+
+
+class LinearRegression(Reducer):
+    """Least squares of ``num_y`` dependent variables on ``num_x`` independent ones (Reducer.linearRegression), or
+    with ``robust`` iteratively reweighted least squares with the Talwar cost (Reducer.robustLinearRegression).
+
+    Outputs, as documented: ``coefficients``, a (num_x, num_y) array (each column the coefficients of one dependent
+    variable), and ``residuals``, the root mean square of the residuals of each dependent variable; both null when
+    the system is underdetermined (no more inputs than num_x). No intercept is added: pass a constant input for one.
+    """
+
+    WEIGHTED = False
+    # Talwar's tuning constant (Holland & Welsch 1977): residuals beyond 2.795 robust standard deviations are
+    # outliers when beta is not given; the robust standard deviation is the median absolute residual / 0.6745.
+    TALWAR = 2.795
+    MAX_ITERATIONS = 50
+
+    def __init__(self, num_x: int, num_y: int, *, robust: bool = False, beta: float | None = None):
+        super().__init__(["coefficients", "residuals"], args={"numX": num_x, "numY": num_y})
+        if num_x < 1 or num_y < 1:
+            raise InvalidArgument(f"Reducer.linearRegression: numX and numY must be at least 1; got {num_x}, "
+                                  f"{num_y}.")
+        self.num_x, self.num_y = num_x, num_y
+        self.n_inputs = num_x + num_y
+        self.robust = robust
+        self.beta = beta
+        self.name = "Reducer.robustLinearRegression" if robust else "Reducer.linearRegression"
+        if beta is not None:
+            self.args["beta"] = beta
+
+    def _samples(self, values, weights):
+        data = as_numbers(values).reshape(len(values), self.n_inputs)
+        x, y = data[:, :self.num_x], data[:, self.num_x:]
+        if len(data) <= self.num_x:
+            return [None, None]
+        coefficients, keep = self._fit(x, y)
+        if coefficients is None:
+            return [None, None]
+        residuals = y - x @ coefficients
+        rms = np.sqrt(np.mean(np.where(keep, residuals, 0.0) ** 2 * len(keep) / np.maximum(keep.sum(axis=0), 1),
+                              axis=0))
+        return [coefficients.tolist(), rms.tolist()]
+
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        keep = np.ones(y.shape, bool)
+        coefficients, *_ = np.linalg.lstsq(x, y, rcond=None)
+        if np.linalg.matrix_rank(x) < self.num_x:
+            return None, keep
+        if not self.robust:
+            return coefficients, keep
+        for _ in range(self.MAX_ITERATIONS):
+            residuals = y - x @ coefficients
+            new_keep = np.empty_like(keep)
+            for j in range(self.num_y):
+                if self.beta is not None:
+                    limit = float(self.beta)
+                else:
+                    scale = np.median(np.abs(residuals[keep[:, j], j])) / 0.6745
+                    limit = self.TALWAR * scale
+                new_keep[:, j] = np.abs(residuals[:, j]) <= limit if limit > 0 else True
+            if (new_keep == keep).all():
+                break
+            keep = new_keep
+            for j in range(self.num_y):
+                rows = keep[:, j]
+                if rows.sum() <= self.num_x:
+                    return None, keep
+                coefficients[:, j], *_ = np.linalg.lstsq(x[rows], y[rows, j], rcond=None)
+        return coefficients, keep
 
 
 # --- compound reducers -----------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ FAMILIES: tuple[str, ...] = (
     "kernel",
     "neighborhood",
     "terrain",
+    "resolution",
+    "sample_rectangle",
     "collection",
     "composite",
     "geometry",

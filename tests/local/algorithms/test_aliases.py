@@ -25,6 +25,10 @@ NOT_ALIASES = {
     # The deprecated Reducer.and / Reducer.or name their output "and" / "or", not "all" / "any".
     frozenset({"Reducer.allNonZero", "Reducer.and"}),
     frozenset({"Reducer.anyNonZero", "Reducer.or"}),
+    # The focal filters share one description ("Applies a morphological reducer() filter ..."); each applies its
+    # own reducer (each snake_case twin is an alias of its camelCase name).
+    frozenset({f"Image.{name}" for kind in ("Max", "Median", "Min", "Mode")
+               for name in (f"focal{kind}", f"focal_{kind.lower()}")}),
 }
 
 
