@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from aef_ee.local.errors import InvalidArgument, ResourceExhausted
-from aef_ee.local.projection import Grid, Projection, covering_grid, normalize_crs
+from aef_ee.local.projection import Grid, Projection, covering_grid, normalize_crs, transformer
 from aef_ee.local.raster import Image
 from aef_ee.local.values import Geometry
 
@@ -27,6 +27,7 @@ __all__ = [
     "to_geotiff",
     "grid_from_json",
     "native_grid",
+    "snapped_grid",
 ]
 
 # Earth Engine refuses computePixels / getPixels responses over 48 MiB ("Total request size (N bytes) must be less
@@ -57,6 +58,11 @@ def grid_from_json(grid: dict | None, image: Image) -> Grid:
                          float(at.get("shearY", 0)), float(at.get("scaleY", 1)), float(at.get("translateY", 0)))
         except (TypeError, ValueError, AttributeError):
             raise InvalidArgument(f"Invalid affineTransform {at!r}.") from None
+    elif base is not None and normalize_crs(crs) != base.crs:
+        # Another CRS without a transform: the image's own extent and pixel size, on that CRS's pixel lattice
+        # (origin at multiples of the pixel size, as Earth Engine's exports snap to the CRS's grid).
+        base = snapped_grid(base, normalize_crs(crs))
+        transform = base.transform
     else:
         transform = base.transform  # type: ignore[union-attr]
     try:
@@ -68,6 +74,19 @@ def grid_from_json(grid: dict | None, image: Image) -> Grid:
         raise InvalidArgument(
             f"Grid dimensions {width}x{height} exceed the maximum of {MAX_GRID_DIMENSION} pixels per side.")
     return Grid(Projection(normalize_crs(crs), transform), width, height)
+
+
+def snapped_grid(grid: Grid, crs: str) -> Grid:
+    """The grid in ``crs`` covering ``grid``'s extent at its nominal pixel size (metres; degrees at the equator for
+    a geographic ``crs``), snapped to ``crs``'s lattice of that size: pixel edges at multiples of the size."""
+    scale = grid.projection.nominal_scale
+    lattice = Projection(crs, (1.0, 0.0, 0.0, 0.0, -1.0, 0.0)).at_scale(scale)
+    xmin, ymin, xmax, ymax = grid.bounds()
+    if grid.crs != crs:
+        xs, ys = np.meshgrid(np.linspace(xmin, xmax, 21), np.linspace(ymin, ymax, 21))
+        tx, ty = transformer(grid.crs, crs).transform(xs.ravel(), ys.ravel())
+        xmin, ymin, xmax, ymax = float(np.nanmin(tx)), float(np.nanmin(ty)), float(np.nanmax(tx)), float(np.nanmax(ty))
+    return covering_grid(lattice, (xmin, ymin, xmax, ymax))
 
 
 def native_grid(image: Image) -> Grid:

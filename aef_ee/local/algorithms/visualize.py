@@ -18,7 +18,7 @@ from aef_ee.local.algorithms.image_ops import masked_and
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument, Unimplemented
 from aef_ee.local.geometry_raster import as_geometry, geometry_mask
-from aef_ee.local.projection import DEFAULT_PROJECTION, Projection
+from aef_ee.local.projection import DEFAULT_PROJECTION, Projection, covering_grid
 from aef_ee.local.raster import BandPixels, BandSpec, Image, PixelType
 from aef_ee.local.values import Feature, FeatureCollection, Geometry
 
@@ -110,11 +110,14 @@ def clip_to_bounds_and_scale(
     as a grid of ``width`` x ``height`` pixels, or ``maxDimension`` pixels on the longer side, or ``scale`` metres
     per pixel (default: the projection's own pixel size).
 
-    Every band gets that grid as its projection and dimensions, so the result has a native grid (what thumbnails
-    and downloads render); pixels are sampled nearest-neighbour from the input and masked outside the box.
+    With ``scale`` (or the projection's own pixel size) the grid is the projection's pixel lattice at that size, so
+    its origin is at a multiple of the pixel size from the projection's origin (``Export.image`` with ``crs`` and
+    ``scale``, which the client sends as a projection of origin 0: multiples of ``scale`` in the CRS), not at the
+    region's corner; it covers every lattice pixel the box touches. With ``width``/``height`` or ``maxDimension``
+    the box is divided exactly. Every band gets that grid as its projection and dimensions, so the result has a
+    native grid (what exports, thumbnails and downloads render); pixels are sampled nearest-neighbour from the input
+    and masked outside the box.
     """
-    import math
-
     from shapely.geometry import box
 
     src = as_image(input)
@@ -128,6 +131,7 @@ def clip_to_bounds_and_scale(
     else:
         region = as_geometry(geometry)
     xmin, ymin, xmax, ymax = region.in_crs(projection.crs).bounds
+    box_bounds = (xmin, ymin, xmax, ymax)
     box_w, box_h = xmax - xmin, ymax - ymin
     if not (box_w > 0 and box_h > 0):
         raise InvalidArgument("Image.clipToBoundsAndScale: the geometry's bounding box is empty.")
@@ -146,19 +150,26 @@ def clip_to_bounds_and_scale(
         h = longest if box_h >= box_w else max(1, round(longest * box_h / box_w))
         size_x, size_y = box_w / max(w, 1), box_h / max(h, 1)
     else:
+        a, b, c, d, e, f = projection.transform
         if scale is not None:
-            size = projection.at_scale(float(scale)).transform[0]
-            size_x = size_y = size
-        else:
-            a, _, _, _, e, _ = projection.transform
-            size_x, size_y = abs(a), abs(e)
-        w, h = max(1, math.ceil(box_w / size_x - 1e-9)), max(1, math.ceil(box_h / size_y - 1e-9))
+            # Earth Engine's atScale scales the projection's units about its origin: the lattice keeps the origin
+            # (so a crs-only projection, origin 0, snaps to multiples of the scale).
+            a = e = projection.at_scale(float(scale)).transform[0]
+        if b or d:
+            raise InvalidArgument("Image.clipToBoundsAndScale: rotated or sheared projections are not supported.")
+        # North-up pixels of the lattice's size, on the lattice: the origin moves by whole pixels only.
+        north_up = Projection(projection.crs, (abs(a), 0.0, c, 0.0, -abs(e), f))
+        # Shrink by a hair so a box lying exactly on pixel edges does not gain a row or column.
+        eps = 1e-9 * max(abs(a), abs(e))
+        snapped = covering_grid(north_up, (xmin + eps, ymin + eps, xmax - eps, ymax - eps))
+        xmin_s, _, _, ymax_s = snapped.bounds()
+        size_x, size_y, w, h = abs(a), abs(e), snapped.width, snapped.height
+        xmin, ymax = xmin_s, ymax_s
     if w <= 0 or h <= 0:
         raise InvalidArgument(f"Image.clipToBoundsAndScale: invalid dimensions {w} x {h}.")
-    # With scale (or the native pixel size) the pixels keep that exact size and the grid may overhang the box.
     target = Projection(projection.crs, (size_x, 0.0, xmin, 0.0, -size_y, ymax))
     specs = [BandSpec(b.name, b.pixel_type, target, (w, h), False) for b in src.bands]
-    clip_box = Geometry(box(xmin, ymin, xmax, ymax), crs=projection.crs, geodesic=False)
+    clip_box = Geometry(box(*box_bounds), crs=projection.crs, geodesic=False)
 
     def read(grid, wanted: Sequence[int]) -> list[BandPixels]:
         inside = geometry_mask(clip_box, grid)
