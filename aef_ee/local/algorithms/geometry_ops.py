@@ -2,11 +2,17 @@
 transform, simplify, convex hull, dissolve), set operations and predicates, nearest points, covering grids and cut
 lines.
 
-Measures follow Earth Engine: without ``proj``, areas are in m² and lengths in m, computed on the sphere used by
-``Image.pixelArea`` (radius :data:`EARTH_RADIUS_M`) with great-circle edges for geodesic geometries and edges
-straight in their CRS (densified before measuring) otherwise; with ``proj`` they are planar, in that projection's
-units. Buffers and simplification in metres run in a local azimuthal-equidistant projection about the geometry.
-Predicates and set operations run planar in lon/lat, with geodesic edges followed along their great circles.
+Measures follow Earth Engine's documented models. Without ``proj``, areas (m²), perimeters and lengths (m) are
+measured on the sphere -- geodesic edges are "geodesics along a spherical model of the earth" (apidocs
+ee-geometry-edgesaregeodesics) -- the sphere of ``Image.pixelArea`` (radius :data:`EARTH_RADIUS_M`), so a region's
+area equals the sum of its pixels' areas; edges straight in their CRS are densified before measuring. Distances are
+the one measure Earth Engine documents otherwise: ``Geometry.distance``'s ``spherical`` argument, "If true, the
+calculation will be done on the unit sphere. If false, the calculation will be elliptical, taking earth flattening
+into account. ... Default is false." So distances (and ``withinDistance``, and the join measure of
+``Filter.withinDistance``) are WGS84 ellipsoidal geodesics by default and great circles on that same sphere with
+``spherical``. With ``proj`` every measure is planar, in that projection's units. Buffers and simplification in
+metres run in a local azimuthal-equidistant projection about the geometry. Predicates and set operations run planar
+in lon/lat, with geodesic edges followed along their great circles.
 """
 
 from __future__ import annotations

@@ -167,6 +167,24 @@ def test_distance_is_ellipsoidal_metres(ee):
     assert ee.Geometry.Point([5.1, 50.05]).distance(square).getInfo() == 0
 
 
+def test_areas_lengths_and_spherical_distances_share_the_pixel_area_sphere(ee):
+    # Areas and lengths are on the sphere of Image.pixelArea: a 1/64-degree-aligned square's area is the sum of its
+    # pixel areas on a grid of that size, and a geodesic segment's length is the spherical distance of its ends.
+    square = ee.Geometry.Rectangle([5.0, 50.0, 5.25, 50.25], None, False)  # edges along the meridians/parallels
+    pixels = ee.Image.pixelArea().reduceRegion(ee.Reducer.sum(), square, crs="EPSG:4326",
+                                               crsTransform=[1 / 64, 0, 0, 0, -1 / 64, 0]).getInfo()["area"]
+    assert square.area().getInfo() == pytest.approx(pixels, rel=1e-6)
+    band = 2 * math.pi * EARTH_RADIUS_M**2 * (math.sin(math.radians(50.25)) - math.sin(math.radians(50.0)))
+    assert square.area().getInfo() == pytest.approx(band * 0.25 / 360, rel=1e-6)  # a spherical zone's slice
+    segment = ee.Geometry.LineString([[4.0, 50.0], [4.5, 50.3]])
+    ends = ee.Geometry.Point([4.0, 50.0]).distance(ee.Geometry.Point([4.5, 50.3]), 1, None, True)
+    assert segment.length().getInfo() == pytest.approx(ends.getInfo(), rel=1e-9)
+    # The default distance is the ellipsoid's (documented), which differs from the sphere's by 0.07 % here.
+    ellipsoidal = ee.Geometry.Point([4.0, 50.0]).distance(ee.Geometry.Point([4.5, 50.3])).getInfo()
+    assert ellipsoidal == pytest.approx(WGS84.inv(4.0, 50.0, 4.5, 50.3)[2], rel=1e-9)
+    assert abs(ellipsoidal / ends.getInfo() - 1) > 5e-4
+
+
 def test_description_and_simplification(ee):
     zigzag = [[0, 0], [0.5, 0.00001], [1, 0], [1, 1], [0, 1], [0, 0]]
     poly = ee.Geometry.Polygon([zigzag], None, False)
