@@ -62,3 +62,38 @@ def test_mean_sampling_is_the_renormalised_cell_mean(ee_emb, embedding_field, sc
 def test_bad_sampling_is_refused(method, scale):
     with pytest.raises(AefValueError, match="sampling"):
         Sampling(method, scale)
+
+
+def test_float_collections_are_sampled_as_they_are(tmp_path, embedding_field):
+    """A float32 collection (as Google's presents its embeddings: float values, no int8 codes)."""
+    import pandas as pd
+    import rasterio
+    from local_engine import running_engine
+    from rasterio.transform import from_origin
+
+    from aef_ee.fields.collection import EMBEDDING_BANDS
+    from aef_ee.local.catalog import Catalog
+
+    collection = "projects/local/assets/float_embeddings"
+    root = tmp_path / "catalog"
+    catalog = Catalog(root)
+    catalog.create_container(collection, "IMAGE_COLLECTION", make_parents=True)
+    values = unit_values(embedding_field, 2024).astype(np.float32)
+    values[0, 0] = np.nan  # a masked pixel
+    path = root.joinpath(*collection.split("/")) / "tile.tif"
+    with rasterio.open(path, "w", driver="COG", width=SIZE, height=SIZE, count=64, dtype="float32", nodata=np.nan,
+                       crs=CRS, transform=from_origin(LEFT, TOP, 10, 10)) as ds:
+        ds.write(values.transpose(2, 0, 1))
+    catalog.write_image(f"{collection}/tile", [{"id": b, "path": path.name, "band": i + 1, "data_type": "float32",
+                                                "nodata": float("nan")} for i, b in enumerate(EMBEDDING_BANDS)],
+                        {"system:time_start": int(pd.Timestamp("2024-01-01", tz="UTC").value // 10**6)})
+    with running_engine(root):
+        tiles = list_tiles(collection, [2024])
+        assert not tiles[0].quantized
+        every = sample_tiles(tiles, Sampling("stride", 10))
+        means = sample_tiles(tiles, Sampling("mean", 20))
+    assert len(every) == SIZE * SIZE - 1  # the masked pixel is left out
+    np.testing.assert_allclose(every.vectors, values.reshape(-1, 64)[1:], atol=1e-6)
+    first = np.nanmean(values[:2, :2].reshape(-1, 64), axis=0)
+    np.testing.assert_allclose(means.vectors[0], first / np.linalg.norm(first), atol=1e-5)
+    assert means.pixels[0] == 3 and len(means) == (SIZE // 2) ** 2
