@@ -380,10 +380,11 @@ def build_index(
     if method == "auto":
         method = "ivf" if len(rows) >= MIN_IVF_ROWS else "exact"
     folder.mkdir(parents=True, exist_ok=True)
-    for old in [*folder.glob("segment-*.npz"), *folder.glob("ann-*.faiss")]:
-        if overwrite:
-            old.unlink()
-    generation = 1
+    # Overwriting writes a new generation beside the old one: readers keep the old files until the manifest moves.
+    try:
+        generation = store.read_manifest(folder)["generation"] + 1 if overwrite else 1
+    except store.IndexFormatError:
+        generation = 1
     codes = _codes(rows)
     vectors = codes.astype(np.float32)
     manifest: dict[str, Any] = {
@@ -407,6 +408,9 @@ def build_index(
         manifest["search"] = ann.params() | {"trained_rows": len(rows)}
         manifest["ann_file"] = store.write_ann_file(folder, generation, ann.save)
     store.commit_manifest(folder, manifest)
+    for segment in folder.glob("segment-*.npz"):  # an overwritten index's segments
+        if segment.name not in {s["file"] for s in manifest["segments"]}:
+            segment.unlink(missing_ok=True)
     index = EmbeddingIndex(folder, manifest, codes, {c: getattr(rows, c) for c in
                                                      ("lon", "lat", "year", "tile", "pixels")}, ann)
     index_ref["index"] = index

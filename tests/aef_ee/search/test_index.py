@@ -162,3 +162,13 @@ def test_bad_queries_are_refused(pixel_index, kwargs, message):
 def test_bad_vectors_are_refused(pixel_index, vector, message):
     with pytest.raises(AefValueError, match=message):
         pixel_index.search(vector)
+
+
+def test_overwrite_writes_a_new_generation(ee_emb, tmp_path):
+    first = build_index(COLLECTION, years=[2024], sampling=Sampling("mean", 40), path=tmp_path / "idx")
+    second = build_index(COLLECTION, years=[2023], sampling=Sampling("mean", 40), path=tmp_path / "idx",
+                         overwrite=True)
+    assert (first.generation, second.generation) == (1, 2)
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["manifest.json", "segment-000002.npz"]
+    reopened = open_index(tmp_path / "idx")
+    assert reopened.years == [2023] and len(reopened) == 100
