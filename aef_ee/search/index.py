@@ -225,12 +225,13 @@ class EmbeddingIndex:
             key = tuple(sorted({int(y) for y in years}))
             if not key:
                 raise AefValueError("years must name at least one year (or be None for all)")
-            mask = self._masks.get(key)
-            if mask is None:
-                mask = np.isin(self.year, np.asarray(key, np.int16))
-                if len(self._masks) >= _MASK_CACHE:
-                    self._masks.pop(next(iter(self._masks)))
-                self._masks[key] = mask
+            with self._lock:  # API threads share the cache
+                mask = self._masks.get(key)
+                if mask is None:
+                    mask = np.isin(self.year, np.asarray(key, np.int16))
+                    if len(self._masks) >= _MASK_CACHE:
+                        self._masks.pop(next(iter(self._masks)))
+                    self._masks[key] = mask
         if region is not None:
             in_region = inside(as_region(region), self.lon, self.lat)
             mask = in_region if mask is None else mask & in_region
