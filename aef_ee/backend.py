@@ -201,14 +201,19 @@ def local_settings(**settings: Any) -> dict[str, Any]:
     """The local engine's settings with the state folder's defaults filled in.
 
     ``bucket_dir`` (local Cloud Storage) defaults to :func:`aef_ee.paths.bucket_dir` and ``drive_dir`` (local Google
-    Drive) to :func:`aef_ee.paths.drive_dir`, i.e. ``buckets/`` and ``drive/`` in ``$AEF_EE_HOME``. None values are
-    treated as not given.
+    Drive) to :func:`aef_ee.paths.drive_dir`, i.e. ``buckets/`` and ``drive/`` in ``$AEF_EE_HOME``. ``image_dirs``
+    (the folders whose GeoTIFFs requests may name, besides the catalog and the bucket folder; see
+    :mod:`aef_ee.local.ingest`) gets the state folder and the Drive folder added, where aef-ee itself writes the
+    files it registers. None values are treated as not given.
     """
     from aef_ee import paths
 
     filled = {k: v for k, v in settings.items() if v is not None}
     filled.setdefault("bucket_dir", str(paths.bucket_dir()))
     filled.setdefault("drive_dir", str(paths.drive_dir()))
+    given = filled.get("image_dirs") or []
+    given = [given] if isinstance(given, (str, os.PathLike)) else list(given)
+    filled["image_dirs"] = [str(d) for d in given] + [str(paths.state_dir()), str(filled["drive_dir"])]
     return filled
 
 

@@ -98,6 +98,16 @@ class TooManyRequests(EngineError):
         super().__init__(message)
 
 
+class ShuttingDown(EngineError):
+    """The server, or the process it runs in, is stopping and takes no new computations."""
+
+    http_status = 503
+    status = "UNAVAILABLE"
+
+    def __init__(self, message: str = "The local Earth Engine is shutting down.") -> None:
+        super().__init__(message)
+
+
 class RequestTooLarge(InvalidArgument):
     """A request body over the size limit (announced by Content-Length, or found while reading a chunked body)."""
 

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-from aef_ee.local.errors import ComputationTimedOut, TooManyRequests
+from aef_ee.local.errors import ComputationTimedOut, ShuttingDown, TooManyRequests
 
 __all__ = ["ComputePool", "PoolStats", "THREAD_PREFIX", "on_worker_thread"]
 
@@ -76,6 +76,7 @@ class ComputePool:
 
         Raises:
           TooManyRequests: every worker is busy and the queue is full.
+          ShuttingDown: the server (or the interpreter) is stopping.
         """
         with self._lock:
             if self._admitted >= self.workers + self.queue:
@@ -95,6 +96,10 @@ class ComputePool:
 
         try:
             future = self._executor.submit(run)
+        except RuntimeError:  # the pool, or the interpreter, is shutting down
+            with self._lock:
+                self._admitted -= 1
+            raise ShuttingDown() from None
         except BaseException:
             with self._lock:
                 self._admitted -= 1

@@ -79,11 +79,13 @@ def test_state_folder_holds_catalog_buckets_and_drive(monkeypatch: pytest.Monkey
     assert paths.state_dir() == tmp_path / "home"
     assert default_catalog_dir() == tmp_path / "home" / f"demo-catalog-v{DEMO_CATALOG_VERSION}"
     assert backend.local_settings() == {"bucket_dir": str(tmp_path / "home" / "buckets"),
-                                        "drive_dir": str(tmp_path / "home" / "drive")}
+                                        "drive_dir": str(tmp_path / "home" / "drive"),
+                                        "image_dirs": [str(tmp_path / "home"), str(tmp_path / "home" / "drive")]}
     # Arguments first, then the finer environment variables.
     monkeypatch.setenv(paths.BUCKET_DIR_ENV, str(tmp_path / "b"))
     assert backend.local_settings(drive_dir="/d", gcs_endpoint=None) == {"bucket_dir": str(tmp_path / "b"),
-                                                                          "drive_dir": "/d"}
+                                                                          "drive_dir": "/d",
+                                                                          "image_dirs": [str(tmp_path / "home"), "/d"]}
     monkeypatch.delenv(paths.HOME_ENV)
     monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "cache"))
     assert paths.state_dir() == tmp_path / "cache"

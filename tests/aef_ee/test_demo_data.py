@@ -27,7 +27,7 @@ COLLECTION = "projects/local/assets/sample_embeddings"
 
 @pytest.fixture()
 def engine(tmp_path):
-    with running_engine(tmp_path / "catalog") as server:
+    with running_engine(tmp_path / "catalog", image_dirs=[str(tmp_path)]) as server:  # the COGs it registers
         yield server
 
 
