@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         resumable = {"export-videos", "embed", "register", "demo"}
         then = "; re-run the same command to resume (finished work is kept)" if command in resumable else ""
         print(f"\naef-ee{' ' + command if command else ''}: interrupted{then}", file=sys.stderr)
+        # Worker threads still finishing the request they were on when the signal came (their results are dropped)
+        # may log on their way out; that is noise after the command's last word. Errors still show.
+        logging.disable(logging.WARNING)
         return 130
 
 
