@@ -110,9 +110,10 @@ class Limits:
 
     def __post_init__(self) -> None:
         if self.queue < 0:
-            # A short queue: a request that waits behind more than ~4 others per worker is better answered 429,
-            # which the client retries with back-off, than left to wait.
-            object.__setattr__(self, "queue", 4 * self.workers)
+            # A short queue: a request that would wait behind more than two others per worker is better answered
+            # 429 at once, which the client retries with back-off. benchmarks/load.py: with 3 workers on 2 cores, a
+            # queue of 6 kept the served tiles' p95 at ~8x a lone tile's latency, a queue of 12 at ~19x.
+            object.__setattr__(self, "queue", 2 * self.workers)
         for name in ("compute_timeout_s", "regex_timeout_s", "read_timeout_s", "idle_timeout_s",
                      "write_timeout_s"):
             if not getattr(self, name) > 0:
