@@ -97,5 +97,6 @@ def test_refine_finds_the_exact_best_pixel_of_each_candidate(ee_emb, embedding_f
     np.testing.assert_allclose(got[inside_any], similarity[inside_any], atol=1e-5)
     np.testing.assert_allclose(got[inside_any],
                                pixels(ee, open_embeddings(2024, collection=COLLECTION).select(EMBEDDING_BANDS)
-                                      .multiply(ee.Image.constant([float(v) for v in result.query])).reduce(
+                                      .multiply(ee.Image.constant([float(v) for v in result.query])
+                                                .rename(EMBEDDING_BANDS)).reduce(
                                           ee.Reducer.sum()), "sum")[inside_any], atol=1e-6)
