@@ -27,6 +27,8 @@ COMMANDS = {
     "embed": "embed",
     "register": "register",
     "evaluate": "evaluate",
+    "index": "index",
+    "api": "api",
 }
 
 
