@@ -17,8 +17,8 @@ lon/lat, valid period, band names per source, optional geotagged text). An optio
 ``(N, D)`` holds the frozen sentence-encoder embeddings of the site's text.
 
 Normalisation statistics (per source, per band: mean and standard deviation of the *normalised* values, see
-:mod:`aef_ee.videos.sources`) are accumulated while writing and stored in ``index.json`` so the trainer standardises inputs
-without a second pass.
+:mod:`aef_ee.videos.sources`) are accumulated while writing and stored in ``index.json`` so the trainer standardises
+inputs without a second pass.
 """
 
 from __future__ import annotations

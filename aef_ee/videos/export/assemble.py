@@ -1,4 +1,5 @@
-"""From fetched flat-band pixel arrays to a :class:`~aef_ee.videos.format.SiteVideo` (pure numpy, shared by both paths)."""
+"""From fetched flat-band pixel arrays to a :class:`~aef_ee.videos.format.SiteVideo` (pure numpy, shared by both
+paths)."""
 
 from __future__ import annotations
 

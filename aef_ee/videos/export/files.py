@@ -138,9 +138,10 @@ class CatalogFilesBackend:
             try:
                 for record in self.catalog.list_images(link_id):
                     links[record.id.rsplit("/", 1)[-1]] = (record.id, link_bands)
-            except AssetNotFound:
+            except AssetNotFound as missing:
                 if isinstance(source.quality, S2CloudMask) and source.quality.method != "auto":
-                    raise ExportError(f"source {source.name!r} needs {link_id}, which the catalog does not hold")
+                    raise ExportError(
+                        f"source {source.name!r} needs {link_id}, which the catalog does not hold") from missing
         images = []
         for collection in source.collections:
             try:

@@ -7,8 +7,8 @@ as one image whose bands are its frames' bands, named::
     <source>__<key>__valid        1 where every present band is valid (nodata, clouds), else 0
     <source>__<key>__m__<band>    a metadata band (S1 incidence angle), 0 where invalid
 
-``key`` is the frame's index in its tile's frame list (:mod:`aef_ee.videos.export.plan`), four digits. All bands are float32
-and unmasked, so a GeoTIFF export and a NumPy ``computePixels`` carry the same values.
+``key`` is the frame's index in its tile's frame list (:mod:`aef_ee.videos.export.plan`), four digits. All bands are
+float32 and unmasked, so a GeoTIFF export and a NumPy ``computePixels`` carry the same values.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 For up to thousands of sites. Sites are grouped into tiles (one image listing per tile and source), each site's
 frames are fetched as flattened bands on the site's own grid (several requests when the bands exceed Earth
-Engine's request size), assembled into a video and written by :class:`~aef_ee.videos.format.VideoWriter`. Requests run on
-a bounded thread pool and retry quota and transient errors with backoff. The export is resumable (see
+Engine's request size), assembled into a video and written by :class:`~aef_ee.videos.format.VideoWriter`. Requests run
+on a bounded thread pool and retry quota and transient errors with backoff. The export is resumable (see
 :mod:`aef_ee.videos.export.manifest`).
 """
 
@@ -69,7 +69,7 @@ class EarthEngineBackend:
         arrays: dict[str, np.ndarray] = {}
         for chunk in self._chunks(site, frames, sources):
             image, names = flat_image(chunk, sources, reducer)
-            result = call_with_retry(lambda: _compute_pixels(image, site), retries=self.retries,
+            result = call_with_retry(lambda image=image: _compute_pixels(image, site), retries=self.retries,
                                      base_delay_s=self.base_delay_s)
             for name in names:
                 arrays[name] = np.asarray(result[name], np.float32)
