@@ -147,19 +147,25 @@ def compute_pixels(image: Image, grid: Grid, *, fill: float = 0) -> tuple[list[n
 
 
 def to_npy(names: Sequence[str], values: Sequence[np.ndarray]) -> bytes:
-    """A structured (H, W) array with one field per band, as Earth Engine's NPY format."""
+    """A structured (H, W) array with one field per band, as Earth Engine's NPY format.
+
+    One band is written as it is (a structured view of it, no copy); several are interleaved once. The bytes are
+    assembled with one copy (``np.save`` into a buffer would copy the array twice)."""
     for name, v in zip(names, values):
         if v.ndim != 2:
             raise InvalidArgument(
                 f"Band '{name}' holds arrays of shape {v.shape[2:]} per pixel; flatten it with arrayFlatten() "
                 "before computing pixels.")
     dtype = np.dtype([(name, v.dtype) for name, v in zip(names, values)])
-    out = np.empty(values[0].shape, dtype=dtype)
-    for name, v in zip(names, values):
-        out[name] = v
-    buffer = io.BytesIO()
-    np.save(buffer, out, allow_pickle=False)
-    return buffer.getvalue()
+    if len(values) == 1:
+        out = np.ascontiguousarray(values[0]).view(dtype)
+    else:
+        out = np.empty(values[0].shape, dtype=dtype)
+        for name, v in zip(names, values):
+            out[name] = v
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(out))
+    return b"".join([header.getvalue(), memoryview(out).cast("B")])
 
 
 def to_geotiff(

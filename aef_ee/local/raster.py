@@ -282,7 +282,9 @@ def constant_image(values: Sequence[float | int], names: Sequence[str] | None = 
     def read(grid: Grid, indexes: Sequence[int]) -> list[BandPixels]:
         return [(np.broadcast_to(arrays[i], grid.shape), true_mask(grid.shape)) for i in indexes]
 
-    return Image(specs, read, pixelwise=ANY_LATTICE)
+    image = Image(specs, read, pixelwise=ANY_LATTICE)
+    image.constant_values = tuple(values)  # type: ignore[attr-defined]  # lets operations fuse (Image.reduce)
+    return image
 
 
 # --- images backed by raster files -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 from aef_ee.local.algorithms import pixel_types
 from aef_ee.local.algorithms.image import as_image, image_rename, select_by_names
 from aef_ee.local.algorithms.pixel_types import binary_type, cast_type, cast_values, unary_type
+from aef_ee.local.algorithms.reducer_kinds import Sum
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.geometry_raster import as_geometry, geometry_mask, pixel_areas
@@ -117,7 +118,9 @@ def binary_op(
 
     footprint = a.footprint if a.footprint is not None else b.footprint
     # Every operation built here is pixel-wise: on a shared source lattice it may run at the source resolution.
-    return Image(specs, read, a.properties, footprint=footprint, pixelwise=common_lattice(a.pixelwise, b.pixelwise))
+    out = Image(specs, read, a.properties, footprint=footprint, pixelwise=common_lattice(a.pixelwise, b.pixelwise))
+    out.operands = (op, a, b) if na == nb else None  # type: ignore[attr-defined]  # for fused forms (Image.reduce)
+    return out
 
 
 _NARROWED_UFUNCS = (np.add, np.subtract, np.multiply)
@@ -559,12 +562,66 @@ def image_reduce(image: Any, reducer: Any) -> Image:
     is_default = all(b.is_default_projection for b in src.bands)
     specs = [BandSpec(n, t, proj, None, is_default) for n, t in zip(names, ptypes)]
 
+    weighted = _weighted_bands(src) if type(reducer) is Sum else None
+
     def read(grid, wanted):
-        pixels = src.compute(grid)
+        if weighted is not None:
+            image, weights = weighted
+            bands = image.compute(grid)
+            if all(_all_valid(m) for _, m in bands):
+                total = _weighted_sum([v for v, _ in bands], weights, grid.shape)
+                return [(total.astype(specs[w].pixel_type.dtype, copy=False), true_mask(grid.shape)) for w in wanted]
+            # Masked bands: the products (as Image.multiply computes them), each left out where masked.
+            with np.errstate(all="ignore"):
+                pixels = [(np.multiply(v, weight, dtype=np.float64), m) for (v, m), weight in
+                          zip(bands, weights, strict=True)]
+        else:
+            pixels = src.compute(grid)
         results = reducer.reduce_stack([v for v, _ in pixels], [m for _, m in pixels])
         return [(results[w][0].astype(specs[w].pixel_type.dtype, copy=False), results[w][1]) for w in wanted]
 
     return _pixelwise(src.with_bands(specs, read), src)  # a reduction over the bands of each pixel
+
+
+def _all_valid(mask: np.ndarray) -> bool:
+    mask = np.asarray(mask)
+    return mask.ndim == 0 or (all(s == 0 for s in mask.strides) and bool(mask.flat[0]))
+
+
+def _weighted_bands(image: Image) -> tuple[Image, np.ndarray] | None:
+    """(x, w) when ``image`` is ``x.multiply(w)`` with w constant numbers, one per band of x (a weighted sum of
+    bands, such as a similarity score: ``img.multiply(ee.Image.constant(v)).reduce(ee.Reducer.sum())``)."""
+    operands = getattr(image, "operands", None)
+    if operands is None or operands[0] != "multiply":
+        return None
+    _, a, b = operands
+    for x, c in ((a, b), (b, a)):
+        weights = getattr(c, "constant_values", None)
+        if weights is not None and len(weights) == len(x.bands) == len(image.bands) \
+                and all(band.pixel_type.precision == "double" for band in image.bands):
+            return x, np.asarray(weights, np.float64)
+    return None
+
+
+# Pixels per chunk of the fused weighted sum: its two float64 temporaries (1 MiB) stay in the CPU's cache.
+_WEIGHTED_SUM_CHUNK = 65536
+
+
+def _weighted_sum(values: list[np.ndarray], weights: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """sum_k values[k] * weights[k] in float64, band by band in order (so exactly what multiplying each band by its
+    double weight and summing the products gives), a cache-sized chunk of pixels at a time instead of one
+    band-sized float64 temporary per band."""
+    total = np.zeros(shape[0] * shape[1], np.float64)
+    flats = [np.ascontiguousarray(np.broadcast_to(v, shape)).reshape(-1) for v in values]
+    product = np.empty(_WEIGHTED_SUM_CHUNK, np.float64)
+    for start in range(0, total.size, _WEIGHTED_SUM_CHUNK):
+        stop = min(start + _WEIGHTED_SUM_CHUNK, total.size)
+        part, tmp = total[start:stop], product[:stop - start]
+        for flat, weight in zip(flats, weights, strict=True):
+            tmp[:] = flat[start:stop]  # a plain conversion, then same-type arithmetic (no buffered casting)
+            tmp *= weight
+            part += tmp
+    return total.reshape(shape)
 
 
 # --- projections and resampling --------------------------------------------------------------------------
