@@ -162,6 +162,9 @@ def _subset(image: Image, indexes: Sequence[int], new_names: Sequence[str] | Non
 
     out = image.with_bands(specs, read)
     out.pixelwise = image.pixelwise  # picking or renaming bands keeps an image pixel-wise
+    constants = getattr(image, "constant_values", None)
+    if constants is not None:  # renamed constants are still constants (ee.Image.constant(v).rename(names))
+        out.constant_values = tuple(constants[i] for i in indexes)  # type: ignore[attr-defined]
     return out
 
 

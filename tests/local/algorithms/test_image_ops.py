@@ -77,9 +77,13 @@ def test_weighted_band_sum_is_exact_in_double(ee, stack_engine):
     want = np.zeros(data.shape[1:])
     for band, weight in zip(data, weights):
         want += band.astype(np.float64) * weight
+    # Named constants, as aef_ee.ops.similarity builds them, take the same path.
+    named = pixels(image.multiply(ee.Image.constant(weights).rename([f"b{i}" for i in range(6)]))
+                   .reduce(ee.Reducer.sum()))
     assert fused.dtype == np.float64  # float bands times double constants are double (the union rule)
     np.testing.assert_array_equal(fused, want)
     np.testing.assert_array_equal(plain, want)
+    np.testing.assert_array_equal(named, want)
     # With a masked band the sum leaves it out where it is masked, as Reducer.sum does.
     holes = pixels(ee.Image("projects/local/assets/holed").multiply(ee.Image.constant(weights))
                    .reduce(ee.Reducer.sum()))
