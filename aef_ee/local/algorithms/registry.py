@@ -33,6 +33,7 @@ FAMILIES: tuple[str, ...] = (
     "terrain",
     "resolution",
     "sample_rectangle",
+    "arrays",
     "collection",
     "composite",
     "geometry",
@@ -81,9 +82,11 @@ _CAST_SPELLINGS = {
 # Alias -> canonical name: the second names Earth Engine gives one algorithm (identical description and arguments in
 # its algorithm list). Families register only the canonical names.
 ALIASES: Mapping[str, str] = {
-    **{f"{kind}.{snake}": f"{kind}.{camel}" for kind in ("Image", "Number") for camel, snake in _SNAKE_CASE.items()},
+    **{f"{kind}.{snake}": f"{kind}.{camel}"
+       for kind in ("Image", "Number", "Array") for camel, snake in _SNAKE_CASE.items()},
     **{f"{kind}.{alias}": f"{kind}.{cast}"
-       for kind in ("Image", "Number") for cast, spellings in _CAST_SPELLINGS.items() for alias in spellings},
+       for kind in ("Image", "Number", "Array") for cast, spellings in _CAST_SPELLINGS.items() for alias in spellings},
+    "Array.matrixTranspose": "Array.transpose",
     "Filter.eq": "Filter.equals",
     "Filter.neq": "Filter.notEquals",
     "Filter.lt": "Filter.lessThan",
