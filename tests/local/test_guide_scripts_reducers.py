@@ -147,3 +147,39 @@ def test_sample_rectangle(ee_local, belgium):
         image.sampleRectangle(region=outside).getInfo()
     padded = np.array(image.sampleRectangle(region=outside, defaultValue=-1).getInfo()["properties"]["B4"])
     assert padded.shape == (10, 10) and (padded[:5] == -1).all() and (padded[5:, 5:] == bands["B4"][:5, :5]).all()
+
+
+def test_linear_regression_over_time_per_pixel(ee_local, demo_catalog_dir: Path, belgium):
+    ee = ee_local
+    _, t, crs = belgium
+
+    # The "Linear Regression" guide: a constant band, a time band from metadata, the dependent band; then the
+    # coefficients' array flattened into named bands.
+    def add_bands(image):
+        ndvi = image.normalizedDifference(["B8", "B4"]).rename("ndvi")
+        time = image.metadata("system:time_start").divide(1e12).rename("t")
+        return ee.Image.cat(ee.Image(1).rename("constant"), time, ndvi)
+
+    collection = ee.ImageCollection(S2).filter(ee.Filter.stringEndsWith("system:index", "_BE")).map(add_bands)
+    regression = collection.select(["constant", "t", "ndvi"]).reduce(ee.Reducer.linearRegression(numX=2, numY=1))
+    coefficients = regression.select(["coefficients"]).arrayProject([0]).arrayFlatten([["offset", "trend"]])
+    got = _pixels(ee, coefficients.addBands(regression.select("residuals").arrayGet([0])),
+                  _grid(t, crs, 10, 100, 100))
+    import json
+
+    x_rows, y_rows = [], []
+    for manifest in sorted((demo_catalog_dir / S2).glob("*_BE.image.json")):
+        meta = json.loads(manifest.read_text())
+        with rasterio.open(manifest.parent / meta["bands"][0]["path"]) as ds:
+            b4, b8 = ds.read(3).astype(np.float64), ds.read(7).astype(np.float64)
+        ndvi = np.where((b4 == 65535) | (b8 == 65535), np.nan, ((b8 - b4) / (b8 + b4)).astype(np.float32))
+        x_rows.append(meta["properties"]["system:time_start"] / 1e12)
+        y_rows.append(ndvi)
+    x, y = np.array(x_rows), np.stack(y_rows)
+    for r, c in ((3, 4), (50, 50), (97, 12)):
+        ok = ~np.isnan(y[:, r, c])
+        design = np.stack([np.ones(ok.sum()), x[ok]], axis=1)
+        want, *_ = np.linalg.lstsq(design, y[ok, r, c], rcond=None)
+        assert [got["offset"][r, c], got["trend"][r, c]] == pytest.approx(want, rel=1e-6)
+        rms = np.sqrt(np.mean((y[ok, r, c] - design @ want) ** 2))
+        assert got["residuals"][r, c] == pytest.approx(rms, rel=1e-5)

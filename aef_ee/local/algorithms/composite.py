@@ -173,11 +173,14 @@ def _in_row_chunks(read: Callable, depth: int, specs: Sequence[BandSpec]) -> Cal
         rows = max(1, STACK_VALUES // max(1, depth * grid.width))
         if rows >= grid.height:
             return read(grid, wanted)
-        values = [np.empty(grid.shape, specs[w].pixel_type.dtype) for w in wanted]
+        values: list[np.ndarray | None] = [None] * len(wanted)
         masks = [np.empty(grid.shape, bool) for _ in wanted]
         for r0 in range(0, grid.height, rows):
             r1 = min(r0 + rows, grid.height)
             for k, (v, m) in enumerate(read(grid.window(r0, r1), wanted)):
+                v = np.asarray(v)
+                if values[k] is None:  # array-valued bands (a regression's coefficients) have trailing axes
+                    values[k] = np.empty(grid.shape + v.shape[2:], specs[wanted[k]].pixel_type.dtype)
                 values[k][r0:r1] = v
                 masks[k][r0:r1] = m
         return list(zip(values, masks))

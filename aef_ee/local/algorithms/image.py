@@ -380,3 +380,18 @@ def load_geotiff(uri: str) -> Image:
         bands.append((entry["id"], FileBand(path, entry["band"], entry["nodata"]),
                       PixelType.from_dtype(entry["data_type"]), proj, dims))
     return file_image(bands, {"system:index": uri.rsplit("/", 1)[-1]}, footprint=footprint)
+
+
+@algorithm("Image.metadata")
+def image_metadata(image: Image, property: str, name: str | None = None) -> Image:  # noqa: A002
+    """Earth Engine's ``Image.metadata``: "a constant image of type double from a metadata property", band named
+    ``name`` or the property. Unbounded, in the default projection, like every constant."""
+    src = as_image(image)
+    if property not in src.properties:
+        raise NotFound(f"Image.metadata: the image has no property '{property}'.")
+    value = src.properties[property]
+    if isinstance(value, Date):
+        value = value.millis
+    if not isinstance(value, (int, float, np.number, bool)):
+        raise InvalidArgument(f"Image.metadata: property '{property}' is not a number: {value!r}.")
+    return constant_image([float(value)], [name or property], types=[PixelType("double")])

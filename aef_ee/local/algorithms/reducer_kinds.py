@@ -611,6 +611,41 @@ class LinearRegression(Reducer):
         if beta is not None:
             self.args["beta"] = beta
 
+    def reduce_inputs(self, inputs, masks):
+        """Per pixel over the layers (ImageCollection.reduce): 'coefficients' (H, W, num_x, num_y) and 'residuals'
+        (H, W, num_y), array-valued bands; masked where a pixel has no more valid layers than num_x or a singular
+        system. Least squares only (the robust form is for tables)."""
+        if self.robust:
+            raise InvalidArgument("Reducer.robustLinearRegression: the local engine applies it to tables and "
+                                  "regions, not pixel by pixel; use Reducer.linearRegression.")
+        k, m = self.num_x, self.num_y
+        shape = stack_shape([v for layer in inputs for v in layer], [mk for layer in masks for mk in layer])
+        xtx = np.zeros(shape + (k, k))
+        xty = np.zeros(shape + (k, m))
+        yty = np.zeros(shape + (m,))
+        n = np.zeros(shape)
+        for i in range(len(inputs[0])):
+            ok = np.ones(shape, bool)
+            for j in range(self.n_inputs):
+                ok &= np.broadcast_to(masks[j][i], shape)
+            x = np.stack([np.where(ok, np.asarray(inputs[j][i], np.float64), 0.0) for j in range(k)], axis=-1)
+            y = np.stack([np.where(ok, np.asarray(inputs[k + j][i], np.float64), 0.0) for j in range(m)], axis=-1)
+            xtx += x[..., :, None] * x[..., None, :]
+            xty += x[..., :, None] * y[..., None, :]
+            yty += y * y
+            n += ok
+        with np.errstate(all="ignore"):
+            det_ok = np.abs(np.linalg.det(xtx)) > 1e-12 * np.maximum(1.0, np.abs(xtx).max(axis=(-2, -1))) ** k
+        valid = (n > k) & det_ok
+        safe = np.where(valid[..., None, None], xtx, np.eye(k))
+        coefficients = np.linalg.solve(safe, np.where(valid[..., None, None], xty, 0.0))
+        sse = yty - 2 * np.einsum("...km,...km->...m", coefficients, xty) + np.einsum(
+            "...km,...kl,...lm->...m", coefficients, xtx, coefficients)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            residuals = np.sqrt(np.maximum(sse, 0.0) / np.maximum(n, 1)[..., None])
+        return [(np.where(valid[..., None, None], coefficients, 0.0), valid),
+                (np.where(valid[..., None], residuals, 0.0), valid)]
+
     def _samples(self, values, weights):
         data = as_numbers(values).reshape(len(values), self.n_inputs)
         x, y = data[:, :self.num_x], data[:, self.num_x:]

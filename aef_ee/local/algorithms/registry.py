@@ -34,6 +34,7 @@ FAMILIES: tuple[str, ...] = (
     "resolution",
     "sample_rectangle",
     "arrays",
+    "array_images",
     "collection",
     "composite",
     "geometry",
