@@ -183,3 +183,23 @@ def test_linear_regression_over_time_per_pixel(ee_local, demo_catalog_dir: Path,
         assert [got["offset"][r, c], got["trend"][r, c]] == pytest.approx(want, rel=1e-6)
         rms = np.sqrt(np.mean((y[ok, r, c] - design @ want) ** 2))
         assert got["residuals"][r, c] == pytest.approx(rms, rel=1e-5)
+
+
+def test_mode_and_count_distinct_per_pixel(ee_local, demo_catalog_dir: Path, belgium):
+    ee = ee_local
+    _, t, crs = belgium
+    # Classes per month (B8 above 2500, plus B4 above 500), then their mode and how many distinct ones per pixel.
+    collection = ee.ImageCollection(S2).filter(ee.Filter.stringEndsWith("system:index", "_BE")).map(
+        lambda image: image.select("B8").gt(2500).add(image.select("B4").gt(500)).rename("c")
+        .updateMask(image.select("B8").neq(65535)))
+    got = _pixels(ee, collection.reduce(ee.Reducer.mode()).addBands(
+        collection.reduce(ee.Reducer.countDistinct())), _grid(t, crs, 10, 100, 100))
+    layers = []
+    for path in sorted((demo_catalog_dir / S2).glob("*_BE.tif")):
+        with rasterio.open(path) as ds:
+            b4, b8 = ds.read(3).astype(np.float64), ds.read(7).astype(np.float64)
+        layers.append(np.where(b8 == 65535, np.nan, (b8 > 2500).astype(float) + (b4 > 500)))
+    stack = np.stack(layers)
+    counts = np.stack([(stack == v).sum(axis=0) for v in (0, 1, 2)])
+    np.testing.assert_array_equal(got["c_mode"], np.argmax(counts, axis=0))  # ties: the smallest value
+    np.testing.assert_array_equal(got["c_count"], (counts > 0).sum(axis=0))
