@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--time", help="START[/END] as ISO dates, e.g. 2024-01-01/2025-01-01")
     add.add_argument("--property", action="append", metavar="KEY=VALUE", help="a property (numbers parsed)")
     add.add_argument("--overwrite", action="store_true", help="replace an existing asset with that ID")
+    add.add_argument("--collection", action="store_true",
+                     help="the parent is an ImageCollection: create it as one if missing (rasters only)")
     add.add_argument("--catalog", help="catalog directory (default: the demo catalog)")
     add.set_defaults(catalog_func=_add)
     demo = sub.add_parser("demo", help="build the demo catalog from the repository's data/")
@@ -38,7 +40,7 @@ def _add(args: argparse.Namespace) -> int:
     time_start, time_end = parse_time_range(args.time) if args.time else (None, None)
     record = add_to_catalog(
         _root(args), args.asset_id, args.file, time_start=time_start, time_end=time_end,
-        properties=parse_properties(args.property or []), overwrite=args.overwrite,
+        properties=parse_properties(args.property or []), overwrite=args.overwrite, collection=args.collection,
     )
     print(f"added {record.type} {record.id}")
     return 0

@@ -6,27 +6,46 @@ Layout under a catalog root (the contract with the engine; see docs/catalog.md):
   ``projects/<p>/assets/Y`` at ``<root>/projects/<p>/assets/Y``;
 - containers (FOLDER, IMAGE_COLLECTION) are directories holding ``_asset.json``;
 - an image is ``<root>/<id>.image.json`` listing its bands (file, 1-based band index, dtype, nodata) and properties;
-- a table is ``<root>/<id>.table.json`` naming a GeoJSON FeatureCollection in EPSG:4326 (or GeoParquet).
+- a table is ``<root>/<id>.table.json`` naming a GeoJSON FeatureCollection in EPSG:4326 (or GeoParquet);
+- a leaf manifest written here has a ``version``; the data files it owns (written by ``catalog add``, exports,
+  copies) live in ``_data/<version>/`` beside it, where no asset ID can map (segments never start with ``_``).
+  Files that manifests name elsewhere (the demo catalog's, a Cloud GeoTIFF) are never removed with an asset.
 
-Entry point: :class:`Catalog`. Every write is atomic (:mod:`aef_ee.atomic`: a hidden ``.tmp-`` file in the same
-directory, then ``os.replace``), so a reader never sees half a manifest.
+Entry point: :class:`Catalog`. Every write is one commit of :mod:`aef_ee.local.catalog_commit`: everything is
+written under a temporary name, then one rename makes it visible (a manifest swap, or the rename of a whole new
+folder), so a reader, or the next start after a kill, sees the old state or the new one, never a mix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import logging
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Iterator, TypedDict
 
 import numpy as np
 
-from aef_ee.atomic import write_json_atomic
+from aef_ee.atomic import TEMP_PREFIX
+from aef_ee.local.catalog_commit import (
+    DATA_DIR,
+    STAGING_DIR,
+    TRASH_DIR,
+    Stage,
+    catalog_lock,
+    commit,
+    link_or_copy,
+    needs_recovery,
+    new_version,
+    remove_action,
+    rename_action,
+    stage_tree_copy,
+    write_json,
+)
 from aef_ee.local.errors import AlreadyExists, AssetNotFound, EngineError, InvalidArgument, InvalidAssetId
 
 __all__ = [
@@ -34,7 +53,10 @@ __all__ = [
     "BandEntry",
     "Catalog",
     "CONTAINER_TYPES",
-    "write_json_atomic",  # aef_ee.atomic's, re-exported for the catalog writers that import it from here
+    "FOLDER",
+    "IMAGE",
+    "IMAGE_COLLECTION",
+    "TABLE",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +79,7 @@ _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # A file name is at most 255 bytes on common file systems; ".image.json" and a temporary suffix must still fit.
 MAX_SEGMENT_LENGTH = 200
 _TIME_PROPERTIES = ("system:time_start", "system:time_end")
+_VERSION = re.compile(r"[0-9a-f]{8,64}")
 
 
 class BandEntry(TypedDict, total=False):
@@ -107,6 +130,9 @@ class Catalog:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        if needs_recovery(self.root):  # a writer was killed: finish or undo its commit, remove its leftovers
+            with catalog_lock(self.root):
+                pass
 
     def __repr__(self) -> str:
         return f"Catalog({str(self.root)!r})"
@@ -313,7 +339,19 @@ class Catalog:
             raise InvalidArgument(f"Asset '{record.id}': {what} path {path!r} leaves the catalog directory")
         return str(resolved)
 
-    # ----- writing -----
+    # ----- writing (every write is one commit of aef_ee.local.catalog_commit) -----
+
+    def stage(self) -> Stage:
+        """A private staging folder for the data files of one write.
+
+        Write each file at ``stage.file(name)``, name it ``stage.ref(name)`` in the manifest (a band's or a table's
+        ``path``), and pass ``data=stage`` to :meth:`write_image` / :meth:`write_table`, which commits the files
+        with the manifest in one step. Use it as a context manager; what is not committed is removed on exit.
+        """
+        return Stage(self.root)
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return catalog_lock(self.root)
 
     def _parent_id(self, cid: str) -> str | None:
         """The parent's canonical id; None for a top-level public asset (parent: the root)."""
@@ -321,25 +359,88 @@ class Catalog:
             raise InvalidAssetId(f"Invalid asset ID {cid!r}: a project root cannot be created or written")
         return cid.rsplit("/", 1)[0] if "/" in cid else None
 
-    def _require_parent(self, cid: str, child_type: str, make_parents: bool) -> None:
-        parent = self._parent_id(cid)
-        if parent is None:
-            return
-        record = self._find(parent, self._base(parent))
-        if record is None:
+    def _missing_parents(self, cid: str, child_type: str, make_parents: bool,
+                         parent_type: str = FOLDER) -> list[tuple[str, str]]:
+        """The ancestors of ``cid`` to create, top-down, as (id, type); checks the existing parent's type.
+
+        ``parent_type`` is the type of the direct parent when it is created (ancestors above it are FOLDERs);
+        IMAGE_COLLECTION also requires an existing parent to be one.
+        """
+        missing: list[tuple[str, str]] = []
+        child, kind = cid, child_type
+        while (parent := self._parent_id(child)) is not None:
+            record = self._find(parent, self._base(parent))
+            if record is not None:
+                if record.type not in CONTAINER_TYPES:
+                    raise InvalidArgument(f"Parent '{parent}' of asset '{child}' is a {record.type}, not a folder.")
+                if record.type == IMAGE_COLLECTION and kind != IMAGE:
+                    raise InvalidArgument(f"An IMAGE_COLLECTION holds only images; cannot put a {kind} at "
+                                          f"'{child}'.")
+                if not missing and parent_type == IMAGE_COLLECTION and record.type != IMAGE_COLLECTION:
+                    raise InvalidArgument(f"Parent '{parent}' of asset '{child}' is a {record.type}, not an "
+                                          "IMAGE_COLLECTION.")
+                break
             if not make_parents:
                 raise AssetNotFound(f"Parent folder '{parent}' of asset '{cid}' does not exist.")
-            self.create_container(parent, FOLDER, make_parents=True)
-            return
-        if record.type not in CONTAINER_TYPES:
-            raise InvalidArgument(f"Parent '{parent}' of asset '{cid}' is a {record.type}, not a folder.")
-        if record.type == IMAGE_COLLECTION and child_type != IMAGE:
-            raise InvalidArgument(f"An IMAGE_COLLECTION holds only images; cannot put a {child_type} at '{cid}'.")
+            ptype = parent_type if not missing else FOLDER
+            if ptype == IMAGE_COLLECTION and kind != IMAGE:
+                raise InvalidArgument(f"An IMAGE_COLLECTION holds only images; cannot put a {kind} at '{child}'.")
+            missing.append((parent, ptype))
+            child, kind = parent, ptype
+        return missing[::-1]
 
-    def create_container(self, asset_id: str, type: str, properties: dict | None = None, *,
+    def _free_folder(self, cid: str, path: Path) -> None:
+        """Refuses a path that a non-asset file or non-empty folder occupies (a rename cannot replace it)."""
+        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+            return
+        if os.path.lexists(path):
+            raise AlreadyExists(f"Cannot create asset '{cid}': {str(path)!r} exists and is not an asset; move it "
+                                "out of the catalog first.")
+
+    def _stage_containers(self, stage: Stage, chain: list[tuple[str, str]],
+                          last: dict | None = None) -> tuple[Path, Path]:
+        """Writes the containers of ``chain`` (top-down) as a tree in ``stage``; ``last`` replaces the manifest of
+        the deepest one. Returns (the staged top folder, where it goes)."""
+        top_id = chain[0][0]
+        tree, top = stage.dir / "tree", self._base(top_id)
+        for index, (cid, kind) in enumerate(chain):
+            folder = tree / self._base(cid).relative_to(top)
+            folder.mkdir(mode=0o755)
+            manifest = last if last is not None and index == len(chain) - 1 else {"type": kind, "properties": {}}
+            write_json(folder / CONTAINER_MANIFEST, manifest)
+        return tree, top
+
+    def _loose_manifest(self, manifest: dict) -> Path:
+        """A temporary manifest in ``.staging`` (for short writes made while holding the lock)."""
+        (self.root / STAGING_DIR).mkdir(exist_ok=True)
+        path = self.root / STAGING_DIR / f"{TEMP_PREFIX}{new_version()}.json"
+        write_json(path, manifest)
+        return path
+
+    def _owned_data(self, record: AssetRecord) -> Path | None:
+        """The ``_data/<version>`` folder that only ``record``'s manifest uses, if any."""
+        version = record.manifest.get("version")
+        if record.type in CONTAINER_TYPES or not isinstance(version, str) or not _VERSION.fullmatch(version):
+            return None
+        path = record.manifest_path.parent / DATA_DIR / version
+        return path if path.is_dir() else None
+
+    def _leaf_removal(self, record: AssetRecord) -> list[list[str]]:
+        actions = [remove_action(self.root, record.manifest_path)]
+        owned = self._owned_data(record)
+        if owned is not None:
+            actions.append(remove_action(self.root, owned))
+        return actions
+
+    def _check_unchanged(self, record: AssetRecord) -> None:
+        current = self._find(record.id, self._base(record.id))
+        if current is None or current.manifest != record.manifest:
+            raise AlreadyExists(f"Asset '{record.id}' changed while it was being copied or moved; try again.")
+
+    def create_container(self, asset_id: str, type: str, properties: dict | None = None, *,  # noqa: A002
                          title: str | None = None, description: str | None = None,
                          make_parents: bool = False, exist_ok: bool = False) -> AssetRecord:
-        """Create a FOLDER or IMAGE_COLLECTION.
+        """Create a FOLDER or IMAGE_COLLECTION (with its missing parents, in one rename).
 
         Args:
             asset_id: the new container's ID.
@@ -355,63 +456,53 @@ class Catalog:
         if type not in CONTAINER_TYPES:
             raise InvalidArgument(f"Container type must be one of {CONTAINER_TYPES}, got {type!r}")
         cid, base = self._paths(asset_id)
-        existing = self._find(cid, base)
-        if existing is not None:
-            if exist_ok and existing.type == type:
-                return existing
-            raise AlreadyExists(f"Cannot create asset '{cid}': a {existing.type} with that ID already exists.")
-        self._require_parent(cid, type, make_parents)
         manifest: dict[str, Any] = {"type": type, "properties": _check_properties(properties or {}, cid)}
         if title is not None:
             manifest["title"] = str(title)
         if description is not None:
             manifest["description"] = str(description)
-        base.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(base / CONTAINER_MANIFEST, manifest)
+        with self._locked():
+            existing = self._find(cid, base)
+            if existing is not None:
+                if exist_ok and existing.type == type:
+                    return existing
+                raise AlreadyExists(f"Cannot create asset '{cid}': a {existing.type} with that ID already exists.")
+            chain = [*self._missing_parents(cid, type, make_parents), (cid, type)]
+            with Stage(self.root) as stage:
+                tree, top = self._stage_containers(stage, chain, manifest)
+                top.parent.mkdir(parents=True, exist_ok=True)
+                self._free_folder(chain[0][0], top)
+                commit(self.root, [(tree, top)])
         return self.get(cid)
 
-    def _prepare_leaf(self, asset_id: str, kind: str, overwrite: bool, make_parents: bool) -> tuple[str, Path]:
-        cid, base = self._paths(asset_id)
-        existing = self._find(cid, base)
-        if existing is not None:
-            if not overwrite or existing.type in CONTAINER_TYPES:
-                raise AlreadyExists(f"Cannot write asset '{cid}': a {existing.type} with that ID already exists"
-                                    + ("" if existing.type in CONTAINER_TYPES else " (pass overwrite=True)") + ".")
-            if existing.type != kind:
-                existing.manifest_path.unlink()
-        self._require_parent(cid, kind, make_parents)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        return cid, base
-
     def write_image(self, asset_id: str, bands: list[dict], properties: dict, *, overwrite: bool = False,
-                    make_parents: bool = False) -> AssetRecord:
-        """Write (atomically) the manifest of image ``asset_id``.
+                    make_parents: bool = False, parent_type: str = FOLDER, data: Stage | None = None) -> AssetRecord:
+        """Write image ``asset_id``: its manifest and, with ``data``, its staged data files, in one commit.
 
         Args:
             bands: :class:`BandEntry` dicts; ``data_type`` is normalised to the numpy dtype name.
             properties: metadata; ``system:time_start``/``system:time_end`` must be integers (ms since epoch).
-            overwrite: replace an existing image or table of that ID.
-            make_parents: create missing ancestors as FOLDERs.
+            overwrite: replace an existing image or table of that ID (its own ``_data`` goes with it).
+            make_parents: create missing ancestors (the direct parent as ``parent_type``, the others as FOLDERs).
+            data: a :meth:`stage` holding the files the bands name with ``stage.ref(name)``.
 
         Raises:
             InvalidArgument: a malformed band list or property. AlreadyExists, AssetNotFound: see
                 :meth:`create_container`.
         """
-        cid, base = self._paths(asset_id)
-        checked = _check_bands(bands, cid)
-        props = _check_properties(properties, cid)
-        cid, base = self._prepare_leaf(cid, IMAGE, overwrite, make_parents)
-        write_json_atomic(base.with_name(base.name + IMAGE_SUFFIX),
-                          {"type": IMAGE, "bands": checked, "properties": props})
-        return self.get(cid)
+        cid, _ = self._paths(asset_id)
+        manifest = {"type": IMAGE, "version": data.version if data is not None else new_version(),
+                    "bands": _check_bands(bands, cid), "properties": _check_properties(properties, cid)}
+        return self._commit_leaf(cid, IMAGE, manifest, overwrite=overwrite, make_parents=make_parents,
+                                 parent_type=parent_type, data=data)
 
     def write_table(self, asset_id: str, path: str, properties: dict | None = None, *, overwrite: bool = False,
-                    make_parents: bool = False) -> AssetRecord:
-        """Write (atomically) the manifest of table ``asset_id`` whose features are in ``path``.
+                    make_parents: bool = False, data: Stage | None = None) -> AssetRecord:
+        """Write table ``asset_id`` whose features are in ``path`` (with ``data``, a staged file), in one commit.
 
         Args:
             path: a GeoJSON FeatureCollection in EPSG:4326 (``.geojson``/``.json``) or a GeoParquet file,
-                relative to the manifest's directory, absolute, or ``gs://``.
+                relative to the manifest's directory, absolute, ``gs://``, or ``data.ref(name)``.
 
         Raises:
             InvalidArgument: ``path`` is empty or has another extension. AlreadyExists, AssetNotFound: see
@@ -420,9 +511,61 @@ class Catalog:
         cid, _ = self._paths(asset_id)
         if not isinstance(path, str) or not path.lower().endswith(TABLE_DATA_SUFFIXES):
             raise InvalidArgument(f"Table '{cid}': path must end in one of {TABLE_DATA_SUFFIXES}, got {path!r}")
-        props = _check_properties(properties or {}, cid)
-        cid, base = self._prepare_leaf(cid, TABLE, overwrite, make_parents)
-        write_json_atomic(base.with_name(base.name + TABLE_SUFFIX), {"type": TABLE, "path": path, "properties": props})
+        manifest = {"type": TABLE, "version": data.version if data is not None else new_version(), "path": path,
+                    "properties": _check_properties(properties or {}, cid)}
+        return self._commit_leaf(cid, TABLE, manifest, overwrite=overwrite, make_parents=make_parents, data=data)
+
+    def _commit_leaf(self, cid: str, kind: str, manifest: dict, *, overwrite: bool, make_parents: bool,
+                     parent_type: str = FOLDER, data: Stage | None = None,
+                     moved_from: AssetRecord | None = None) -> AssetRecord:
+        """One commit writing a leaf manifest (and ``data``'s files to ``_data/<version>``): a manifest swap, or the
+        rename of the top-most new parent folder; the replaced leaf and a moved source are removed after it."""
+        base = self._base(cid)
+        final = base.with_name(base.name + (IMAGE_SUFFIX if kind == IMAGE else TABLE_SUFFIX))
+        with self._locked():
+            existing = self._find(cid, base)
+            on_commit: list[list[str]] = []
+            if existing is not None:
+                if not overwrite or existing.type in CONTAINER_TYPES:
+                    raise AlreadyExists(
+                        f"Cannot write asset '{cid}': a {existing.type} with that ID already exists"
+                        + ("" if existing.type in CONTAINER_TYPES else " (pass overwrite=True)") + ".")
+                if existing.manifest_path != final:  # an image replaced by a table, or the reverse
+                    on_commit.append(remove_action(self.root, existing.manifest_path))
+                if (owned := self._owned_data(existing)) is not None:
+                    on_commit.append(remove_action(self.root, owned))
+            chain = self._missing_parents(cid, kind, make_parents, parent_type)
+            if moved_from is not None:
+                self._check_unchanged(moved_from)
+                on_commit += self._leaf_removal(moved_from)
+            has_data = data is not None and data.data_dir.is_dir()
+            with contextlib.ExitStack() as stack:
+                if chain:
+                    stage = data if data is not None else stack.enter_context(Stage(self.root))
+                    tree, top = self._stage_containers(stage, chain)
+                    folder = tree / base.parent.relative_to(top)
+                    if has_data:
+                        (folder / DATA_DIR).mkdir(mode=0o755)
+                        os.replace(stage.data_dir, folder / DATA_DIR / stage.version)
+                    write_json(folder / final.name, manifest)
+                    top.parent.mkdir(parents=True, exist_ok=True)
+                    self._free_folder(chain[0][0], top)
+                    commit(self.root, [(tree, top)], on_commit=on_commit)
+                else:
+                    base.parent.mkdir(parents=True, exist_ok=True)  # a project root's folder may not exist yet
+                    renames, on_abort = [], []
+                    if has_data:
+                        target = base.parent / DATA_DIR / data.version  # type: ignore[union-attr]
+                        target.parent.mkdir(exist_ok=True)
+                        renames.append((data.data_dir, target))  # type: ignore[union-attr]
+                        on_abort.append(remove_action(self.root, target))
+                    if data is not None:
+                        staged = data.dir / final.name
+                        write_json(staged, manifest)
+                    else:
+                        staged = self._loose_manifest(manifest)
+                    renames.append((staged, final))
+                    commit(self.root, renames, on_commit=on_commit, on_abort=on_abort)
         return self.get(cid)
 
     def update_properties(self, asset_id: str, properties: dict, *, replace: bool = False) -> AssetRecord:
@@ -432,118 +575,136 @@ class Catalog:
             AssetNotFound: no such asset (a project root has no properties to update either).
             InvalidArgument: malformed properties.
         """
-        record = self.get(asset_id)
-        if not record.manifest_path.is_file():
-            raise AssetNotFound(f"Asset '{record.id}' is a project root and has no properties.")
         if not isinstance(properties, dict):
-            raise InvalidArgument(f"Properties of '{record.id}' must be a dict, got {type(properties).__name__}")
-        merged = {} if replace else dict(record.manifest.get("properties", {}))
-        for key, value in properties.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
-        manifest = dict(record.manifest)
-        manifest["properties"] = _check_properties(merged, record.id)
-        write_json_atomic(record.manifest_path, manifest)
+            raise InvalidArgument(f"Properties of '{asset_id}' must be a dict, got {type(properties).__name__}")
+        with self._locked():
+            record = self.get(asset_id)
+            if not record.manifest_path.is_file():
+                raise AssetNotFound(f"Asset '{record.id}' is a project root and has no properties.")
+            merged = {} if replace else dict(record.manifest.get("properties", {}))
+            for key, value in properties.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            manifest = dict(record.manifest)
+            manifest["properties"] = _check_properties(merged, record.id)
+            commit(self.root, [(self._loose_manifest(manifest), record.manifest_path)])
         return self.get(record.id)
 
     def delete(self, asset_id: str) -> None:
-        """Delete an asset. Data files of images and tables stay (other manifests may share them); an empty
-        container's directory is removed with any data files left in it.
+        """Delete an asset with the data files it owns (``_data/<version>``); other data files stay (manifests may
+        share them: all 744 ERA5 hours share one file). An empty container's folder goes with whatever is in it.
 
         Raises:
             AssetNotFound: no such asset. InvalidArgument: a non-empty container or a project root.
         """
-        record = self.get(asset_id)
-        if record.type in CONTAINER_TYPES:
-            if _is_user_root(record.id):
-                raise InvalidArgument(f"Cannot delete project root '{record.id}'.")
-            if self.list_children(record.id):
-                raise InvalidArgument(f"Cannot delete '{record.id}': the {record.type} is not empty.")
-            shutil.rmtree(record.manifest_path.parent)
-        else:
-            record.manifest_path.unlink()
+        with self._locked():
+            record = self.get(asset_id)
+            trash = self.root / TRASH_DIR / new_version()
+            trash.parent.mkdir(exist_ok=True)
+            if record.type in CONTAINER_TYPES:
+                if _is_user_root(record.id):
+                    raise InvalidArgument(f"Cannot delete project root '{record.id}'.")
+                if self.list_children(record.id):
+                    raise InvalidArgument(f"Cannot delete '{record.id}': the {record.type} is not empty.")
+                commit(self.root, [(record.manifest_path.parent, trash)], on_commit=[remove_action(self.root, trash)])
+            else:
+                owned = self._owned_data(record)
+                commit(self.root, [(record.manifest_path, trash)],
+                       on_commit=[remove_action(self.root, p) for p in (owned, trash) if p is not None])
 
-    def move(self, src_id: str, dst_id: str) -> AssetRecord:
-        """Rename ``src_id`` to ``dst_id`` (any asset type); returns the moved record.
+    def move(self, src_id: str, dst_id: str, *, overwrite: bool = False) -> AssetRecord:
+        """Rename ``src_id`` to ``dst_id`` (any asset type) in one commit; returns the moved record.
+
+        Args:
+            overwrite: replace an existing image or table (or an empty container) at ``dst_id``.
 
         Raises:
             AssetNotFound: no source or no destination parent. AlreadyExists: the destination is taken.
         """
-        return self._transfer(src_id, dst_id, keep_source=False)
+        return self._transfer(src_id, dst_id, keep_source=False, overwrite=overwrite)
 
-    def copy(self, src_id: str, dst_id: str) -> AssetRecord:
-        """Copy ``src_id`` (an image, table or a whole container) to ``dst_id``; returns the copy's record."""
-        return self._transfer(src_id, dst_id, keep_source=True)
+    def copy(self, src_id: str, dst_id: str, *, overwrite: bool = False) -> AssetRecord:
+        """Copy ``src_id`` (an image, table or a whole container) to ``dst_id`` in one commit; returns the copy.
 
-    def _transfer(self, src_id: str, dst_id: str, *, keep_source: bool) -> AssetRecord:
+        Data files are hard-linked (copied where links are impossible) into the copy's own ``_data``, so deleting
+        or overwriting the source later cannot change the copy.
+        """
+        return self._transfer(src_id, dst_id, keep_source=True, overwrite=overwrite)
+
+    def _transfer(self, src_id: str, dst_id: str, *, keep_source: bool, overwrite: bool) -> AssetRecord:
         record = self.get(src_id)
         if _is_user_root(record.id):
             raise InvalidArgument(f"Cannot move or copy project root '{record.id}'.")
         dst_cid, dst_base = self._paths(dst_id)
         if dst_cid == record.id or dst_cid.startswith(record.id + "/"):
             raise InvalidArgument(f"Cannot move or copy '{record.id}' to '{dst_cid}' (itself or inside itself).")
-        if self._find(dst_cid, dst_base) is not None:
+        if not overwrite and self._find(dst_cid, dst_base) is not None:
             raise AlreadyExists(f"Cannot write asset '{dst_cid}': an asset with that ID already exists.")
-        self._require_parent(dst_cid, record.type, make_parents=False)
-        dst_base.parent.mkdir(parents=True, exist_ok=True)
-        if record.type in CONTAINER_TYPES:
-            self._transfer_tree(self._base(record.id), dst_base, keep_source)
-        else:
-            self._transfer_leaf(record, dst_base, keep_source)
+        moved_from = None if keep_source else record
+        with Stage(self.root) as stage:
+            if record.type in CONTAINER_TYPES:
+                tree = stage_tree_copy(self._base(record.id), stage.dir / "tree", dst_base,
+                                       (IMAGE_SUFFIX, TABLE_SUFFIX))
+                self._commit_container(dst_cid, record, tree, overwrite=overwrite, moved_from=moved_from)
+            else:
+                manifest = self._stage_leaf_copy(record, stage)
+                self._commit_leaf(dst_cid, record.type, manifest, overwrite=overwrite, make_parents=False,
+                                  data=stage, moved_from=moved_from)
         return self.get(dst_cid)
 
-    def _transfer_leaf(self, record: AssetRecord, dst_base: Path, keep_source: bool) -> None:
-        """Write the manifest at its new place with its local data files copied next to it, so that deleting
-        the source's folder later cannot break the destination."""
-        suffix = IMAGE_SUFFIX if record.type == IMAGE else TABLE_SUFFIX
+    def _stage_leaf_copy(self, record: AssetRecord, stage: Stage) -> dict:
+        """The manifest of a copy of leaf ``record`` whose local data files are linked into ``stage``."""
         manifest = json.loads(json.dumps(record.manifest))
+        manifest["version"] = stage.version
         entries = manifest["bands"] if record.type == IMAGE else [manifest]
-        copied: dict[str, str] = {}
+        staged: dict[str, str] = {}
         for entry in entries:
             source = entry.get("path", "")
             if source.startswith(("gs://", "/vsi")) or Path(source).is_absolute():
                 continue
-            if source not in copied:
+            if source not in staged:
                 src_file = Path(self._data_path(record, source, what="data"))
-                target = dst_base.with_name(f"{dst_base.name}.{src_file.name}")
-                shutil.copy2(src_file, target)
-                copied[source] = target.name
-            entry["path"] = copied[source]
-        write_json_atomic(dst_base.with_name(dst_base.name + suffix), manifest)
-        if not keep_source:
-            record.manifest_path.unlink()
+                name, k = src_file.name, 1
+                while name in staged.values():  # two files of one name from different folders
+                    name, k = f"{k}-{src_file.name}", k + 1
+                link_or_copy(src_file, stage.file(name))
+                staged[source] = name
+            entry["path"] = stage.ref(staged[source])
+        return manifest
 
-    def _transfer_tree(self, src_dir: Path, dst_dir: Path, keep_source: bool) -> None:
-        """Move or copy a container directory; rebase relative data paths that point outside it."""
-        src_resolved = src_dir.resolve()
-        to_rebase: list[tuple[Path, dict, list[tuple[dict, Path]]]] = []
-        for manifest_path in src_dir.rglob("*.json"):
-            if not manifest_path.name.endswith((IMAGE_SUFFIX, TABLE_SUFFIX)):
-                continue
-            with open(manifest_path, encoding="utf-8") as f:
-                manifest = json.load(f)
-            entries = manifest.get("bands", []) if manifest.get("type") == IMAGE else [manifest]
-            outside = []
-            for entry in entries:
-                path = entry.get("path", "")
-                if path.startswith(("gs://", "/vsi")) or Path(path).is_absolute():
-                    continue
-                target = (manifest_path.parent / path).resolve()
-                if not target.is_relative_to(src_resolved):
-                    outside.append((entry, target))
-            if outside:
-                to_rebase.append((manifest_path.relative_to(src_dir), manifest, outside))
-        if keep_source:
-            shutil.copytree(src_dir, dst_dir)
-        else:
-            os.replace(src_dir, dst_dir)
-        for relative, manifest, outside in to_rebase:
-            new_path = dst_dir / relative
-            for entry, target in outside:
-                entry["path"] = os.path.relpath(target, new_path.parent)
-            write_json_atomic(new_path, manifest)
+    def _commit_container(self, dst_cid: str, record: AssetRecord, tree: Path, *, overwrite: bool,
+                          moved_from: AssetRecord | None) -> None:
+        """Renames a staged container tree to ``dst_cid``: the commit point. An empty container in the way is
+        swapped out to the trash (and back if the commit does not happen); a moved source goes after it."""
+        dst_base = self._base(dst_cid)
+        with self._locked():
+            self._check_unchanged(record)
+            existing = self._find(dst_cid, dst_base)
+            renames: list[tuple[Path, Path]] = []
+            on_commit: list[list[str]] = []
+            on_abort: list[list[str]] = []
+            if existing is not None:
+                if not overwrite or existing.type not in CONTAINER_TYPES:
+                    raise AlreadyExists(f"Cannot write asset '{dst_cid}': a {existing.type} with that ID already "
+                                        "exists" + ("." if not overwrite else "; only an empty folder or collection "
+                                                    "can be overwritten by one."))
+                if self.list_children(dst_cid):
+                    raise InvalidArgument(f"Cannot overwrite '{dst_cid}': the {existing.type} is not empty.")
+                trash = self.root / TRASH_DIR / new_version()
+                trash.parent.mkdir(exist_ok=True)
+                renames.append((dst_base, trash))
+                on_commit.append(remove_action(self.root, trash))
+                on_abort.append(rename_action(self.root, trash, dst_base))
+            else:
+                self._free_folder(dst_cid, dst_base)
+            self._missing_parents(dst_cid, record.type, make_parents=False)
+            if moved_from is not None:
+                on_commit.append(remove_action(self.root, self._base(moved_from.id)))
+            dst_base.parent.mkdir(parents=True, exist_ok=True)
+            renames.append((tree, dst_base))
+            commit(self.root, renames, on_commit=on_commit, on_abort=on_abort)
 
 
 def _check_bands(bands: Any, cid: str) -> list[dict]:

@@ -1,8 +1,8 @@
 """Adding a user's own files to a local catalog (the logic behind ``aef-ee catalog add``).
 
 - Rasters (``.tif``/``.tiff``, e.g. an Earth Engine GeoTIFF export) become one IMAGE: the file is copied into the
-  catalog as a DEFLATE-compressed COG and every file band becomes a band entry, named by its band description
-  (Earth Engine exports write band names there) or ``b1``, ``b2``... when it has none.
+  asset's own ``_data/<version>/`` as a DEFLATE-compressed COG and every file band becomes a band entry, named by
+  its band description (Earth Engine exports write band names there) or ``b1``, ``b2``... when it has none.
 - Tables become a TABLE backed by a GeoJSON FeatureCollection in EPSG:4326: a CSV with a ``.geo`` column as
   Earth Engine's CSV export writes it (``system:index`` becomes the feature id), GeoJSON, or GeoPackage.
 
@@ -15,14 +15,16 @@ import datetime
 import json
 import logging
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from aef_ee.atomic import atomic_path, write_text_atomic
-from aef_ee.local.catalog import AssetRecord, Catalog
+from aef_ee.atomic import DEFAULT_MODE, atomic_path, write_text_atomic
+from aef_ee.local.catalog import FOLDER, IMAGE_COLLECTION, AssetRecord, Catalog
+from aef_ee.local.crash_points import crash_point
 from aef_ee.local.errors import AlreadyExists, InvalidArgument
 
 __all__ = [
@@ -312,7 +314,8 @@ def _band_ids(descriptions: Sequence[str | None], path: Path) -> list[str]:
     return ids
 
 
-def _add_raster(catalog: Catalog, cid: str, source: Path, properties: dict, overwrite: bool) -> AssetRecord:
+def _add_raster(catalog: Catalog, cid: str, source: Path, properties: dict, *, overwrite: bool,
+                parent_type: str) -> AssetRecord:
     import rasterio
     import rasterio.shutil
 
@@ -321,35 +324,36 @@ def _add_raster(catalog: Catalog, cid: str, source: Path, properties: dict, over
             raise InvalidArgument(f"Raster {str(source)!r} has no CRS")
         band_ids = _band_ids(src.descriptions, source)
         dtypes, nodatas = src.dtypes, src.nodatavals
-    leaf = cid.rsplit("/", 1)[-1]
-    base = catalog.base_path(cid)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    target = base.with_name(f"{leaf}.tif")
-    with atomic_path(target) as tmp:
-        rasterio.shutil.copy(source, tmp, driver="COG", compress="DEFLATE", blocksize=BLOCK_SIZE,
+    name = f"{cid.rsplit('/', 1)[-1]}.tif"
+    with catalog.stage() as stage:
+        rasterio.shutil.copy(source, stage.file(name), driver="COG", compress="DEFLATE", blocksize=BLOCK_SIZE,
                              overview_resampling="nearest")
-    bands = [{"id": band_id, "path": target.name, "band": index, "data_type": dtypes[index - 1],
-              "nodata": None if nodatas[index - 1] is None else _jsonable(nodatas[index - 1])}
-             for index, band_id in enumerate(band_ids, start=1)]
-    return catalog.write_image(cid, bands, properties, overwrite=overwrite, make_parents=True)
+        os.chmod(stage.file(name), DEFAULT_MODE)
+        crash_point("add.staged")
+        bands = [{"id": band_id, "path": stage.ref(name), "band": index, "data_type": dtypes[index - 1],
+                  "nodata": None if nodatas[index - 1] is None else _jsonable(nodatas[index - 1])}
+                 for index, band_id in enumerate(band_ids, start=1)]
+        return catalog.write_image(cid, bands, properties, overwrite=overwrite, make_parents=True,
+                                   parent_type=parent_type, data=stage)
 
 
-def _add_table(catalog: Catalog, cid: str, source: Path, properties: dict, overwrite: bool) -> AssetRecord:
+def _add_table(catalog: Catalog, cid: str, source: Path, properties: dict, *, overwrite: bool) -> AssetRecord:
     geometries, rows, ids = read_table_features(source)
-    leaf = cid.rsplit("/", 1)[-1]
-    base = catalog.base_path(cid)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    target = base.with_name(f"{leaf}.geojson")
-    write_feature_collection(target, geometries, rows, ids)
-    return catalog.write_table(cid, target.name, properties, overwrite=overwrite, make_parents=True)
+    name = f"{cid.rsplit('/', 1)[-1]}.geojson"
+    with catalog.stage() as stage:
+        write_feature_collection(stage.file(name), geometries, rows, ids)
+        crash_point("add.staged")
+        return catalog.write_table(cid, stage.ref(name), properties, overwrite=overwrite, make_parents=True,
+                                   data=stage)
 
 
 def add_to_catalog(catalog_root: str | Path, asset_id: str, file: str | Path, *,
                    time_start: str | int | datetime.datetime | None = None,
                    time_end: str | int | datetime.datetime | None = None,
                    properties: Mapping[str, Any] | Iterable[str] | None = None,
-                   overwrite: bool = False) -> AssetRecord:
-    """Add a raster (IMAGE) or a table (TABLE) from ``file`` to the catalog at ``catalog_root``.
+                   overwrite: bool = False, collection: bool = False) -> AssetRecord:
+    """Add a raster (IMAGE) or a table (TABLE) from ``file`` to the catalog at ``catalog_root``, in one commit: a
+    kill at any moment leaves the catalog as it was or with the new asset (see :mod:`aef_ee.local.catalog_commit`).
 
     Args:
         catalog_root: the catalog directory.
@@ -359,12 +363,15 @@ def add_to_catalog(catalog_root: str | Path, asset_id: str, file: str | Path, *,
             ``time_start`` may also be the ``--time`` option's ``START/END``.
         properties: a dict, or ``key=value`` strings (numbers are parsed).
         overwrite: replace an existing image or table of that ID.
+        collection: the asset's parent is an IMAGE_COLLECTION: created as one if missing (its missing parents as
+            FOLDERs), refused if it exists as a FOLDER. Only for rasters.
 
     Returns:
         The new asset's record.
 
     Raises:
-        InvalidArgument: unknown extension, missing ``.geo``, bad time or property (the message names the value).
+        InvalidArgument: unknown extension, missing ``.geo``, bad time or property (the message names the value), a
+            table with ``collection``, or a parent of the wrong type.
         AlreadyExists: the asset exists and ``overwrite`` is False.
         FileNotFoundError: ``file`` does not exist.
     """
@@ -393,12 +400,14 @@ def add_to_catalog(catalog_root: str | Path, asset_id: str, file: str | Path, *,
     if catalog.exists(cid) and not overwrite:
         raise AlreadyExists(f"Asset '{cid}' already exists; pass overwrite=True (--overwrite) to replace it.")
     parent = cid.rsplit("/", 1)[0] if "/" in cid else None
-    if suffix in TABLE_SUFFIXES and parent is not None and catalog.exists(parent) \
-            and catalog.get(parent).type == "IMAGE_COLLECTION":
-        raise InvalidArgument(f"Cannot add table '{cid}': its parent '{parent}' is an IMAGE_COLLECTION")
+    if suffix in TABLE_SUFFIXES and (collection or (parent is not None and catalog.exists(parent)
+                                                    and catalog.get(parent).type == IMAGE_COLLECTION)):
+        raise InvalidArgument(f"Cannot add table '{cid}': an IMAGE_COLLECTION holds only images "
+                              f"(parent '{parent}').")
     if suffix in RASTER_SUFFIXES:
-        record = _add_raster(catalog, cid, source, props, overwrite)
+        record = _add_raster(catalog, cid, source, props, overwrite=overwrite,
+                             parent_type=IMAGE_COLLECTION if collection else FOLDER)
     else:
-        record = _add_table(catalog, cid, source, props, overwrite)
+        record = _add_table(catalog, cid, source, props, overwrite=overwrite)
     logger.info("added %s %s from %s", record.type, record.id, source)
     return record

@@ -184,7 +184,8 @@ def test_catalog_files_are_written_atomically_and_readable_by_all(catalog: Catal
 def test_table_round_trip(catalog: Catalog) -> None:
     record = catalog.write_table("projects/p-one/assets/t", "t.geojson", {"n": 3})
     assert record.type == "TABLE"
-    assert record.manifest == {"type": "TABLE", "path": "t.geojson", "properties": {"n": 3}}
+    assert record.manifest == {"type": "TABLE", "version": record.manifest["version"], "path": "t.geojson",
+                               "properties": {"n": 3}}
     assert record.manifest_path == catalog.root / "projects" / "p-one" / "assets" / "t.table.json"
     assert catalog.table_path(record) == str(catalog.root / "projects" / "p-one" / "assets" / "t.geojson")
     assert [r.id for r in catalog.list_children("projects/p-one/assets/")] == ["projects/p-one/assets/t"]
@@ -470,3 +471,79 @@ def test_add_errors_name_the_bad_value(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         add_to_catalog(root, "projects/local/assets/x", tmp_path / "missing.tif")
     assert Catalog(root).list_children("projects/local/assets") == []
+
+
+# ----- where data files live: no asset ID can map onto another asset's files (issue #16) -----
+
+def _data_files(root: Path) -> list[Path]:
+    """Every file under the catalog that is neither a manifest nor the catalog's own bookkeeping."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith((".json", ".lock"))
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def test_copy_never_writes_onto_another_assets_files(tmp_path: Path) -> None:
+    """copyAsset(a -> b) used to write b's copy of a.tif as b.a.tif: the data file of an unrelated asset b.a."""
+    root = tmp_path / "cat"
+    catalog = Catalog(root)
+    pixels = {}
+    for leaf, value in (("b.a", 111), ("a", 222)):
+        source = tmp_path / f"{leaf}.tif"
+        write_geotiff(source, np.full((1, 8, 8), value, np.uint16), transform=Affine(10, 0, 0, 0, -10, 0),
+                      crs="EPSG:32631")
+        add_to_catalog(root, f"projects/local/assets/{leaf}", source)
+        pixels[leaf] = value
+    # b.legacy.a: the layout the demo catalog (and older versions) write, a file named after the leaf beside it.
+    legacy = _small_image(catalog, "projects/local/assets/b.legacy.a", value=5)
+    catalog.copy("projects/local/assets/a", "projects/local/assets/b")
+    catalog.copy("projects/local/assets/a", "projects/local/assets/b.legacy")
+    for leaf, value in pixels.items():
+        band = _read(catalog, f"projects/local/assets/{leaf}", "b1")
+        assert (band == value).all(), (leaf, band[0, 0])
+    assert (_read(catalog, "projects/local/assets/b", "b1") == 222).all()
+    np.testing.assert_array_equal(_read(catalog, "projects/local/assets/b.legacy.a", "B8"), legacy[1])
+    # Every file an asset write created lives in its asset's own _data/<version>/ (no ID segment starts with "_").
+    for path in _data_files(root):
+        if path.parent == root / "projects" / "local" / "assets":
+            assert path.name == "b.legacy.a.tif"  # written by the test itself, beside its manifest
+            continue
+        assert path.parent.parent.name == "_data", path
+        owners = [json.loads(m.read_text()).get("version") for m in path.parent.parent.parent.glob("*.json")]
+        assert path.parent.name in owners, path
+
+
+def test_overwrite_and_delete_remove_the_owned_files_only(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    source = tmp_path / "x.tif"
+    write_geotiff(source, np.full((1, 8, 8), 3, np.uint16), transform=Affine(10, 0, 0, 0, -10, 0), crs="EPSG:32631")
+    first = add_to_catalog(root, "projects/local/assets/x", source)
+    first_file = Path(Catalog(root).band_path(first, first.manifest["bands"][0]))
+    second = add_to_catalog(root, "projects/local/assets/x", source, overwrite=True)
+    assert second.manifest["version"] != first.manifest["version"]
+    assert not first_file.exists() and not first_file.parent.exists()
+    catalog = Catalog(root)
+    catalog.move("projects/local/assets/x", "projects/local/assets/y")
+    catalog.delete("projects/local/assets/y")
+    assert _data_files(root) == []
+    assert not (root / "projects" / "local" / "assets" / "_data").exists()
+
+
+def test_cli_add_collection_creates_an_image_collection(tmp_path: Path) -> None:
+    from aef_ee.cli import main
+
+    root = tmp_path / "cat"
+    args = ["--catalog", str(root), "--collection"]
+    assert main(["catalog", "add", "projects/local/assets/fields/coll/y2019", str(TOGO_TIF), *args,
+                 "--time", "2019-02-06"]) == 0
+    catalog = Catalog(root)
+    assert catalog.get("projects/local/assets/fields").type == "FOLDER"  # ancestors stay folders
+    assert catalog.get("projects/local/assets/fields/coll").type == "IMAGE_COLLECTION"
+    assert main(["catalog", "add", "projects/local/assets/fields/coll/y2020", str(TOGO_TIF), *args]) == 0
+    assert [r.id for r in catalog.list_images("projects/local/assets/fields/coll")] == [
+        "projects/local/assets/fields/coll/y2019", "projects/local/assets/fields/coll/y2020"]
+    # A table cannot go into a collection; a FOLDER parent is not turned into one; without the option, a folder.
+    assert main(["catalog", "add", "projects/local/assets/fields/coll/t", str(IOWA_CSV), *args]) == 2
+    assert main(["catalog", "add", "projects/local/assets/fields/z", str(TOGO_TIF), *args]) == 2
+    with pytest.raises(InvalidArgument, match="FOLDER, not an IMAGE_COLLECTION"):
+        add_to_catalog(root, "projects/local/assets/fields/z", TOGO_TIF, collection=True)
+    assert main(["catalog", "add", "projects/local/assets/plain/z", str(TOGO_TIF), "--catalog", str(root)]) == 0
+    assert catalog.get("projects/local/assets/plain").type == "FOLDER"

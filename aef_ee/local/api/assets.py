@@ -313,10 +313,9 @@ def _transfer(request: Request, *, keep_source: bool) -> dict[str, Any]:
     destination = body.get("destinationName")
     if not destination:
         raise InvalidArgument("destinationName is required.")
-    if body.get("overwrite") and catalog.exists(destination):
-        catalog.delete(destination)
-    record = catalog.copy(request.match["name"], destination) if keep_source \
-        else catalog.move(request.match["name"], destination)
+    # One commit, also with overwrite: the destination is replaced, never deleted first and then written.
+    transfer = catalog.copy if keep_source else catalog.move
+    record = transfer(request.match["name"], destination, overwrite=bool(body.get("overwrite")))
     return asset_resource(catalog, record, request.server.settings)
 
 
