@@ -90,6 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--bucket-dir", help="batch: a local folder standing in for buckets (the local engine's)")
     how.add_argument("--max-tasks", type=int, default=10, help="batch: export tasks running at once")
     how.add_argument("--no-wait", action="store_true", help="batch: start tasks and return")
+    how.add_argument("--runner", help="interactive path as an Apache Beam pipeline on this runner: direct, prism "
+                     "or dataflow (needs apache-beam; see docs/scale.md)")
+    how.add_argument("--beam-option", action="append", default=[], metavar="--NAME=VALUE",
+                     help="with --runner: a Beam pipeline option, e.g. --beam-option=--region=us-central1")
 
     engine = parser.add_argument_group("engine")
     engine.add_argument("--backend", choices=("local", "earthengine"),
@@ -125,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {"bucket_dir": args.bucket_dir} if args.bucket_dir and not args.url else {}
     # As the other commands: Earth Engine with --project, else the local engine (--url: an already running one).
     backend = args.backend or ("earthengine" if args.project else "local")
-    initialize(backend, project=args.project, catalog=args.catalog, url=args.url, **settings)
+    server = initialize(backend, project=args.project, catalog=args.catalog, url=args.url, **settings)
     sampling = None
     if args.path != "convert":  # convert reads the sites recorded by the batch run
         region, features = args.region, args.features
@@ -138,7 +142,10 @@ def run(args: argparse.Namespace) -> int:
             start=start, end=end, region=region, features=features, n_sites=args.sites, size=args.site_size,
             resolution_m=args.resolution, context_days=(args.context_days, args.context_days), seed=args.seed,
         )
-    result = export_videos(args.out, request, sampling, options=options)
+    if args.runner:
+        result = _run_beam(args, request, sampling, server, backend)
+    else:
+        result = export_videos(args.out, request, sampling, options=options)
     if isinstance(result, BatchResult):
         print(f"batch: {result.tiles_started} tasks started, {result.tiles_skipped} tiles already exported, "
               f"{result.tiles_active} running; re-run with --path convert when they finish")
@@ -147,3 +154,21 @@ def run(args: argparse.Namespace) -> int:
               f"without data), {result.frames_written} frames, {result.sites_per_second:.2f} sites/s -> "
               f"{result.out_dir}")
     return 0
+
+
+def _run_beam(args: argparse.Namespace, request: Any, sampling: Any, server: Any, backend: str) -> Any:
+    """``--runner``: the interactive path as a Beam pipeline (aef_ee.videos.export.beam), workers reconnected
+    to the same engine."""
+    from aef_ee.videos.export.beam import EngineConnection, export_beam
+
+    if args.path != "interactive" or sampling is None:
+        raise AefValueError(f"--runner runs the interactive path; got --path {args.path}")
+    if backend == "earthengine":
+        connection = EngineConnection("earthengine", project=args.project)
+    elif server is not None:
+        connection = EngineConnection("local", url=server.url, token=server.token)
+    else:
+        connection = EngineConnection("local", url=args.url)
+    return export_beam(sampling.sites(), request, args.out, runner=args.runner, pipeline_args=args.beam_option,
+                       connection=connection, max_workers=args.workers,
+                       tile_size=args.tile_size or 8, sites_per_shard=args.sites_per_shard)

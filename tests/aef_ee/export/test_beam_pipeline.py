@@ -106,3 +106,15 @@ def test_killed_pipeline_resumes_without_duplicates_or_losses(ee_local, local_se
     ids = VideoDataset(out).site_ids
     assert len(ids) == len(set(ids))  # nothing twice
     _assert_same_videos(out, reference)  # nothing lost
+
+
+def test_cli_runner_direct_selects_the_pipeline(local_server, tmp_path: Path, capsys) -> None:
+    from aef_ee.cli import main
+
+    out = tmp_path / "cli"
+    argv = ["export-videos", "--backend", "local", "--url", local_server.url, "--region",
+            "5.319,50.6287,5.333,50.6378", "--sources", "s2,dem", "--start", "2020-11-01", "--end", "2021-11-01",
+            "--sites", "2", "--site-size", "16", "--workers", "2", "--out", str(out), "--runner", "direct"]
+    assert main(argv) == 0
+    assert "2 sites written" in capsys.readouterr().out
+    assert len(VideoDataset(out)) == 2 and not (out / PARTS_DIR).exists()
