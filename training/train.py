@@ -5,7 +5,14 @@ optimiser, update step, checkpoint, loop.
 
 Outputs under ``workdir``: ``checkpoints/<step>/`` (Orbax: parameters, Adam state, step and the grain iterator
 state, so a restarted run continues with exactly the batches and random numbers it would have seen),
-``metrics.jsonl`` (one JSON object per logged step) and ``tensorboard/`` (tensorboardX event files).
+``metrics.jsonl`` (one JSON object per logged step), ``tensorboard/`` (tensorboardX event files) and
+``inference.json`` (:data:`INFERENCE_FILE`: the config, the normalisation statistics and band lists, so a checkpoint
+embeds without its training data).
+
+Any config field can be overridden on the command line, as with ml_collections' ``config_flags``::
+
+    python -m aef_ee_training.train --config tiny --data DIR --workdir W --config.num_steps=600 \
+        --config.model.time_width=48 --config.input_sources="('s2',)"
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 import grain.python as grain
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
@@ -37,7 +45,10 @@ from aef_ee_training.model.aef import AlphaEarth, ModelOptions, count_params
 from aef_ee_training.objective import compute_losses
 
 __all__ = [
+    "INFERENCE_FILE",
     "train_and_evaluate",
+    "apply_overrides",
+    "write_inference_metadata",
     "create_model",
     "create_optimizer",
     "create_optimizer_schedule",
@@ -50,6 +61,69 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 CONFIGS = ("tiny", "small", "paper")
+INFERENCE_FILE = "inference.json"  # beside checkpoints/: what inference needs besides the parameters
+OVERRIDE_PREFIX = "--config."
+
+
+def write_inference_metadata(workdir: str | Path, config: Any, dataset_stats: Mapping[str, Any]) -> Path:
+    """Writes ``workdir/inference.json``: the config (JSON) and the dataset's per-source statistics and bands."""
+    from aef_ee.atomic import atomic_path
+
+    path = Path(workdir) / INFERENCE_FILE
+    payload = {"format_version": 1, "config": json.loads(config.to_json_best_effort()),
+               "stats": {k: dict(v) for k, v in dataset_stats.items()}}
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(payload, indent=1, default=lambda o: np.asarray(o).tolist()))
+    return path
+
+
+def _parse_value(text: str) -> Any:
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word: a string
+
+
+def apply_overrides(config: Any, overrides: Mapping[str, str]) -> Any:
+    """Sets dotted fields of ``config`` from strings (Python literals, or bare words as strings), in place.
+
+    Raises:
+      ConfigError: a field the config does not have, or a value of another type than the field's.
+    """
+    for dotted, text in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = config
+        for name in parents:
+            if name not in node:
+                raise ConfigError(f"--config.{dotted}: the config has no field {name!r}")
+            node = node[name]
+        if leaf not in node:
+            raise ConfigError(f"--config.{dotted}: the config has no field {dotted!r}")
+        value, old = _parse_value(text), node[leaf]
+        if isinstance(old, tuple) and isinstance(value, (list, tuple)):
+            value = tuple(value)
+        elif isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if old is not None and not isinstance(old, type(value)) and not isinstance(value, type(old)):
+            raise ConfigError(f"--config.{dotted}={text!r}: expected {type(old).__name__} like {old!r}")
+        if isinstance(old, ml_collections.ConfigDict):
+            value = ml_collections.ConfigDict(value)
+        node[leaf] = value
+    return config
+
+
+def _split_overrides(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    overrides, rest = {}, []
+    it = iter(argv)
+    for arg in it:
+        if arg.startswith(OVERRIDE_PREFIX):
+            key, eq, value = arg[len(OVERRIDE_PREFIX):].partition("=")
+            overrides[key] = value if eq else next(it, "")
+        else:
+            rest.append(arg)
+    return overrides, rest
 
 
 def compute_dtype(config: Any) -> jnp.dtype:
@@ -142,7 +216,8 @@ def train_and_evaluate(config: Any, workdir: str | Path) -> dict[str, float]:
     # 2. Input pipeline.
     loader = input_pipeline.create_loader(config.data_dir, config, seed=config.seed, batch_size=host_batch)
     data_iter = iter(loader)
-    stats = input_pipeline.source_stats(VideoDataset(config.data_dir).stats)
+    dataset_stats = VideoDataset(config.data_dir).stats
+    stats = input_pipeline.source_stats(dataset_stats)
     channels = input_pipeline.channels_from_stats(
         stats, sorted(set(config.input_sources) | set(config.target_sources))
     )
@@ -193,6 +268,8 @@ def train_and_evaluate(config: Any, workdir: str | Path) -> dict[str, float]:
 
     # 6. Loop.
     is_main = jax.process_index() == 0
+    if is_main:
+        write_inference_metadata(workdir, config, dataset_stats)
     writer = None
     if is_main:
         from tensorboardX import SummaryWriter
@@ -247,7 +324,9 @@ def get_config(name: str) -> Any:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m aef_ee_training.train", description=__doc__.splitlines()[0],
-        epilog="Other --flags are absl flags, such as grain's (--grain_py_debug_mode).",
+        epilog="--config.FIELD=VALUE sets any config field (Python literal or bare word), e.g. "
+               "--config.num_steps=600 --config.model.time_width=48. "
+               "Other --flags are absl flags, such as grain's (--grain_py_debug_mode).",
     )
     parser.add_argument("--config", default="tiny", choices=CONFIGS)
     parser.add_argument("--data", required=True, help="video dataset directory (index.json + shards)")
@@ -257,6 +336,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker-count", type=int, default=None,
                         help="override config.worker_count (grain worker processes per host; 0: none)")
     parser.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() (multi-host)")
+    import sys
+
+    overrides, argv = _split_overrides(list(sys.argv[1:] if argv is None else argv))
     args, absl_argv = parser.parse_known_args(argv)
     # grain reads its options from absl flags, and absl refuses any flag read before the command line is parsed
     # (UnparsedFlagAccessError as soon as a config with worker processes starts), so the rest of it is parsed here.
@@ -268,6 +350,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.distributed:
         jax.distributed.initialize()
     config = get_config(args.config)
+    try:
+        apply_overrides(config, overrides)
+    except ConfigError as exc:
+        parser.error(str(exc))
     config.data_dir = args.data
     if args.steps is not None:
         config.num_steps = args.steps

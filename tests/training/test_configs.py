@@ -34,6 +34,7 @@ BASE = {
     "model.num_heads": None,
     "model.timecode_dim": None,
     "model.embedding_dim": 64,
+    "model.pixel_width": 64,
     "model.decoder_hidden": None,
     "kappa": 8000.0,
     "loss_weights": {"reconstruction": 1.0, "uniformity": 0.05, "consistency": 0.02, "text": 0.001},

@@ -53,6 +53,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.num_heads = None  # heads of every attention (time, space, summary)
     c.model.timecode_dim = None  # sinusoidal timecode features per time (even)
     c.model.embedding_dim = 64  # E, the embedding field's channels (as Google's Satellite Embedding)
+    # Dpix, the full-resolution per-pixel path with its own route to the head (0: none); as wide as the embedding, so
+    # the field's rank is not bounded by the precision width.
+    c.model.pixel_width = 64
     c.model.decoder_hidden = None  # hidden widths of each target source's per-pixel decoder MLP
     c.kappa = 8000.0  # vMF concentration of the embedding distribution (paper)
 

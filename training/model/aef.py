@@ -23,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from aef_ee_training.model.decoders import SourceDecoder
+from aef_ee_training.model.pixel import PixelPath
 from aef_ee_training.model.stems import SourceStem
 from aef_ee_training.model.stp import PRECISION_FACTOR, SPACE_FACTOR, TIME_FACTOR, STPBlock, resample
 from aef_ee_training.model.summary import Summary
@@ -62,6 +63,9 @@ class ModelOptions:
     num_heads: int  # heads of every attention (time, space, summary)
     timecode_dim: int  # sinusoidal timecode features per time (even)
     embedding_dim: int  # E, channels of the unit embedding field
+    # Dpix, the full-resolution per-pixel path (model/pixel.py) with its own route to the head; 0: none (the field is
+    # then an upsampling of the L/2 grid, of rank <= precision_width).
+    pixel_width: int = 0
     decoder_hidden: tuple[int, ...]  # hidden widths of each decoder's per-pixel MLP
     text_dim: int  # D_text, size of the frozen sentence-encoder vectors projected into the embedding space
 
@@ -100,6 +104,7 @@ class ModelOptions:
             num_heads=m.num_heads,
             timecode_dim=m.timecode_dim,
             embedding_dim=m.embedding_dim,
+            pixel_width=m.get("pixel_width", 0),
             decoder_hidden=m.decoder_hidden,
             text_dim=config.text_dim,
         )
@@ -139,7 +144,13 @@ class AlphaEarth(nnx.Module):
         )
         self.summary = Summary(
             precision_width=o.precision_width, time_width=o.time_width, space_width=o.space_width,
-            num_heads=o.num_heads, timecode_dim=o.timecode_dim, embedding_dim=o.embedding_dim, dtype=dtype, rngs=rngs,
+            num_heads=o.num_heads, timecode_dim=o.timecode_dim, embedding_dim=o.embedding_dim,
+            pixel_width=o.pixel_width, dtype=dtype, rngs=rngs,
+        )
+        self.pixel = (
+            PixelPath(channels, o.input_sources, width=o.pixel_width, num_heads=o.num_heads,
+                      timecode_dim=o.timecode_dim, dtype=dtype, rngs=rngs)
+            if o.pixel_width else None
         )
         self.decoders = nnx.Dict(
             {
@@ -173,7 +184,9 @@ class AlphaEarth(nnx.Module):
         streams = (p, t, s)
         for block in self.blocks:
             streams = block(streams, days_all, mask_all)
-        field = self.summary(streams, days_all, mask_all, period_days.astype(jnp.float32))
+        period = period_days.astype(jnp.float32)
+        pixel = self.pixel(inputs, period) if self.pixel is not None else None
+        field = self.summary(streams, days_all, mask_all, period, pixel)
         return normalise(field)
 
     def decode(self, z: jnp.ndarray, targets: Mapping[str, Mapping[str, jnp.ndarray]]) -> dict[str, jnp.ndarray]:
