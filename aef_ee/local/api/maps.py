@@ -25,7 +25,7 @@ from aef_ee.local.api.compute import PROJECT, evaluate_request, render_pixels, s
 from aef_ee.local.api.routes import Request, Response, route
 from aef_ee.local.caches import LruCache, SingleFlight
 from aef_ee.local.context import use_context
-from aef_ee.local.errors import InvalidArgument, NotFound
+from aef_ee.local.errors import ComputationTimedOut, InvalidArgument, NotFound
 from aef_ee.local.export_writers import table_bytes
 from aef_ee.local.raster import Image
 from aef_ee.local.values import FeatureCollection
@@ -139,7 +139,10 @@ def get_tile(request: Request) -> Response:
             cache.put(key, rendered)
             return rendered
 
-        found = flight.run(key, render, timeout_s=server.limits.compute_timeout_s)
+        try:
+            found = flight.run(key, render, timeout_s=server.limits.compute_timeout_s)
+        except TimeoutError:  # waited on another request's rendering of this tile for the whole budget
+            raise ComputationTimedOut() from None
     data, content_type = found
     return Response(200, content_type, data, {"Cache-Control": TILE_CACHE_CONTROL})
 
