@@ -31,8 +31,6 @@ from aef_ee.local.semantics import number_arg
 __all__ = ["Kernel", "as_kernel", "named_kernel", "BOOLEAN_SHAPES"]
 
 _UNITS = ("pixels", "meters")
-# Weights whose absolute value is below this are "zero" (not part of the neighbourhood).
-_ZERO = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +98,7 @@ def _offsets(half: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(r, r)
 
 
-def _shape(test: Callable[[np.ndarray, np.ndarray, float], np.ndarray], x_radius: float | None = None):
+def _shape(test: Callable[[np.ndarray, np.ndarray, float], np.ndarray]):
     """A boolean kernel recipe: the cells of the square of half-size floor(r) for which ``test(dx, dy, r)``."""
 
     def build(radius: float | None) -> np.ndarray:
