@@ -1,13 +1,15 @@
 """Annual embedding fields over a region: tiles on the UTM grid -> videos through the exporter -> the encoder ->
 64-band COGs in the form of Google's Satellite Embedding dataset.
 
-    aef-ee embed --config tiny --workdir /tmp/aef_tiny --data /tmp/videos \\
-        --region 5.318,50.629,5.333,50.637 --year 2021 --out /tmp/fields
+    aef-ee embed --workdir /tmp/aef_tiny --region 5.318,50.629,5.333,50.637 --year 2021 --out /tmp/fields
 
 Each tile keeps a core of ``core`` pixels and is embedded from an input widened by ``margin`` pixels on every side,
 which is trimmed (AlphaEarth keeps 960 m out of 1.28 km inputs; here core and margin are configurable). Tiles whose
 COG already exists are skipped, so an interrupted run re-run with the same arguments finishes the rest. Pixels that
-no input source ever observed are written as nodata.
+no input source ever observed are written as nodata. Inside a tile the encoder blends overlapping windows anchored to
+the UTM grid (``aef_ee_training.infer.embed_video``), so neighbouring tiles' cores agree at their common border. The
+report gives the field's seam ratio at the tile borders and at the model's window lattice, and its period-2 energy
+(``aef_ee.fields.quality``), over the tiles written by the run.
 """
 
 from __future__ import annotations
@@ -93,6 +95,10 @@ class FieldsReport:
     empty: list[str] = dataclasses.field(default_factory=list)
     pixels: int = 0
     seconds: float = 0.0
+    # aef_ee.fields.quality over the mosaic of the tiles written by this run (None: not measurable, e.g. one tile)
+    seam_ratio_tiles: float | None = None  # border / interior discontinuity at tile-core borders
+    seam_ratio_windows: float | None = None  # the same at the L-pixel lattice of the absolute grid
+    period2_energy: float | None = None
 
     @property
     def pixels_per_second(self) -> float:
@@ -111,8 +117,8 @@ def _observed(video: Any, input_sources: Sequence[str]) -> np.ndarray:
 def embed_region(
     *,
     workdir: str | Path,
-    config: Any,
-    training_data: str | Path,
+    config: Any = None,
+    training_data: str | Path | None = None,
     region: Sequence[float],
     year: int,
     out_dir: str | Path,
@@ -127,8 +133,9 @@ def embed_region(
 
     Args:
       workdir: the training workdir holding the checkpoint.
-      config: the model config the checkpoint was trained with.
-      training_data: the training video dataset (its normalisation statistics are the model's).
+      config: the model config the checkpoint was trained with (default: the workdir's ``inference.json``).
+      training_data: a training video dataset whose normalisation statistics to use (default: the workdir's
+        ``inference.json``; a workdir written before it existed needs this).
       region: (west, south, east, north), degrees.
       core, margin: tile core and margin in pixels (default: 2 L and L / 2 of the config's site size).
       quantize: int8 as the public dataset (default) or float32.
@@ -137,10 +144,10 @@ def embed_region(
     from tqdm.auto import tqdm
 
     from aef_ee.videos.export import ExportOptions, ExportRequest, export_videos
-    from aef_ee_training import input_pipeline
-    from aef_ee_training.infer import embed_video, load_model
+    from aef_ee_training.infer import embed_video, load_inference
 
     started = time.perf_counter()
+    model, config, stats, step = load_inference(workdir, config=config, data=training_data)
     size = int(config.site_size)
     core = core or 2 * size
     margin = size // 2 if margin is None else margin
@@ -155,22 +162,17 @@ def embed_region(
     if not todo:
         report.seconds = time.perf_counter() - started
         return report
-    stats = input_pipeline.source_stats(VideoDataset(training_data).stats)
-    missing = [s for s in config.input_sources if s not in stats]
-    if missing:
-        raise TrainingError(f"the training data {training_data} has no statistics for input sources {missing}")
     staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
     # Export exactly the bands the model was trained on, in the training order. Every tile's site is asked for, so
     # the staging export's manifest stays that of one run: sites exported before an interruption are skipped.
-    request = ExportRequest(sources=tuple(config.input_sources), layout="acquisitions",
-                            bands={s: list(stats[s].bands) for s in config.input_sources})
+    # An input source the model was trained without (no statistics) is not exported: its stem sees only masks.
+    sources = tuple(s for s in config.input_sources if s in stats)
+    request = ExportRequest(sources=sources, layout="acquisitions", bands={s: list(stats[s].bands) for s in sources})
     export_videos(staging, request, [t.input_site() for t in tiles], options=ExportOptions(progress=progress))
     videos = VideoDataset(staging)
     index = {sid: i for i, sid in enumerate(videos.site_ids)}
-    channels = input_pipeline.channels_from_stats(
-        stats, sorted(set(config.input_sources) | set(config.target_sources)))
-    model, step = load_model(workdir, config, channels)
     version = model_version or f"{Path(str(workdir)).name}-step{step}"
+    kept_fields: dict[tuple[float, float], np.ndarray] = {}
     for tile in tqdm(todo, desc=f"embed {year}", unit="tile", disable=not progress):
         site = tile.input_site()
         if site.site_id not in index:
@@ -188,7 +190,44 @@ def embed_region(
             tags=cog_tags(year, tile.zone, model_version=version, software_version=f"aef-ee {__version__}"),
             quantize=quantize)
         report.written.append(path)
+        kept_fields[(tile.core_x0, tile.core_y0)] = kept
         report.pixels += kept.shape[0] * kept.shape[1]
+    _measure(report, kept_fields, core=core, size=size)
     report.seconds = time.perf_counter() - started
     return report
+
+
+MAX_MOSAIC_PIXELS = 4096 * 4096  # the quality figures are skipped beyond this (memory)
+
+
+def _measure(report: FieldsReport, kept: dict[tuple[float, float], np.ndarray], *, core: int, size: int) -> None:
+    """Fills the report's quality figures from the mosaic of the tiles' cores (NaN where no tile was written)."""
+    from aef_ee.errors import AefValueError
+    from aef_ee.fields.quality import period2_energy, seam_ratio
+
+    if not kept:
+        return
+    step = core * RESOLUTION_M
+    cols = sorted({round(x / step) for x, _ in kept})
+    rows = sorted({round(-y / step) for _, y in kept})
+    shape = ((rows[-1] - rows[0] + 1) * core, (cols[-1] - cols[0] + 1) * core)
+    if shape[0] * shape[1] > MAX_MOSAIC_PIXELS:
+        return
+    dim = next(iter(kept.values())).shape[-1]
+    mosaic = np.full((*shape, dim), np.nan, np.float32)
+    for (x, y), field in kept.items():
+        r, c = (round(-y / step) - rows[0]) * core, (round(x / step) - cols[0]) * core
+        mosaic[r : r + core, c : c + core] = field
+    # The mosaic's first pixel on the absolute 10 m grid gives the phase of the model's window lattice.
+    top, left = rows[0] * core, cols[0] * core
+    for name, window, origin in (("seam_ratio_tiles", core, (0, 0)),
+                                 ("seam_ratio_windows", size, ((-top) % size, (-left) % size))):
+        try:
+            setattr(report, name, seam_ratio(mosaic, window, origin=origin))
+        except AefValueError:
+            pass
+    try:
+        report.period2_energy = period2_energy(mosaic)
+    except AefValueError:
+        pass
 

@@ -73,9 +73,9 @@ def load_inference(
         stats = input_pipeline.source_stats(meta["stats"])
     else:
         raise TrainingError(f"{workdir} has no {INFERENCE_FILE}; give the training data (its statistics)")
-    missing = [s for s in config.input_sources if s not in stats]
-    if missing:
-        raise TrainingError(f"no normalisation statistics for input sources {missing} (have {sorted(stats)})")
+    if not any(s in stats for s in config.input_sources):
+        raise TrainingError(f"no normalisation statistics for any input source {list(config.input_sources)} "
+                            f"(have {sorted(stats)})")
     channels = input_pipeline.channels_from_stats(
         stats, sorted(set(config.input_sources) | set(config.target_sources)))
     model, step = load_model(workdir, config, channels, step=step)

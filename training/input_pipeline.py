@@ -155,7 +155,10 @@ class Normalise(grain.MapTransform):
                 raise UnknownSourceError(f"source {name!r} has no statistics in the dataset index")
             frames = normalise_frames(name, src.frames, src.bands, self.stats[name])
             frames = np.where(src.mask[..., None], frames, 0.0).astype(np.float32)
-            sources[name] = SourceFrames(frames, src.mask, src.timestamps_ms, src.bands)
+            # A site with some of the source's bands: the missing ones are 0 (the mean), so every site of the
+            # source has the model's channels.
+            frames = _full_bands(src, frames, self.stats[name], video.site_id)
+            sources[name] = SourceFrames(frames, src.mask, src.timestamps_ms, self.stats[name].bands)
         return dataclasses.replace(video, sources=sources)
 
 
@@ -250,10 +253,37 @@ class HoldOutAndPad(grain.RandomMapTransform):
 
 
 def channels_from_stats(stats: Mapping[str, SourceStats], sources: Sequence[str]) -> dict[str, int]:
-    missing = [s for s in sources if s not in stats]
-    if missing:
-        raise UnknownSourceError(f"sources {missing} are not in the dataset (it has {sorted(stats)})")
-    return {s: len(stats[s].bands) for s in sources}
+    """Bands per source: the dataset's, or for a source the dataset lacks, the registry's (its stem or decoder then
+    only ever sees all-False masks, so a dataset with some of the config's sources trains).
+
+    Raises:
+      UnknownSourceError: a source neither in the dataset nor in the registry.
+    """
+    from aef_ee.videos import sources as registry
+
+    out = {}
+    for s in sources:
+        if s in stats:
+            out[s] = len(stats[s].bands)
+            continue
+        try:
+            out[s] = len(registry.get_source(s).bands)
+        except KeyError as exc:
+            raise UnknownSourceError(
+                f"source {s!r} is neither in the dataset (it has {sorted(stats)}) nor in the registry") from exc
+    return out
+
+
+def _full_bands(src: SourceFrames, frames: np.ndarray, stats: SourceStats, site_id: str) -> np.ndarray:
+    """(..., C_site) -> (..., C) in the statistics' band order; bands the site lacks are 0 (the standardised mean)."""
+    if tuple(src.bands) == stats.bands:
+        return frames
+    unknown = [b for b in src.bands if b not in stats.bands]
+    if unknown:
+        raise UnknownSourceError(f"site {site_id!r}: bands {unknown} have no statistics (have {list(stats.bands)})")
+    full = np.zeros((*frames.shape[:-1], len(stats.bands)), np.float32)
+    full[..., [stats.bands.index(b) for b in src.bands]] = frames
+    return full
 
 
 def create_loader(data_dir: str, config: Any, *, seed: int, batch_size: int) -> grain.DataLoader:

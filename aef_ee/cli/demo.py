@@ -135,7 +135,9 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
         print(f"      final loss {metrics['loss']:.4f} -> {workdir}")
     else:
         stage(f"loading the shipped tiny checkpoint {shipped_checkpoint()} (reproduce: {TRAIN_COMMAND})")
-        workdir, training_data = shipped_checkpoint(), shipped_checkpoint() / "data"
+        # The checkpoint carries its config and normalisation statistics (inference.json): no training data needed.
+        workdir, training_data = shipped_checkpoint(), None
+        config = None
 
     stage(f"embedding the patch for {DEMO_YEAR} into int8 COGs in gs://{BUCKET}/embeddings/")
     from aef_ee_training.fields import embed_region

@@ -11,9 +11,12 @@ HELP = "write annual embedding-field COGs from a checkpoint"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="tiny", help="model config the checkpoint was trained with")
+    parser.add_argument("--config", default=None,
+                        help="model config the checkpoint was trained with (default: the workdir's inference.json)")
     parser.add_argument("--workdir", required=True, help="training workdir with checkpoints/")
-    parser.add_argument("--data", required=True, help="the training video dataset (normalisation statistics)")
+    parser.add_argument("--data", default=None,
+                        help="a training video dataset for its normalisation statistics (default: the workdir's "
+                             "inference.json; needed only for workdirs written without it)")
     parser.add_argument("--region", required=True, help="west,south,east,north in degrees")
     parser.add_argument("--year", type=int, required=True)
     parser.add_argument("--out", required=True, help="output folder of COGs")
@@ -33,9 +36,16 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise BackendError(f"aef-ee embed needs the model: pip install 'aef-ee[training]' ({exc})") from exc
     aef_ee.initialize("earthengine" if args.project else "local", project=args.project)
-    report = embed_region(workdir=args.workdir, config=get_config(args.config), training_data=args.data,
+    report = embed_region(workdir=args.workdir, config=get_config(args.config) if args.config else None,
+                          training_data=args.data,
                           region=[float(v) for v in args.region.split(",")], year=args.year, out_dir=args.out,
                           core=args.core, margin=args.margin, quantize=not args.float32)
     print(f"{len(report.written)} tiles written, {len(report.skipped)} already there, {len(report.empty)} empty; "
           f"{report.pixels_per_second:.0f} pixels/s")
+
+    def fmt(value: float | None, digits: int) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    print(f"seams (border / interior discontinuity; 1 = invisible): tiles {fmt(report.seam_ratio_tiles, 2)}, "
+          f"model windows {fmt(report.seam_ratio_windows, 2)}; period-2 energy {fmt(report.period2_energy, 4)}")
     return 0

@@ -1,0 +1,73 @@
+"""A dataset with only some of the config's sources (or some of a source's bands) trains, and its checkpoint embeds
+without the training data: missing sources and bands are masked, never an error."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aef_ee.videos.format import SourceFrames, VideoWriter
+from aef_ee_training import input_pipeline
+from aef_ee_training.configs import tiny
+from aef_ee_training.infer import embed_video, load_inference
+from aef_ee_training.train import INFERENCE_FILE, apply_overrides, train_and_evaluate
+
+from worldcereal import build_videos
+
+
+@pytest.fixture(scope="module")
+def s2_s1_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Belgian sites exported as with ``--sources s2,s1``; one site also lacks the SWIR bands B11/B12."""
+    out = tmp_path_factory.mktemp("s2_s1_videos")
+    with VideoWriter(out, sites_per_shard=4) as writer:
+        for i, video in enumerate(build_videos()[:4]):
+            sources = {k: v for k, v in video.sources.items() if k in ("s2", "s1")}
+            if i == 0:
+                s2 = sources["s2"]
+                keep = [j for j, b in enumerate(s2.bands) if b not in ("B11", "B12")]
+                sources["s2"] = SourceFrames(s2.frames[..., keep], s2.mask, s2.timestamps_ms,
+                                             tuple(s2.bands[j] for j in keep))
+            writer.write(dataclasses.replace(video, sources=sources))
+    return out
+
+
+def test_channels_of_missing_sources_come_from_the_registry(s2_s1_videos) -> None:
+    from aef_ee.videos.format import VideoDataset
+
+    stats = input_pipeline.source_stats(VideoDataset(s2_s1_videos).stats)
+    assert sorted(stats) == ["s1", "s2"]
+    channels = input_pipeline.channels_from_stats(stats, ["dem", "era5", "s1", "s2"])
+    assert channels["dem"] == 1 and channels["era5"] >= 1 and channels["s2"] == 9
+
+
+def test_missing_bands_are_zero_in_the_statistics_order(s2_s1_videos) -> None:
+    from aef_ee.videos.format import VideoDataset
+
+    dataset = VideoDataset(s2_s1_videos)
+    stats = input_pipeline.source_stats(dataset.stats)
+    video = next(v for v in (dataset[i] for i in range(len(dataset))) if len(v.sources["s2"].bands) == 7)
+    out = input_pipeline.Normalise(stats=stats).map(video)
+    s2 = out.sources["s2"]
+    assert s2.bands == stats["s2"].bands and s2.frames.shape[-1] == 9
+    missing = [stats["s2"].bands.index(b) for b in ("B11", "B12")]
+    assert np.all(s2.frames[..., missing] == 0)
+
+
+def test_trains_and_embeds_from_the_checkpoint_alone(s2_s1_videos, tmp_path) -> None:
+    config = apply_overrides(tiny.get_config(), {"num_steps": "3", "checkpoint_every": "3", "log_every": "1"})
+    config.data_dir = str(s2_s1_videos)
+    metrics = train_and_evaluate(config, tmp_path)
+    assert np.isfinite(metrics["loss"])
+    meta = json.loads((tmp_path / INFERENCE_FILE).read_text())
+    assert meta["config"]["num_steps"] == 3 and sorted(meta["stats"]) == ["s1", "s2"]
+    model, loaded, stats, step = load_inference(tmp_path)  # no training data, no config name
+    assert step == 3 and tuple(loaded.target_sources) == tuple(config.target_sources)
+    from aef_ee.videos.format import VideoDataset
+
+    field = embed_video(model, VideoDataset(s2_s1_videos)[1], loaded, stats)
+    assert field.shape == (48, 48, 64)
+    assert np.allclose(np.linalg.norm(field, axis=-1), 1.0, atol=1e-4)
