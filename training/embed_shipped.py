@@ -28,7 +28,7 @@ import pandas as pd
 
 from aef_ee.atomic import atomic_path
 from aef_ee.paths import data_dir
-from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset
+from aef_ee.videos.format import SiteVideo, SourceFrames
 
 __all__ = ["worldcereal_videos", "slovenia_video", "main"]
 
@@ -111,20 +111,15 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def main(argv: list[str] | None = None) -> None:
     from tqdm.auto import tqdm
 
-    from aef_ee_training import input_pipeline
-    from aef_ee_training.infer import embed_video, load_model
-    from aef_ee_training.train import get_config
+    from aef_ee_training.infer import embed_video, load_inference
 
     parser = argparse.ArgumentParser(prog="python -m aef_ee_training.embed_shipped", description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", required=True, help="checkpoint folder (with data/index.json statistics)")
-    parser.add_argument("--data", default=None, help="training dataset (default: WORKDIR/data)")
-    parser.add_argument("--config", default="tiny")
+    parser.add_argument("--workdir", required=True, help="checkpoint folder (with inference.json)")
+    parser.add_argument("--data", default=None, help="training dataset for its statistics (default: inference.json)")
+    parser.add_argument("--config", default=None, help="config name (default: inference.json)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    config = get_config(args.config)
-    stats = input_pipeline.source_stats(VideoDataset(args.data or Path(args.workdir) / "data").stats)
-    channels = input_pipeline.channels_from_stats(stats, sorted(set(config.input_sources) | set(config.target_sources)))
-    model, step = load_model(args.workdir, config, channels)
+    model, config, stats, step = load_inference(args.workdir, config=args.config, data=args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     s2_bands, s1_bands = list(stats["s2"].bands), list(stats["s1"].bands)

@@ -3,6 +3,7 @@ kNN balanced accuracy on the cube's cropland map against the raw per-pixel serie
 participation ratio against z-scored composites, and the field-quality metrics.
 
     python -m aef_ee_training.evaluate_cube --workdir training/checkpoints/tiny-belgium --out outputs/cube_eval.json
+    python -m aef_ee_training.evaluate_cube --write-data outputs/cube_videos   # the shipped model's training videos
 
 Labels: the ``classification`` band of ``worldcereal_cropland_classification.nc`` (WorldCereal's own cropland map
 on the same grid, a model output used here as a reference). kNN: k = 3 (binary labels, no ties), ``shots`` pixels per
@@ -32,7 +33,7 @@ K = 3
 def cube_video() -> Any:
     """The whole 100 x 100 cube as one site video (the tests' decoder, ``tests/training/worldcereal.py``)."""
     sys.path.insert(0, str(REPO / "tests" / "training"))
-    import worldcereal  # noqa: PLC0415 - the cube decoder lives with the tests that introduced it
+    import worldcereal  # the cube decoder lives with the tests that introduced it
 
     from aef_ee.videos.format import SiteVideo
 
@@ -141,8 +142,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", default=None, help="checkpoint workdir (omit: baselines only)")
     parser.add_argument("--config", default="tiny")
     parser.add_argument("--data", default=None, help="training videos, for a checkpoint without its statistics")
-    parser.add_argument("--out", required=True, help="JSON of the figures")
+    parser.add_argument("--out", default=None, help="JSON of the figures")
+    parser.add_argument("--write-data", default=None, metavar="DIR",
+                        help="write the cube as training videos (overlapping 48 px sites) to DIR and stop")
     args = parser.parse_args(argv)
+    if args.write_data:
+        print(f"training videos -> {write_cube_dataset(args.write_data)}")
+        return
+    if not args.out:
+        parser.error("--out is required")
     video = cube_video()
     field = None
     if args.workdir:

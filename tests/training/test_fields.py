@@ -7,11 +7,13 @@ import pytest
 import rasterio
 
 from aef_ee.fields.collection import EMBEDDING_BANDS, dequantize_array
+from aef_ee.fields.quality import period2_energy, seam_ratio
 from aef_ee_training import fields
-from aef_ee_training.train import get_config
 
 CHECKPOINT = fields.Path(__file__).resolve().parents[2] / "training" / "checkpoints" / "tiny-belgium"
 REGION = (5.3189, 50.6289, 5.3334, 50.6375)
+SEAM_TARGET = 1.1
+PERIOD2_TARGET = 0.001
 
 
 def test_plan_tiles_snaps_to_the_utm_core_grid():
@@ -25,9 +27,9 @@ def test_plan_tiles_snaps_to_the_utm_core_grid():
 
 
 def test_embed_region_resumes_after_a_kill_and_reruns_as_a_no_op(ee_local, tmp_path, monkeypatch):
-    config = get_config("tiny")
-    kwargs = dict(workdir=CHECKPOINT, config=config, training_data=CHECKPOINT / "data", region=REGION, year=2021,
-                  out_dir=tmp_path / "fields", staging_dir=tmp_path / "videos", progress=False)
+    # The checkpoint's inference.json gives the config and the statistics: no training data.
+    kwargs = dict(workdir=CHECKPOINT, region=REGION, year=2021, out_dir=tmp_path / "fields",
+                  staging_dir=tmp_path / "videos", progress=False)
     real_write = fields.write_embedding_cog
     calls = {"n": 0}
 
@@ -50,8 +52,10 @@ def test_embed_region_resumes_after_a_kill_and_reruns_as_a_no_op(ee_local, tmp_p
     again = fields.embed_region(**kwargs)
     assert again.written == [] and len(again.skipped) == 6
     total_valid = 0
+    mosaic = {}
     for path in sorted((tmp_path / "fields").glob("*.tif")):
         with rasterio.open(path) as ds:
+            mosaic[(ds.transform.c, ds.transform.f)] = dequantize_array(ds.read().transpose(1, 2, 0))
             assert ds.count == 64 and ds.descriptions == tuple(EMBEDDING_BANDS) and ds.dtypes[0] == "int8"
             assert ds.crs.to_epsg() == 32631 and ds.res == (10.0, 10.0) and (ds.width, ds.height) == (64, 64)
             assert ds.tags()["UTM_ZONE"] == "31N" and ds.tags()["TIME_START_MS"] == "1609459200000"
@@ -62,3 +66,8 @@ def test_embed_region_resumes_after_a_kill_and_reruns_as_a_no_op(ee_local, tmp_p
         assert np.abs(norms - 1).max() < 0.05  # unit vectors up to int8 quantisation
     # The observed pixels are exactly the 1 km x 1 km demo patch (100 x 100 px), wherever the tiles cut it.
     assert 9500 <= total_valid <= 10000, total_valid
+    # No seams at the tile borders and no checkerboard (issue 13's targets: <= 1.1 and <= 0.001).
+    xs, ys = sorted({x for x, _ in mosaic}), sorted({y for _, y in mosaic}, reverse=True)
+    field = np.concatenate([np.concatenate([mosaic[(x, y)] for x in xs], axis=1) for y in ys], axis=0)
+    assert seam_ratio(field, 64) <= SEAM_TARGET
+    assert period2_energy(field) <= PERIOD2_TARGET
