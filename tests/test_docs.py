@@ -44,8 +44,6 @@ PREREQUISITE = re.compile(r"^<!--\s*prerequisite:\s*(.+?)\s*-->\s*$")
 # Docs whose owners have yet to mark the blocks a reader cannot run as written (reported; remove the entry then).
 AWAITING_MARKERS = {
     "model.md": "its bash block trains on /path/to/videos placeholders: it needs <!-- not run: ... -->",
-    "search.md": "its python block uses projects/local/assets/sample_embeddings without building it, a polygon "
-                 "with [...] and an undefined `vector`",
 }
 
 # Lines each doc must print: evidence that its blocks computed what the doc says, not only that none raised.
