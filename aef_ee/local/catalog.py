@@ -131,8 +131,11 @@ class Catalog:
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         if needs_recovery(self.root):  # a writer was killed: finish or undo its commit, remove its leftovers
-            with catalog_lock(self.root):
-                pass
+            try:
+                with catalog_lock(self.root):
+                    pass
+            except PermissionError as e:  # a read-only catalog: left as the dead writer left it
+                logger.warning("catalog %s: cannot recover an interrupted write here (%s)", self.root, e)
 
     def __repr__(self) -> str:
         return f"Catalog({str(self.root)!r})"

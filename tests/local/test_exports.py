@@ -179,3 +179,75 @@ def test_export_to_asset_then_use_it(engine, export_catalog):
     px = ee.data.computePixels({"expression": ee.Image("projects/local/assets/plus_one"),
                                 "fileFormat": "NUMPY_NDARRAY"})
     np.testing.assert_array_equal(px["classification"], classes[:20, :30] + 1)
+
+
+def test_max_pixels_message_is_earth_engines():
+    from aef_ee.local.errors import ResourceExhausted
+    from aef_ee.local.export_writers import check_max_pixels
+    from aef_ee.local.projection import Grid, Projection
+
+    grid = Grid(Projection(CRS, (10.0, 0.0, 600000.0, 0.0, -10.0, 5600000.0)), 80, 64)
+    check_max_pixels(grid, {"maxPixels": {"value": "5120"}})
+    with pytest.raises(ResourceExhausted) as raised:
+        check_max_pixels(grid, {"maxPixels": 100})
+    # Earth Engine's task error, e.g. "Export too large: specified 8030040147504 pixels (max: 100000000). ..."
+    assert str(raised.value) == ("Export too large: specified 5120 pixels (max: 100). Specify higher maxPixels "
+                                 "value if you intend to export a large area.")
+
+
+def test_masked_export_keeps_its_mask_and_has_overviews(engine):
+    ee, server, tmp = engine
+    inside = ee.Geometry.Rectangle([600000, 5593000, 606000, 5600000], CRS, False)
+    image = ee.Image.constant(7).toUint8().clip(inside)
+    region = ee.Geometry.Rectangle([600000, 5590000, 612000, 5600000], CRS, False)  # 1200 x 1000 px
+    task = ee.batch.Export.image.toDrive(image, description="masked", fileNamePrefix="masked", region=region,
+                                         scale=10, crs=CRS, formatOptions={"cloudOptimized": True})
+    task.start()
+    assert _wait(task)["state"] == "COMPLETED"
+    with rasterio.open(tmp / "drive" / "masked.tif") as ds:
+        assert (ds.width, ds.height) == (1200, 1000)
+        assert ds.overviews(1) == [2, 4]  # halved until it fits one 512 px tile, as GDAL does
+        values, mask = ds.read(1), ds.read_masks(1)
+    expected = np.zeros((1000, 1200), bool)
+    expected[:700, :600] = True
+    np.testing.assert_array_equal(mask > 0, expected)
+    np.testing.assert_array_equal(values, np.where(expected, 7, 0))
+
+
+def test_export_to_asset_overwrites_in_its_own_data_folder(engine):
+    ee, server, tmp = engine
+    region = ee.Geometry.Rectangle([600000, 5599800, 600300, 5600000], CRS, False)
+    asset = "projects/local/assets/overwritten"
+    versions = []
+    for value in (4, 5):
+        task = ee.batch.Export.image.toAsset(ee.Image.constant(value).toUint8(), description=f"v{value}",
+                                             assetId=asset, region=region, scale=10, crs=CRS, overwrite=True)
+        task.start()
+        assert _wait(task)["state"] == "COMPLETED"
+        px = ee.data.computePixels({"expression": ee.Image(asset), "fileFormat": "NUMPY_NDARRAY"})
+        assert (px["constant"] == value).all()
+        record = server.catalog.get(asset)
+        assert record.manifest["bands"][0]["path"].startswith(f"_data/{record.manifest['version']}/")
+        versions.append(record.manifest["version"])
+    data = server.catalog.root / "projects" / "local" / "assets" / "_data"
+    assert versions[0] not in [p.name for p in data.iterdir()]  # the replaced version's file went with it
+    refused = ee.batch.Export.image.toAsset(ee.Image.constant(6).toUint8(), description="no-overwrite",
+                                            assetId=asset, region=region, scale=10, crs=CRS)
+    refused.start()
+    status = _wait(refused)
+    assert status["state"] == "FAILED" and "Cannot overwrite" in status["error_message"]
+
+
+def test_operations_outlive_the_server(export_catalog, tmp_path):
+    import ee
+
+    region = ee.Geometry.Rectangle([600000, 5599800, 600300, 5600000], CRS, False)
+    with running_engine(export_catalog[0], drive_dir=str(tmp_path / "drive")):
+        task = ee.batch.Export.image.toDrive(ee.Image.constant(1).toUint8(), description="remembered",
+                                             fileNamePrefix="remembered", region=region, scale=10, crs=CRS)
+        task.start()
+        assert _wait(task)["state"] == "COMPLETED"
+    with running_engine(export_catalog[0], drive_dir=str(tmp_path / "drive")):
+        operation = ee.data.getOperation(task.operation_name)
+        assert operation["metadata"]["state"] == "SUCCEEDED" and operation["done"]
+        assert task.operation_name in [op["name"] for op in ee.data.listOperations()]
