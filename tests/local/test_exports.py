@@ -206,7 +206,7 @@ def test_masked_export_keeps_its_mask_and_has_overviews(engine):
     assert _wait(task)["state"] == "COMPLETED"
     with rasterio.open(tmp / "drive" / "masked.tif") as ds:
         assert (ds.width, ds.height) == (1200, 1000)
-        assert ds.overviews(1) == [2, 4]  # halved until it fits one 512 px tile, as GDAL does
+        assert ds.overviews(1) == [2, 4]  # halved until it fits one 512 px tile, as in GDAL
         values, mask = ds.read(1), ds.read_masks(1)
     expected = np.zeros((1000, 1200), bool)
     expected[:700, :600] = True
