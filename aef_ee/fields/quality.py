@@ -1,7 +1,8 @@
 """Seam and checkerboard metrics of an embedding field (numpy only).
 
 - :func:`seam_ratio`: mean cosine discontinuity ``1 - <e(p), e(q)>`` between 4-neighbours that straddle an inference
-  window border, divided by the same mean over neighbours inside windows. 1 means the window grid is invisible; a
+  window border, divided by the same mean over neighbours inside windows (at the same pixel parity as the borders,
+  for even windows: 20 m data resampled to 10 m changes mostly between 2-pixel blocks). 1 means the window grid is invisible; a
   field stitched from independently embedded windows shows values well above 1.
 - :func:`period2_energy`: the fraction of the field's variance (mean removed per channel) in the 2 x 2 phase
   pattern, i.e. at the Nyquist frequencies (pi, 0), (0, pi), (pi, pi). A depth-to-space upsampler leaves a fixed
@@ -52,8 +53,12 @@ def seam_ratio(field: np.ndarray, window: int, *, origin: tuple[int, int] = (0, 
     # A pair (x, x + 1) straddles a border when x + 1 is a window start.
     across_x = ((np.arange(w - 1) + 1 - origin[1]) % window) == 0
     across_y = ((np.arange(h - 1) + 1 - origin[0]) % window) == 0
+    # Interior pairs at the borders' pixel parity only: data on a 20 m grid resampled to 10 m (Sentinel-2's 20 m
+    # bands, Sentinel-1) changes mostly between 2-pixel blocks, which would otherwise read as seams at even borders.
+    same_x = ((np.arange(w - 1) + 1 - origin[1]) % 2) == 0 if window % 2 == 0 else np.ones(w - 1, bool)
+    same_y = ((np.arange(h - 1) + 1 - origin[0]) % 2) == 0 if window % 2 == 0 else np.ones(h - 1, bool)
     border = np.concatenate([horizontal[:, across_x].ravel(), vertical[across_y, :].ravel()])
-    interior = np.concatenate([horizontal[:, ~across_x].ravel(), vertical[~across_y, :].ravel()])
+    interior = np.concatenate([horizontal[:, ~across_x & same_x].ravel(), vertical[~across_y & same_y, :].ravel()])
     border, interior = border[np.isfinite(border)], interior[np.isfinite(interior)]
     if not border.size or not interior.size:
         raise AefValueError(f"a {h} x {w} field has no {'border' if not border.size else 'interior'} pairs for "

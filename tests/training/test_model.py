@@ -55,7 +55,9 @@ def test_upsampling_is_bilinear_without_blocks_or_checkerboard() -> None:
     up = np.asarray(resample(ramp, 16))[0, :, 0]
     steps = np.diff(up)
     assert np.allclose(steps[2:-2], steps[2]) and steps[2] > 0  # constant slope inside, no repeated blocks
-    assert np.asarray(resample(resample(ramp, 16), 4)) == pytest.approx(np.asarray(ramp), abs=1e-5)
+    # Mean pooling undoes it away from the clamped edges.
+    back = np.asarray(resample(resample(ramp, 16), 4))
+    assert back[:, 1:3] == pytest.approx(np.asarray(ramp)[:, 1:3], abs=1e-5)
 
 
 def test_fresh_tiny_field_has_no_checkerboard_and_full_rank() -> None:

@@ -49,6 +49,13 @@ def test_windows_with_offsets_show_seams_at_their_borders_only() -> None:
     assert seam_ratio(field, 16, origin=(8, 8)) < seam_ratio(field, 16) / 3
 
 
+def test_two_pixel_blocks_of_the_data_are_not_seams() -> None:
+    """A field made of 2 x 2 blocks (20 m data on a 10 m grid) changes only between blocks: no seam at 16 px."""
+    rng = np.random.default_rng(1)
+    field = _unit(np.repeat(np.repeat(rng.normal(size=(32, 32, 8)), 2, 0), 2, 1) + 3.0)
+    assert seam_ratio(field, 16) == pytest.approx(1.0, abs=0.1)
+
+
 def test_nodata_pixels_are_left_out() -> None:
     field = _smooth()
     field[:5] = np.nan
