@@ -5,11 +5,13 @@ utilisation is visible.
     python benchmarks/embedding_throughput.py [--configs tiny small] [--size 128] [--frames 12] [--repeats 3]
 
 The model weights are random (throughput depends on shapes, not values); the video has the shipped tiny checkpoint's
-bands and statistics (training/checkpoints/tiny-belgium/data) with real-sized frame stacks of Sentinel-2 and
+bands and statistics (training/checkpoints/tiny-belgium/inference.json) with real-sized frame stacks of Sentinel-2 and
 Sentinel-1. On a GPU the same script measures the accelerator.
 """
 
 from __future__ import annotations
+
+import json
 
 import argparse
 import time
@@ -19,14 +21,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from aef_ee.videos.format import SiteVideo, SourceFrames, VideoDataset
+from aef_ee.videos.format import SiteVideo, SourceFrames
 from aef_ee_training import input_pipeline
 from aef_ee_training.configs import small, tiny
 from aef_ee_training.infer import _embed, embed_video
 from aef_ee_training.train import create_model
 
 REPO = Path(__file__).resolve().parents[1]
-STATS = REPO / "training" / "checkpoints" / "tiny-belgium" / "data"
+STATS = REPO / "training" / "checkpoints" / "tiny-belgium" / "inference.json"
 CONFIGS = {"tiny": tiny, "small": small}
 PIXEL_AREA_KM2 = 1e-4  # a 10 m pixel
 
@@ -59,7 +61,7 @@ def synthetic_video(stats: dict, size: int, frames: int, seed: int = 0) -> SiteV
 
 def run(name: str, size: int, frames: int, repeats: int, peak: float) -> None:
     config = CONFIGS[name].get_config()
-    stats = input_pipeline.source_stats(VideoDataset(STATS).stats)
+    stats = input_pipeline.source_stats(json.loads(STATS.read_text())["stats"])
     channels = input_pipeline.channels_from_stats(stats, sorted(set(config.input_sources) | set(config.target_sources)))
     missing = [s for s in channels if s not in stats]
     if missing:

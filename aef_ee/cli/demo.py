@@ -4,8 +4,8 @@ Stages (each prints what it does; outputs under ``--out``, default ``outputs/dem
 
 1. start the local engine on the demo catalog (Drive and Cloud Storage are folders under ``--out``);
 2. export training videos (Sentinel-2, Sentinel-1, ERA5-Land stand-in, DEM) over the Belgium demo patch;
-3. the model: the ``tiny`` checkpoint the project ships (``training/checkpoints/tiny-belgium``, made by
-   ``aef-ee demo --train`` — see :data:`TRAIN_COMMAND`), or train it now with ``--train``;
+3. the model: the ``tiny`` checkpoint the project ships (``training/checkpoints/tiny-belgium``, trained on
+   the WorldCereal Belgium cube — see :data:`TRAIN_COMMAND`), or train it now with ``--train``;
 4. embed the patch for 2021 into int8 COGs in the local bucket ``gs://aef-demo/embeddings/``;
 5. register them as the ImageCollection ``projects/local/assets/aef_demo_embeddings``;
 6. use them: similarity search from a labelled point, k-means clustering, a kNN classification trained on
@@ -40,7 +40,8 @@ DEMO_BANDS = {"s2": ["B2", "B3", "B4", "B5", "B6", "B7", "B8", "B11", "B12"],
 COLLECTION = "projects/local/assets/aef_demo_embeddings"
 LABELS = "projects/local/assets/worldcereal_belgium_cropland"
 BUCKET = "aef-demo"
-TRAIN_COMMAND = "aef-ee demo --train (see training/checkpoints/tiny-belgium/README.md)"
+TRAIN_COMMAND = ("python -m aef_ee_training.train --config tiny --data <the Belgian cube's videos> "
+                 "(see training/checkpoints/tiny-belgium/README.md)")
 
 
 def shipped_checkpoint() -> Path:
