@@ -471,6 +471,9 @@ class _Sampling:
     cidx: np.ndarray
     inside: np.ndarray | None  # (H, W) read-only bool: the centre falls in the file; None when all do
     contiguous: bool  # the grid is exactly the window: no gather needed
+    # (row0, row1, col0, col1) of the grid holding the whole window when the grid is the window plus pixels past the
+    # file's edges (a neighbourhood's grown grid at the edge): the window is copied in, no gather needed.
+    padded: tuple[int, int, int, int] | None = None
 
     @property
     def read_shape(self) -> tuple[int, int]:
@@ -485,6 +488,11 @@ class _Sampling:
     def take_values(self, values: np.ndarray) -> np.ndarray:
         if self.contiguous:
             return values
+        if self.padded is not None and values.ndim == 2:
+            r0, r1, c0, c1 = self.padded
+            out = np.zeros(self._shape, values.dtype)
+            out[r0:r1, c0:c1] = values
+            return out
         if self.separable:
             return values[np.ix_(self.ridx, self.cidx)] if values.ndim == 2 else values[self.ridx][:, self.cidx]
         if values.ndim == 2:
@@ -545,6 +553,11 @@ def _nearest_sampling(grid: Grid, src_projection: Projection, src_shape: tuple[i
             factor == 1 and len(cidx) == col1 - col0 + 1 and len(ridx) == row1 - row0 + 1
             and (np.diff(cidx) == 1).all() and (np.diff(ridx) == 1).all() and cidx[0] == 0 and ridx[0] == 0
         )
+        padded = None
+        if (not contiguous and factor == 1 and inside is not None and (np.diff(ci) == 1).all()
+                and (np.diff(ri) == 1).all()):
+            rows_in, cols_in = np.flatnonzero(row_ok), np.flatnonzero(col_ok)
+            padded = (int(rows_in[0]), int(rows_in[-1]) + 1, int(cols_in[0]), int(cols_in[-1]) + 1)
     else:
         ok = np.isfinite(cols) & np.isfinite(rows) & (ci >= 0) & (ci < width) & (ri >= 0) & (ri < height)
         inside = None if ok.all() else ok
@@ -553,7 +566,8 @@ def _nearest_sampling(grid: Grid, src_projection: Projection, src_shape: tuple[i
         contiguous = False
     if inside is not None:
         inside.flags.writeable = False  # shared by every band of the read
-    return _Sampling(row0, row1, col0, col1, factor, separable, ridx, cidx, inside, contiguous)
+    return _Sampling(row0, row1, col0, col1, factor, separable, ridx, cidx, inside, contiguous,
+                     padded if separable else None)
 
 
 def _read_window(bands: Sequence[FileBand], col0: int, row0: int, cols: int, rows: int, factor: int = 1
