@@ -3,6 +3,7 @@ and no top-level name but the project's own."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -50,3 +51,19 @@ def test_the_wheel_carries_its_package_data(wheel: zipfile.ZipFile) -> None:
     checkpoint = [n for n in names if n.startswith("aef_ee_training/checkpoints/tiny-belgium/")]
     assert any(n.endswith("_CHECKPOINT_METADATA") for n in checkpoint)
     assert "aef_ee_training/checkpoints/tiny-belgium/data/index.json" in names
+
+
+def test_the_demo_catalog_builds_from_the_wheel_s_data_alone(wheel: zipfile.ZipFile, tmp_path: Path) -> None:
+    """Every file the demo catalog reads is in the wheel (an installed package has no data/ beside it)."""
+    prefix = "aef_ee/demo/data/"
+    for name in wheel.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = tmp_path / "data" / name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(wheel.read(name))
+    script = ("from aef_ee.demo.catalog import build_demo_catalog; import sys; "
+              "build_demo_catalog(sys.argv[1], progress=False)")
+    env = {**os.environ, "AEF_EE_DATA": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "catalog")], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
