@@ -137,7 +137,9 @@ def embed_region(
       training_data: a training video dataset whose normalisation statistics to use (default: the workdir's
         ``inference.json``; a workdir written before it existed needs this).
       region: (west, south, east, north), degrees.
-      core, margin: tile core and margin in pixels (default: 2 L and L / 2 of the config's site size).
+      core, margin: tile core and margin in pixels (default: 2 L and L of the config's site size; a margin of at
+        least L - 1 gives every core pixel all its overlapping windows inside the tile's input, so neighbouring
+        tiles agree at their common border).
       quantize: int8 as the public dataset (default) or float32.
       staging_dir: where the tiles' videos are exported (default ``out_dir/.videos-<year>``; resumable).
     """
@@ -150,7 +152,7 @@ def embed_region(
     model, config, stats, step = load_inference(workdir, config=config, data=training_data)
     size = int(config.site_size)
     core = core or 2 * size
-    margin = size // 2 if margin is None else margin
+    margin = size if margin is None else margin
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tiles = plan_tiles(region, year, core=core, margin=margin)
