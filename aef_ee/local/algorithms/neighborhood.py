@@ -139,7 +139,7 @@ def box_mean(values: np.ndarray, mask: np.ndarray, size: tuple[int, int], out_dt
         # Zeros beyond the data: each box sums its valid pixels; then divide by how many there were (the count of
         # valid rows times valid columns, as the valid pixels form a rectangle) instead of by the box size.
         mean = np.zeros(values.shape, out_dtype)
-        mean[r0:r1, c0:c1] = ndimage.uniform_filter(sub, size, output=out_dtype, mode="constant", cval=0.0)
+        ndimage.uniform_filter(sub, size, output=mean[r0:r1, c0:c1], mode="constant", cval=0.0)
         hy, hx = kh // 2, kw // 2
         for axis, (lo, hi, half, k, n) in enumerate(((r0, r1, hy, kh, values.shape[0]),
                                                      (c0, c1, hx, kw, values.shape[1]))):
