@@ -181,9 +181,11 @@ def embed_points(
     def flush() -> None:
         if not examples:
             return
-        batch = jax.tree.map(lambda *xs: np.stack(xs), *examples)
+        # Padded to a full batch by repeating the last point: one compiled shape for the whole table.
+        padded = examples + [examples[-1]] * (BATCH - len(examples))
+        batch = jax.tree.map(lambda *xs: np.stack(xs), *padded)
         fields = np.asarray(_embed(model, batch["inputs"], jnp.asarray(batch["period_days"])))
-        out[slots] = fields[:, centre, centre]
+        out[slots] = fields[: len(slots), centre, centre]
         examples.clear()
         slots.clear()
 
