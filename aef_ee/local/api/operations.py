@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aef_ee.local.api.routes import Request, route
+from aef_ee.local.api.routes import Request, parse_duration, route
 from aef_ee.local.operation_registry import registry_of
 
 OPERATION = r"/v1/projects/(?P<project>[^/:]+)/operations/(?P<op>[A-Za-z0-9_-]+)"
+# operations.wait without a timeout waits this long; no wait is longer than MAX_WAIT_S (a request thread is held).
+DEFAULT_WAIT_S = 60.0
+MAX_WAIT_S = 600.0
 
 
 @route("GET", r"/v1/projects/(?P<project>[^/:]+)/operations")
@@ -36,7 +39,5 @@ def cancel_operation(request: Request) -> dict[str, Any]:
 @route("POST", OPERATION + r":wait")
 def wait_operation(request: Request) -> dict[str, Any]:
     op = registry_of(request.server).get(request.match["op"])
-    timeout = request.json().get("timeout", "60s")
-    seconds = float(str(timeout).rstrip("s") or 60)
-    op.wait(min(seconds, 600.0))
+    op.wait(parse_duration(request.json().get("timeout"), "timeout", default_s=DEFAULT_WAIT_S, max_s=MAX_WAIT_S))
     return op.to_json()
