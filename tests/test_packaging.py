@@ -50,7 +50,7 @@ def test_the_wheel_carries_its_package_data(wheel: zipfile.ZipFile) -> None:
     assert {"aef_ee/fields/templates/collection.json", "aef_ee/fields/templates/image_manifest.json"} <= names
     checkpoint = [n for n in names if n.startswith("aef_ee_training/checkpoints/tiny-belgium/")]
     assert any(n.endswith("_CHECKPOINT_METADATA") for n in checkpoint)
-    assert "aef_ee_training/checkpoints/tiny-belgium/data/index.json" in names
+    assert "aef_ee_training/checkpoints/tiny-belgium/inference.json" in names  # what inference needs, in one file
 
 
 def test_the_demo_catalog_builds_from_the_wheel_s_data_alone(wheel: zipfile.ZipFile, tmp_path: Path) -> None:

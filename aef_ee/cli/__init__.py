@@ -25,6 +25,7 @@ COMMANDS = {
     "demo": "demo",
     "export-videos": "export_videos",
     "embed": "embed",
+    "embed-points": "embed_points",
     "register": "register",
     "evaluate": "evaluate",
     "index": "index",
