@@ -91,13 +91,12 @@ def check_shipped_checkpoint_embeds() -> None:
 
     from aef_ee.cli.demo import DEMO_REGION, DEMO_YEAR, shipped_checkpoint
     from aef_ee_training.fields import embed_region
-    from aef_ee_training.train import get_config
 
     checkpoint = shipped_checkpoint()
     assert (checkpoint / "checkpoints").is_dir(), f"no shipped checkpoint in {checkpoint}"
     started = time.perf_counter()
-    report = embed_region(workdir=checkpoint, config=get_config("tiny"), training_data=checkpoint / "data",
-                          region=DEMO_REGION, year=DEMO_YEAR, out_dir=SCRATCH / "fields",
+    # The checkpoint carries its config and normalisation statistics (inference.json): no training data needed.
+    report = embed_region(workdir=checkpoint, region=DEMO_REGION, year=DEMO_YEAR, out_dir=SCRATCH / "fields",
                           staging_dir=SCRATCH / "tile-videos", progress=False)
     assert report.written, report
     for cog in report.written:
