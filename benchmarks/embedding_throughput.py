@@ -1,4 +1,5 @@
-"""Embedding-field throughput (pixels/s and km²/h) of ``aef_ee_training.infer.embed_video`` for the tiny and small models,
+"""Embedding-field throughput (pixels/s and km²/h) of ``aef_ee_training.infer.embed_video`` for the tiny and small
+models,
 beside the model's FLOPs per pixel (XLA cost analysis) and the machine's matmul peak measured in the same run, so the
 utilisation is visible.
 

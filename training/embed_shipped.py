@@ -5,7 +5,8 @@
     python -m aef_ee.evaluation.shipped --out docs/evaluation --docs docs/evaluation.md \\
         --embeddings worldcereal_label_full=outputs/eval-embeddings/worldcereal.npy \\
         worldcereal_finetune_class=outputs/eval-embeddings/worldcereal.npy \\
-        slovenia_lulc_pixels=outputs/eval-embeddings/slovenia.npy slovenia_lulc_polygons=outputs/eval-embeddings/slovenia.npy
+        slovenia_lulc_pixels=outputs/eval-embeddings/slovenia.npy \\
+        slovenia_lulc_polygons=outputs/eval-embeddings/slovenia.npy
 
 - WorldCereal points (Uganda / South Sudan): each row's 12 monthly Sentinel-2 L2A (9 of its bands) and Sentinel-1
   VV/VH composites become a one-pixel site (decoded as in data/PROVENANCE.md: reflectance x 1e4, dB = 20 log10(DN)
@@ -69,7 +70,7 @@ def worldcereal_videos(s2_bands: list[str], s1_bands: list[str]) -> list[SiteVid
             s1_db = np.where(s1_valid[:, None], 20 * np.log10(np.maximum(s1_dn, 1)) - 83, 0.0)
 
         # A 1 x 1 grid reads as a static source, so the pixel's series is repeated over 2 x 2 pixels.
-        def grid(values: np.ndarray, valid: np.ndarray, bands: list[str]) -> SourceFrames:
+        def grid(values: np.ndarray, valid: np.ndarray, bands: list[str], times=times) -> SourceFrames:
             frames = np.broadcast_to(values[:, None, None, :], (steps, 2, 2, values.shape[1]))
             return SourceFrames(frames, np.broadcast_to(valid[:, None, None], (steps, 2, 2)), times, tuple(bands))
 
@@ -113,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from aef_ee_training.infer import embed_video, load_inference
 
-    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.embed_shipped", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.embed_shipped",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True, help="checkpoint folder (with inference.json)")
     parser.add_argument("--data", default=None, help="training dataset for its statistics (default: inference.json)")
     parser.add_argument("--config", default=None, help="config name (default: inference.json)")

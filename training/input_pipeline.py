@@ -1,4 +1,5 @@
-"""The training input pipeline: grain over the ArrayRecord video shards written by :class:`aef_ee.videos.format.VideoWriter`.
+"""The training input pipeline: grain over the ArrayRecord video shards written by
+:class:`aef_ee.videos.format.VideoWriter`.
 
 Per site (each a small named transform, deterministic given the seed and the record index)::
 

@@ -114,7 +114,8 @@ def embed_dataset(data: str, out: str, encoder: TextEncoder, *, sites_per_shard:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.text", description="Embed the sites' geotagged text.")
+    parser = argparse.ArgumentParser(prog="python -m aef_ee_training.text",
+                                     description="Embed the sites' geotagged text.")
     parser.add_argument("--data", required=True, help="input video dataset")
     parser.add_argument("--out", required=True, help="output video dataset (a new directory)")
     parser.add_argument("--encoder", default="minilm", choices=("minilm", "hashing"))

@@ -2,8 +2,8 @@
 
 - :func:`seam_ratio`: mean cosine discontinuity ``1 - <e(p), e(q)>`` between 4-neighbours that straddle an inference
   window border, divided by the same mean over neighbours inside windows (at the same pixel parity as the borders,
-  for even windows: 20 m data resampled to 10 m changes mostly between 2-pixel blocks). 1 means the window grid is invisible; a
-  field stitched from independently embedded windows shows values well above 1.
+  for even windows: 20 m data resampled to 10 m changes mostly between 2-pixel blocks). 1 means the window grid is
+  invisible; a field stitched from independently embedded windows shows values well above 1.
 - :func:`period2_energy`: the fraction of the field's variance (mean removed per channel) in the 2 x 2 phase
   pattern, i.e. at the Nyquist frequencies (pi, 0), (0, pi), (pi, pi). A depth-to-space upsampler leaves a fixed
   2-pixel checkerboard here; white noise over N pixels gives about 3 / N.

@@ -189,22 +189,22 @@ class _Handler(BaseHTTPRequestHandler):
         except (OSError, ValueError):  # the client went away or stopped sending: nothing left to protect
             pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch("PATCH")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
-    def do_OPTIONS(self) -> None:  # noqa: N802
+    def do_OPTIONS(self) -> None:
         """CORS preflight: answered only for origins the user allowed (no token: browsers send none here)."""
         try:
             self.local.security.check_host(self.headers)
@@ -406,9 +406,9 @@ def serve(catalog_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8765,
     server = LocalServer(catalog_dir, host=host, port=port, settings=settings,
                          token=token or os.environ.get(TOKEN_ENV) or None, allowed_origins=allowed_origins,
                          allow_remote=allow_remote, limits=limits)
-    print(connection_message(server), flush=True)  # noqa: T201 - CLI output
+    print(connection_message(server), flush=True)
     if not is_loopback(host):
-        print(remote_warning(server), file=sys.stderr, flush=True)  # noqa: T201
+        print(remote_warning(server), file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

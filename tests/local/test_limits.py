@@ -196,7 +196,8 @@ def test_malformed_requests_are_400_never_500(engine, ee):
         status, body = _request(engine, "GET", tile.replace("{z}", z).replace("{x}", x).replace("{y}", y))
         assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT", (z, x, y, body)
     status, body = _request(engine, "POST", "/v1/projects/local/imageCollection:computeImages",
-                            body=json.dumps({**ONE_PLUS_TWO, "pageSize": 1e400}).encode().replace(b"Infinity", b"1e400"))
+                            body=json.dumps({**ONE_PLUS_TWO, "pageSize": 1e400}).encode()
+                            .replace(b"Infinity", b"1e400"))
     assert status == 400
     answer = _raw(engine, f"PUT {COMPUTE} HTTP/1.1\r\nHost: 127.0.0.1:{engine.port}\r\n\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 405") and b"not allowed" in answer

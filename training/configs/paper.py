@@ -13,7 +13,8 @@ import ml_collections
 
 from aef_ee_training.configs import base
 
-# Nominal channel counts of the registry's sources (aef_ee.videos.sources), for abstract instantiation without a dataset.
+# Nominal channel counts of the registry's sources (aef_ee.videos.sources), for abstract instantiation without a
+# dataset.
 CHANNELS = {"s2": 10, "s1": 2, "landsat": 7, "era5": 6, "dem": 1, "gedi": 4, "grace": 1, "palsar": 2}
 
 

@@ -52,7 +52,7 @@ def _axis(values: np.ndarray, axis: Any, name: str) -> int:
 
 
 @algorithm("Image.arrayProject")
-def array_project(input: Any, axes: Sequence[int]) -> Image:  # noqa: A002
+def array_project(input: Any, axes: Sequence[int]) -> Image:
     """Keeps the listed array axes (in order); the dropped ones must be of length 1, as documented."""
     def fn(v: np.ndarray) -> np.ndarray:
         keep = [_axis(v, k, "Image.arrayProject") for k in axes]
@@ -67,7 +67,7 @@ def array_project(input: Any, axes: Sequence[int]) -> Image:  # noqa: A002
 
 
 @algorithm("Image.arraySlice")
-def array_slice(input: Any, axis: int = 0, start: int | None = None, end: int | None = None,  # noqa: A002
+def array_slice(input: Any, axis: int = 0, start: int | None = None, end: int | None = None,
                 step: int = 1) -> Image:
     def fn(v: np.ndarray) -> np.ndarray:
         k = _axis(v, axis, "Image.arraySlice")
@@ -81,7 +81,7 @@ def array_slice(input: Any, axis: int = 0, start: int | None = None, end: int | 
 
 
 @algorithm("Image.arrayTranspose")
-def array_transpose(input: Any, axis1: int = 0, axis2: int = 1) -> Image:  # noqa: A002
+def array_transpose(input: Any, axis1: int = 0, axis2: int = 1) -> Image:
     return map_arrays(input, "Image.arrayTranspose",
                       lambda v: np.swapaxes(v, _axis(v, axis1, "Image.arrayTranspose"),
                                             _axis(v, axis2, "Image.arrayTranspose")))
@@ -110,7 +110,7 @@ def array_get(image: Any, position: Any) -> Image:
 
 
 @algorithm("Image.arrayLength")
-def array_length(input: Any, axis: int) -> Image:  # noqa: A002
+def array_length(input: Any, axis: int) -> Image:
     """Each pixel's array length along ``axis`` (int)."""
     return map_arrays(input, "Image.arrayLength",
                       lambda v: np.full(v.shape[:2], v.shape[_axis(v, axis, "Image.arrayLength")], np.int64),
@@ -118,7 +118,7 @@ def array_length(input: Any, axis: int) -> Image:  # noqa: A002
 
 
 @algorithm("Image.arrayLengths")
-def array_lengths(input: Any) -> Image:  # noqa: A002
+def array_lengths(input: Any) -> Image:
     """A 1-D array per pixel: the length of each array axis."""
     return map_arrays(input, "Image.arrayLengths",
                       lambda v: np.broadcast_to(np.asarray(v.shape[2:], np.int64), v.shape[:2] + (v.ndim - 2,)),

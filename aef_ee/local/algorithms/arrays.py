@@ -100,7 +100,7 @@ _binary("gammainc", _gammainc, integer=False)
 
 
 def _unary(name: str, fn: Callable[[np.ndarray], np.ndarray], *, keep_int: bool = False) -> None:
-    def impl(input: Any) -> np.ndarray:  # noqa: A002
+    def impl(input: Any) -> np.ndarray:
         a = as_array(input, f"Array.{name}")
         with np.errstate(all="ignore"):
             out = np.asarray(fn(a))
@@ -147,7 +147,7 @@ def _special_polygamma(a: np.ndarray) -> np.ndarray:
 def _register_cast(name: str) -> None:
     ptype = cast_type(name)
 
-    def impl(input: Any) -> np.ndarray:  # noqa: A002
+    def impl(input: Any) -> np.ndarray:
         out = cast_values(as_array(input, f"Array.{name}"), ptype)
         return out.astype(np.int64) if ptype.precision == "int" else out.astype(np.float64)
 
@@ -258,7 +258,7 @@ def array_cut(array: Any, position: Sequence[int]) -> np.ndarray:
 
 
 @algorithm("Array.mask")
-def array_mask(input: Any, mask: Any) -> np.ndarray:  # noqa: A002
+def array_mask(input: Any, mask: Any) -> np.ndarray:
     """The positions along one axis where the mask is non-zero: the mask has the input's dimensions, all of length 1
     but that axis (apidocs ee-array-mask: ``[[1, 2, 3, 4]].mask([[1, 0, 1, 1]])`` is ``[[1, 3, 4]]``)."""
     a, m = as_array(input, "Array.mask"), as_array(mask, "Array.mask")
@@ -311,7 +311,7 @@ def array_dot_product(array1: Any, array2: Any) -> float:
 
 
 @algorithm("Array.reduce")
-def array_reduce(array: Any, reducer: Any, axes: Sequence[int], fieldAxis: int | None = None) -> np.ndarray:  # noqa: N803
+def array_reduce(array: Any, reducer: Any, axes: Sequence[int], fieldAxis: int | None = None) -> np.ndarray:
     """The reducer over ``axes`` (each kept with length 1, as documented: "collapsing all the input values along
     each specified axis into a single output value"); a reducer of several inputs reads them along ``fieldAxis``."""
     a = as_array(array, "Array.reduce")
@@ -356,7 +356,7 @@ def array_accum(array: Any, axis: int, reducer: Any = None) -> np.ndarray:
 
 
 @algorithm("Array.bitsToArray")
-def bits_to_array(input: Any) -> np.ndarray:  # noqa: A002
+def bits_to_array(input: Any) -> np.ndarray:
     """The bits of an integer, least significant first, as many as up to its highest set bit."""
     value = int(as_array(input, "Array.bitsToArray").item()) & (2**64 - 1)  # two's complement: -1 is 64 ones
     bits = [0] if value == 0 else []
@@ -398,7 +398,7 @@ def matrix_solve(left: Any, right: Any) -> np.ndarray:
 
 
 @algorithm("Array.matrixInverse")
-def matrix_inverse(input: Any) -> np.ndarray:  # noqa: A002
+def matrix_inverse(input: Any) -> np.ndarray:
     m = _square(input, "matrixInverse")
     try:
         return np.linalg.inv(m)
@@ -407,33 +407,33 @@ def matrix_inverse(input: Any) -> np.ndarray:  # noqa: A002
 
 
 @algorithm("Array.matrixPseudoInverse")
-def matrix_pseudo_inverse(input: Any) -> np.ndarray:  # noqa: A002
+def matrix_pseudo_inverse(input: Any) -> np.ndarray:
     return np.linalg.pinv(_matrix(input, "matrixPseudoInverse"))
 
 
 @algorithm("Array.matrixDeterminant")
-def matrix_determinant(input: Any) -> float:  # noqa: A002
+def matrix_determinant(input: Any) -> float:
     return float(np.linalg.det(_square(input, "matrixDeterminant")))
 
 
 @algorithm("Array.matrixTrace")
-def matrix_trace(input: Any) -> float:  # noqa: A002
+def matrix_trace(input: Any) -> float:
     return float(np.trace(_matrix(input, "matrixTrace")))
 
 
 @algorithm("Array.matrixFnorm")
-def matrix_fnorm(input: Any) -> float:  # noqa: A002
+def matrix_fnorm(input: Any) -> float:
     return float(np.linalg.norm(_matrix(input, "matrixFnorm")))
 
 
 @algorithm("Array.matrixDiagonal")
-def matrix_diagonal(input: Any) -> np.ndarray:  # noqa: A002
+def matrix_diagonal(input: Any) -> np.ndarray:
     """The diagonal as a single column (n x 1)."""
     return np.diagonal(_matrix(input, "matrixDiagonal"))[:, None].copy()
 
 
 @algorithm("Array.matrixToDiag")
-def matrix_to_diag(input: Any) -> np.ndarray:  # noqa: A002
+def matrix_to_diag(input: Any) -> np.ndarray:
     """A square diagonal matrix from a single column (n x 1) or row."""
     m = as_array(input, "Array.matrixToDiag").astype(np.float64)
     return np.diag(m.ravel())
@@ -470,7 +470,7 @@ def matrix_qr(array: Any) -> dict[str, np.ndarray]:
 
 
 @algorithm("Array.eigen")
-def array_eigen(input: Any) -> np.ndarray:  # noqa: A002
+def array_eigen(input: Any) -> np.ndarray:
     """One row per eigenvalue (descending): the eigenvalue, then its eigenvector (documented layout); real
     eigenpairs only."""
     m = _square(input, "eigen")

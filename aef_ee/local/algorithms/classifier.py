@@ -475,12 +475,12 @@ def _probability(classifier: Classifier, model: Any, x: np.ndarray) -> np.ndarra
 # --- algorithms: constructors ----------------------------------------------------------------------------
 
 @algorithm("Classifier.smileKNN")
-def smile_knn(k: int = 1, searchMethod: str = "AUTO", metric: str = "EUCLIDEAN") -> Classifier:  # noqa: N803
+def smile_knn(k: int = 1, searchMethod: str = "AUTO", metric: str = "EUCLIDEAN") -> Classifier:
     return Classifier.create("Classifier.smileKNN", k=k, searchMethod=searchMethod, metric=metric)
 
 
 @algorithm("Classifier.smileRandomForest")
-def smile_random_forest(numberOfTrees: int, variablesPerSplit: int | None = None,  # noqa: N803
+def smile_random_forest(numberOfTrees: int, variablesPerSplit: int | None = None,
                         minLeafPopulation: int = 1, bagFraction: float = 0.5, maxNodes: int | None = None,
                         seed: int = 0) -> Classifier:
     return Classifier.create("Classifier.smileRandomForest", numberOfTrees=numberOfTrees,
@@ -489,12 +489,12 @@ def smile_random_forest(numberOfTrees: int, variablesPerSplit: int | None = None
 
 
 @algorithm("Classifier.smileCart")
-def smile_cart(maxNodes: int | None = None, minLeafPopulation: int = 1) -> Classifier:  # noqa: N803
+def smile_cart(maxNodes: int | None = None, minLeafPopulation: int = 1) -> Classifier:
     return Classifier.create("Classifier.smileCart", maxNodes=maxNodes, minLeafPopulation=minLeafPopulation)
 
 
 @algorithm("Classifier.smileGradientTreeBoost")
-def smile_gradient_tree_boost(numberOfTrees: int, shrinkage: float = 0.005, samplingRate: float = 0.7,  # noqa: N803
+def smile_gradient_tree_boost(numberOfTrees: int, shrinkage: float = 0.005, samplingRate: float = 0.7,
                               maxNodes: int | None = None, loss: str = "LeastAbsoluteDeviation",
                               seed: int = 0) -> Classifier:
     return Classifier.create("Classifier.smileGradientTreeBoost", numberOfTrees=numberOfTrees, shrinkage=shrinkage,
@@ -502,7 +502,7 @@ def smile_gradient_tree_boost(numberOfTrees: int, shrinkage: float = 0.005, samp
 
 
 @algorithm("Classifier.libsvm")
-def libsvm(decisionProcedure: str = "Voting", svmType: str = "C_SVC", kernelType: str = "LINEAR",  # noqa: N803
+def libsvm(decisionProcedure: str = "Voting", svmType: str = "C_SVC", kernelType: str = "LINEAR",
            shrinking: bool = True, degree: int | None = None, gamma: float | None = None, coef0: float | None = None,
            cost: float | None = None, nu: float | None = None, terminationEpsilon: float | None = None,
            lossEpsilon: float | None = None, oneClass: int | None = None) -> Classifier:
@@ -513,7 +513,7 @@ def libsvm(decisionProcedure: str = "Voting", svmType: str = "C_SVC", kernelType
 
 
 @algorithm("Classifier.minimumDistance")
-def minimum_distance(metric: str = "euclidean", kNearest: int = 1) -> Classifier:  # noqa: N803
+def minimum_distance(metric: str = "euclidean", kNearest: int = 1) -> Classifier:
     return Classifier.create("Classifier.minimumDistance", metric=metric, kNearest=kNearest)
 
 
@@ -528,13 +528,13 @@ def smile_naive_bayes(**kwargs: Any) -> Classifier:
 # Earth Engine's deprecated names (Weka-era classifiers) run the corresponding Smile / libsvm implementation.
 
 @algorithm("Classifier.randomForest")
-def random_forest(numberOfTrees: int = 1, variablesPerSplit: int = 0, minLeafPopulation: int = 1,  # noqa: N803
+def random_forest(numberOfTrees: int = 1, variablesPerSplit: int = 0, minLeafPopulation: int = 1,
                   bagFraction: float = 0.5, outOfBagMode: bool = False, seed: int = 0) -> Classifier:
     return smile_random_forest(numberOfTrees, variablesPerSplit or None, minLeafPopulation, bagFraction, None, seed)
 
 
 @algorithm("Classifier.cart")
-def cart(crossvalidationFactor: int = 10, maxDepth: int = 10, minLeafPopulation: int = 1,  # noqa: N803
+def cart(crossvalidationFactor: int = 10, maxDepth: int = 10, minLeafPopulation: int = 1,
          minSplitPoplulation: int = 1, minSplitCost: float = 1e-10, prune: bool = False,
          pruneErrorTolerance: float = 0.5, quantizationResolution: int = 100, quantizationMargin: float = 0.1,
          randomSeed: int = 0) -> Classifier:
@@ -555,7 +555,7 @@ def naive_bayes(**kwargs: Any) -> Classifier:
 # --- algorithms: training and use ------------------------------------------------------------------------
 
 @algorithm("Classifier.train")
-def train(classifier: Any, features: Any, classProperty: str,  # noqa: N803 - Earth Engine's argument names
+def train(classifier: Any, features: Any, classProperty: str,
           inputProperties: Sequence[str] | None = None, subsampling: float = 1.0,
           subsamplingSeed: int = 0) -> Classifier:
     """Reads the training table now (so a bad property fails here) and returns the trained classifier value."""
@@ -603,7 +603,7 @@ def classifier_schema(classifier: Any) -> list[str]:
 
 
 @algorithm("Image.classify")
-def image_classify(image: Any, classifier: Any, outputName: str = "classification") -> Image:  # noqa: N803
+def image_classify(image: Any, classifier: Any, outputName: str = "classification") -> Image:
     where = "Image.classify"
     clf = Classifier.of(classifier, where)
     training = clf.require_training(where)
@@ -614,7 +614,7 @@ def image_classify(image: Any, classifier: Any, outputName: str = "classificatio
 
 @algorithm("FeatureCollection.classify")
 def features_classify(features: Any, classifier: Any,
-                      outputName: str = "classification") -> FeatureCollection:  # noqa: N803
+                      outputName: str = "classification") -> FeatureCollection:
     where = "FeatureCollection.classify"
     clf = Classifier.of(classifier, where)
     training = clf.require_training(where)

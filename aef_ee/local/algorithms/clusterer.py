@@ -193,7 +193,7 @@ def _fit(clusterer: Clusterer, training: ClusterTraining, where: str) -> FittedC
 # --- algorithms ------------------------------------------------------------------------------------------
 
 @algorithm("Clusterer.wekaKMeans")
-def weka_kmeans(nClusters: int, init: int = 0, canopies: bool = False, maxCandidates: int = 100,  # noqa: N803
+def weka_kmeans(nClusters: int, init: int = 0, canopies: bool = False, maxCandidates: int = 100,
                 periodicPruning: int = 10000, minDensity: int = 2, t1: float = -1.5, t2: float = -1.0,
                 distanceFunction: str = "Euclidean", maxIterations: int | None = None, preserveOrder: bool = False,
                 fast: bool = False, seed: int = 10) -> Clusterer:
@@ -204,7 +204,7 @@ def weka_kmeans(nClusters: int, init: int = 0, canopies: bool = False, maxCandid
 
 
 @algorithm("Clusterer.wekaCascadeKMeans")
-def weka_cascade_kmeans(minClusters: int = 2, maxClusters: int = 10, restarts: int = 10,  # noqa: N803
+def weka_cascade_kmeans(minClusters: int = 2, maxClusters: int = 10, restarts: int = 10,
                         manual: bool = False, init: bool = False, distanceFunction: str = "Euclidean",
                         maxIterations: int | None = None) -> Clusterer:
     return Clusterer.create("Clusterer.wekaCascadeKMeans", minClusters=minClusters, maxClusters=maxClusters,
@@ -213,7 +213,7 @@ def weka_cascade_kmeans(minClusters: int = 2, maxClusters: int = 10, restarts: i
 
 
 @algorithm("Clusterer.wekaXMeans")
-def weka_xmeans(minClusters: int = 2, maxClusters: int = 8, maxIterations: int = 3, maxKMeans: int = 1000,  # noqa: N803
+def weka_xmeans(minClusters: int = 2, maxClusters: int = 8, maxIterations: int = 3, maxKMeans: int = 1000,
                 maxForChildren: int = 1000, useKD: bool = False, cutoffFactor: float = 0.0,
                 distanceFunction: str = "Euclidean", seed: int = 10) -> Clusterer:
     # X-means' maxIterations counts improve-structure rounds, not k-means iterations; k-means runs to convergence.
@@ -222,7 +222,7 @@ def weka_xmeans(minClusters: int = 2, maxClusters: int = 8, maxIterations: int =
 
 
 @algorithm("Clusterer.train")
-def clusterer_train(clusterer: Any, features: Any, inputProperties: Sequence[str] | None = None,  # noqa: N803
+def clusterer_train(clusterer: Any, features: Any, inputProperties: Sequence[str] | None = None,
                     subsampling: float = 1.0, subsamplingSeed: int = 0) -> Clusterer:
     where = "Clusterer.train"
     model = Clusterer.of(clusterer, where)
@@ -248,7 +248,7 @@ def clusterer_schema(clusterer: Any) -> list[str]:
 
 
 @algorithm("Image.cluster")
-def image_cluster(image: Any, clusterer: Any, outputName: str = "cluster") -> Image:  # noqa: N803
+def image_cluster(image: Any, clusterer: Any, outputName: str = "cluster") -> Image:
     where = "Image.cluster"
     model = Clusterer.of(clusterer, where)
     training = model.require_training(where)
@@ -258,7 +258,7 @@ def image_cluster(image: Any, clusterer: Any, outputName: str = "cluster") -> Im
 
 
 @algorithm("FeatureCollection.cluster")
-def features_cluster(features: Any, clusterer: Any, outputName: str = "cluster") -> FeatureCollection:  # noqa: N803
+def features_cluster(features: Any, clusterer: Any, outputName: str = "cluster") -> FeatureCollection:
     where = "FeatureCollection.cluster"
     model = Clusterer.of(clusterer, where)
     training = model.require_training(where)

@@ -34,7 +34,7 @@ _HASH_BITS = 53
 # --- loading ---------------------------------------------------------------------------------------------
 
 @algorithm("ImageCollection.load")
-def load_image_collection(id: str, version: int | None = None) -> ImageCollection:  # noqa: A002
+def load_image_collection(id: str, version: int | None = None) -> ImageCollection:
     """The images of a catalog IMAGE_COLLECTION, sorted by id (Earth Engine's listing order)."""
     catalog = current_context().catalog
     record = catalog.get(id)
@@ -52,7 +52,7 @@ def from_images(images: Sequence[Any]) -> ImageCollection:
 
 
 @algorithm("Collection.loadTable")
-def load_table(tableId: str, geometryColumn: str | None = None, version: int | None = None  # noqa: N803
+def load_table(tableId: str, geometryColumn: str | None = None, version: int | None = None
                ) -> FeatureCollection:
     """A catalog TABLE (GeoJSON or GeoParquet) as features; feature ids become ``system:index``."""
     catalog = current_context().catalog
@@ -183,14 +183,14 @@ def collection_merge(collection1: Any, collection2: Any) -> Any:
 
 
 @algorithm("Collection.filter")
-def collection_filter(collection: Any, filter: Any) -> Any:  # noqa: A002
+def collection_filter(collection: Any, filter: Any) -> Any:
     if not callable(filter):
         raise InvalidArgument(f"Collection.filter: expected a Filter; got {type(filter).__name__}.")
     return collection.with_features([e for e in elements(collection) if filter(e)])
 
 
 @algorithm("Collection.map")
-def collection_map(collection: Any, baseAlgorithm: Callable[[Any], Any], dropNulls: bool = False) -> Any:  # noqa: N803
+def collection_map(collection: Any, baseAlgorithm: Callable[[Any], Any], dropNulls: bool = False) -> Any:
     """Applies the function to every element; images that lost ``system:index`` get their source's back."""
     out = []
     for element in elements(collection):
@@ -298,8 +298,8 @@ def _uniform(seed: float, key: str) -> float:
 
 
 @algorithm("Collection.randomColumn")
-def random_column(collection: Any, columnName: str = "random", seed: float = 0,  # noqa: N803
-                  distribution: str = "uniform", rowKeys: Sequence[str] | None = None) -> Any:  # noqa: N803
+def random_column(collection: Any, columnName: str = "random", seed: float = 0,
+                  distribution: str = "uniform", rowKeys: Sequence[str] | None = None) -> Any:
     """Adds a deterministic pseudo-random column: a hash of (seed, row keys), uniform on [0, 1) or N(0, 1).
 
     The values differ from Earth Engine's generator but are stable across runs, orders and filters.
@@ -332,7 +332,7 @@ def _geometries(collection: Any) -> list[Any]:
 
 
 @algorithm("Collection.geometry")
-def collection_geometry(collection: Any, maxError: Any = None) -> Geometry:  # noqa: N803
+def collection_geometry(collection: Any, maxError: Any = None) -> Geometry:
     """All the elements' geometries as one multi-geometry (not dissolved), in EPSG:4326."""
     from shapely.geometry import GeometryCollection, MultiLineString, MultiPoint, MultiPolygon
 
@@ -352,7 +352,7 @@ def collection_geometry(collection: Any, maxError: Any = None) -> Geometry:  # n
 
 
 @algorithm("Collection.bounds")
-def collection_bounds(collection: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+def collection_bounds(collection: Any, maxError: Any = None, proj: Any = None) -> Geometry:
     from shapely.geometry import box
 
     shapes = _geometries(collection)
@@ -378,40 +378,40 @@ def _numbers(collection: Any, prop: str) -> np.ndarray:
 
 
 @algorithm("AggregateFeatureCollection.array")
-def aggregate_array(collection: Any, property: str) -> list[Any]:  # noqa: A002
+def aggregate_array(collection: Any, property: str) -> list[Any]:
     return _column(collection, property)
 
 
 @algorithm("AggregateFeatureCollection.first")
-def aggregate_first(collection: Any, property: str) -> Any:  # noqa: A002
+def aggregate_first(collection: Any, property: str) -> Any:
     items = elements(collection)
     return _props(items[0]).get(property) if items else None
 
 
 @algorithm("AggregateFeatureCollection.count")
-def aggregate_count(collection: Any, property: str) -> int:  # noqa: A002
+def aggregate_count(collection: Any, property: str) -> int:
     return len(_column(collection, property))
 
 
 @algorithm("AggregateFeatureCollection.count_distinct")
-def aggregate_count_distinct(collection: Any, property: str) -> int:  # noqa: A002
+def aggregate_count_distinct(collection: Any, property: str) -> int:
     return len({histogram_key(v) for v in _column(collection, property)})
 
 
 @algorithm("AggregateFeatureCollection.min")
-def aggregate_min(collection: Any, property: str) -> Any:  # noqa: A002
+def aggregate_min(collection: Any, property: str) -> Any:
     values = _column(collection, property)
     return min(values, key=_sort_key) if values else None
 
 
 @algorithm("AggregateFeatureCollection.max")
-def aggregate_max(collection: Any, property: str) -> Any:  # noqa: A002
+def aggregate_max(collection: Any, property: str) -> Any:
     values = _column(collection, property)
     return max(values, key=_sort_key) if values else None
 
 
 @algorithm("AggregateFeatureCollection.sum")
-def aggregate_sum(collection: Any, property: str) -> Any:  # noqa: A002
+def aggregate_sum(collection: Any, property: str) -> Any:
     values = _column(collection, property)
     if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
         return int(sum(int(v) for v in values))
@@ -419,12 +419,12 @@ def aggregate_sum(collection: Any, property: str) -> Any:  # noqa: A002
 
 
 @algorithm("AggregateFeatureCollection.product")
-def aggregate_product(collection: Any, property: str) -> float:  # noqa: A002
+def aggregate_product(collection: Any, property: str) -> float:
     return float(np.prod(_numbers(collection, property)))
 
 
 @algorithm("AggregateFeatureCollection.mean")
-def aggregate_mean(collection: Any, property: str) -> float | None:  # noqa: A002
+def aggregate_mean(collection: Any, property: str) -> float | None:
     x = _numbers(collection, property)
     return float(x.mean()) if len(x) else None
 
@@ -436,29 +436,29 @@ def _var(x: np.ndarray, sample: bool) -> float | None:
 
 
 @algorithm("AggregateFeatureCollection.sample_var")
-def aggregate_sample_var(collection: Any, property: str) -> float | None:  # noqa: A002
+def aggregate_sample_var(collection: Any, property: str) -> float | None:
     return _var(_numbers(collection, property), True)
 
 
 @algorithm("AggregateFeatureCollection.total_var")
-def aggregate_total_var(collection: Any, property: str) -> float | None:  # noqa: A002
+def aggregate_total_var(collection: Any, property: str) -> float | None:
     return _var(_numbers(collection, property), False)
 
 
 @algorithm("AggregateFeatureCollection.sample_sd")
-def aggregate_sample_sd(collection: Any, property: str) -> float | None:  # noqa: A002
+def aggregate_sample_sd(collection: Any, property: str) -> float | None:
     v = _var(_numbers(collection, property), True)
     return None if v is None else math.sqrt(v)
 
 
 @algorithm("AggregateFeatureCollection.total_sd")
-def aggregate_total_sd(collection: Any, property: str) -> float | None:  # noqa: A002
+def aggregate_total_sd(collection: Any, property: str) -> float | None:
     v = _var(_numbers(collection, property), False)
     return None if v is None else math.sqrt(v)
 
 
 @algorithm("AggregateFeatureCollection.stats")
-def aggregate_stats(collection: Any, property: str) -> dict[str, Any]:  # noqa: A002
+def aggregate_stats(collection: Any, property: str) -> dict[str, Any]:
     """Earth Engine's statistics dictionary (unit weights)."""
     x = _numbers(collection, property)
     n = len(x)
@@ -477,7 +477,7 @@ def aggregate_stats(collection: Any, property: str) -> dict[str, Any]:  # noqa: 
 
 
 @algorithm("AggregateFeatureCollection.histogram")
-def aggregate_histogram(collection: Any, property: str) -> dict[str, int]:  # noqa: A002
+def aggregate_histogram(collection: Any, property: str) -> dict[str, int]:
     tally: dict[str, int] = {}
     for v in _column(collection, property):
         key = histogram_key(v)
@@ -487,7 +487,7 @@ def aggregate_histogram(collection: Any, property: str) -> dict[str, int]:  # no
 
 @algorithm("Collection.reduceColumns")
 def reduce_columns(collection: Any, reducer: Any, selectors: Sequence[str],
-                   weightSelectors: Sequence[str] | None = None) -> dict[str, Any]:  # noqa: N803
+                   weightSelectors: Sequence[str] | None = None) -> dict[str, Any]:
     """Reduces the selected properties (rows with a null in any of them are left out); raw output names."""
     reducer = as_reducer(reducer)
     selectors = [selectors] if isinstance(selectors, str) else list(selectors)

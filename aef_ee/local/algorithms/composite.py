@@ -213,7 +213,7 @@ def _composite_inputs(images: list[Image], reducer: Reducer) -> Image:
 
 
 @algorithm("ImageCollection.reduce")
-def reduce_collection(collection: ImageCollection, reducer: Any, parallelScale: float = 1) -> Image:  # noqa: N803
+def reduce_collection(collection: ImageCollection, reducer: Any, parallelScale: float = 1) -> Image:
     """Bands named ``<band>_<output>`` (``B4_mean``, ``B4_p10``)."""
     return composite(_images(collection), as_reducer(reducer), lambda band, outs: [f"{band}_{o}" for o in outs])
 
@@ -281,7 +281,7 @@ def mosaic(collection: ImageCollection) -> Image:
 
 
 @algorithm("ImageCollection.qualityMosaic")
-def quality_mosaic(collection: ImageCollection, qualityBand: str) -> Image:  # noqa: N803
+def quality_mosaic(collection: ImageCollection, qualityBand: str) -> Image:
     """Each pixel from the image with the highest ``qualityBand`` value there (the first such image on ties)."""
     images = list(_images(collection).images)
     if not images:

@@ -188,35 +188,35 @@ def error_matrix(collection: Any, actual: str, predicted: str,
 
 
 @algorithm("ConfusionMatrix.accuracy")
-def cm_accuracy(confusionMatrix: Any) -> float:  # noqa: N803 - Earth Engine's argument names
+def cm_accuracy(confusionMatrix: Any) -> float:
     return _matrix(confusionMatrix, "ConfusionMatrix.accuracy").accuracy()
 
 
 @algorithm("ConfusionMatrix.kappa")
-def cm_kappa(confusionMatrix: Any) -> float:  # noqa: N803
+def cm_kappa(confusionMatrix: Any) -> float:
     return _matrix(confusionMatrix, "ConfusionMatrix.kappa").kappa()
 
 
 @algorithm("ConfusionMatrix.producersAccuracy")
-def cm_producers(confusionMatrix: Any) -> np.ndarray:  # noqa: N803
+def cm_producers(confusionMatrix: Any) -> np.ndarray:
     return _matrix(confusionMatrix, "ConfusionMatrix.producersAccuracy").producers_accuracy()
 
 
 @algorithm("ConfusionMatrix.consumersAccuracy")
-def cm_consumers(confusionMatrix: Any) -> np.ndarray:  # noqa: N803
+def cm_consumers(confusionMatrix: Any) -> np.ndarray:
     return _matrix(confusionMatrix, "ConfusionMatrix.consumersAccuracy").consumers_accuracy()
 
 
 @algorithm("ConfusionMatrix.fscore")
-def cm_fscore(confusionMatrix: Any, beta: float = 1.0) -> np.ndarray:  # noqa: N803
+def cm_fscore(confusionMatrix: Any, beta: float = 1.0) -> np.ndarray:
     return _matrix(confusionMatrix, "ConfusionMatrix.fscore").fscore(beta)
 
 
 @algorithm("ConfusionMatrix.array")
-def cm_array(confusionMatrix: Any) -> np.ndarray:  # noqa: N803
+def cm_array(confusionMatrix: Any) -> np.ndarray:
     return _matrix(confusionMatrix, "ConfusionMatrix.array").matrix.copy()
 
 
 @algorithm("ConfusionMatrix.order")
-def cm_order(confusionMatrix: Any) -> list[int]:  # noqa: N803
+def cm_order(confusionMatrix: Any) -> list[int]:
     return list(_matrix(confusionMatrix, "ConfusionMatrix.order").order)

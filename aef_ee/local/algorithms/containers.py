@@ -52,43 +52,43 @@ def _index(lst: list[Any], index: Any, where: str, *, inclusive_end: bool = Fals
 
 
 @algorithm("List.get", "List.getNumber", "List.getString", "List.getArray", "List.getGeometry")
-def list_get(list: Any, index: Any) -> Any:  # noqa: A002
+def list_get(list: Any, index: Any) -> Any:
     lst = _list(list, "List.get")
     return lst[_index(lst, index, "List.get")]
 
 
 @algorithm("List.size")
-def list_size(list: Any) -> int:  # noqa: A002
+def list_size(list: Any) -> int:
     return len(_list(list, "List.size"))
 
 
 @algorithm("List.add")
-def list_add(list: Any, element: Any) -> list[Any]:  # noqa: A002
+def list_add(list: Any, element: Any) -> list[Any]:
     lst = _list(list, "List.add")
     check_list_length(len(lst) + 1, "List.add")
     return lst + [element]
 
 
 @algorithm("List.cat")
-def list_cat(list: Any, other: Any) -> list[Any]:  # noqa: A002
+def list_cat(list: Any, other: Any) -> list[Any]:
     first, second = _list(list, "List.cat"), _list(other, "List.cat")
     check_list_length(len(first) + len(second), "List.cat")
     return first + second
 
 
 @algorithm("List.contains")
-def list_contains(list: Any, element: Any) -> bool:  # noqa: A002
+def list_contains(list: Any, element: Any) -> bool:
     return any(deep_equal(x, element) for x in _list(list, "List.contains"))
 
 
 @algorithm("List.containsAll")
-def list_contains_all(list: Any, other: Any) -> bool:  # noqa: A002
+def list_contains_all(list: Any, other: Any) -> bool:
     lst = _list(list, "List.containsAll")
     return all(checkpoint() or any(deep_equal(x, o) for x in lst) for o in _list(other, "List.containsAll"))
 
 
 @algorithm("List.distinct")
-def list_distinct(list: Any) -> list[Any]:  # noqa: A002
+def list_distinct(list: Any) -> list[Any]:
     out: list[Any] = []
     for x in _list(list, "List.distinct"):
         checkpoint()  # quadratic: the request's deadline must be able to stop it
@@ -98,12 +98,12 @@ def list_distinct(list: Any) -> list[Any]:  # noqa: A002
 
 
 @algorithm("List.equals")
-def list_equals(list: Any, other: Any) -> bool:  # noqa: A002
+def list_equals(list: Any, other: Any) -> bool:
     return deep_equal(_list(list, "List.equals"), _list(other, "List.equals"))
 
 
 @algorithm("List.filter")
-def list_filter(list: Any, filter: Filter) -> list[Any]:  # noqa: A002
+def list_filter(list: Any, filter: Filter) -> list[Any]:
     """Elements passing the filter; plain values are the filter's ``item`` field."""
     if not isinstance(filter, Filter):
         raise InvalidArgument("List.filter: expected a Filter.")
@@ -118,7 +118,7 @@ def _flatten(values: Sequence[Any]) -> list[Any]:
 
 
 @algorithm("List.flatten")
-def list_flatten(list: Any) -> list[Any]:  # noqa: A002
+def list_flatten(list: Any) -> list[Any]:
     lst = _list(list, "List.flatten")
     # Nested lists may be one list repeated (List.repeat shares it): bound the flat result before building it.
     check_value_size(lst, "List.flatten")
@@ -126,12 +126,12 @@ def list_flatten(list: Any) -> list[Any]:  # noqa: A002
 
 
 @algorithm("List.frequency")
-def list_frequency(list: Any, element: Any) -> int:  # noqa: A002
+def list_frequency(list: Any, element: Any) -> int:
     return sum(1 for x in _list(list, "List.frequency") if deep_equal(x, element))
 
 
 @algorithm("List.indexOf")
-def list_index_of(list: Any, element: Any) -> int:  # noqa: A002
+def list_index_of(list: Any, element: Any) -> int:
     for i, x in enumerate(_list(list, "List.indexOf")):
         if deep_equal(x, element):
             return i
@@ -144,19 +144,19 @@ def _sublist_positions(lst: list[Any], target: list[Any]) -> list[int]:
 
 
 @algorithm("List.indexOfSublist")
-def list_index_of_sublist(list: Any, target: Any) -> int:  # noqa: A002
+def list_index_of_sublist(list: Any, target: Any) -> int:
     found = _sublist_positions(_list(list, "List.indexOfSublist"), _list(target, "List.indexOfSublist"))
     return found[0] if found else -1
 
 
 @algorithm("List.lastIndexOfSubList")
-def list_last_index_of_sublist(list: Any, target: Any) -> int:  # noqa: A002
+def list_last_index_of_sublist(list: Any, target: Any) -> int:
     found = _sublist_positions(_list(list, "List.lastIndexOfSubList"), _list(target, "List.lastIndexOfSubList"))
     return found[-1] if found else -1
 
 
 @algorithm("List.insert")
-def list_insert(list: Any, index: Any, element: Any) -> list[Any]:  # noqa: A002
+def list_insert(list: Any, index: Any, element: Any) -> list[Any]:
     lst = _list(list, "List.insert")
     check_list_length(len(lst) + 1, "List.insert")
     i = _index(lst, index, "List.insert", inclusive_end=True)
@@ -164,7 +164,7 @@ def list_insert(list: Any, index: Any, element: Any) -> list[Any]:  # noqa: A002
 
 
 @algorithm("List.iterate")
-def list_iterate(list: Any, function: Callable[..., Any], first: Any) -> Any:  # noqa: A002
+def list_iterate(list: Any, function: Callable[..., Any], first: Any) -> Any:
     """Folds ``function(element, previous)`` over the list, starting from ``first``."""
     acc = first
     for x in _list(list, "List.iterate"):
@@ -173,14 +173,14 @@ def list_iterate(list: Any, function: Callable[..., Any], first: Any) -> Any:  #
 
 
 @algorithm("List.join")
-def list_join(list: Any, separator: str = "") -> str:  # noqa: A002
+def list_join(list: Any, separator: str = "") -> str:
     pieces = [to_string(x) for x in _list(list, "List.join")]
     check_string_length(sum(map(len, pieces)) + len(separator) * max(0, len(pieces) - 1), "List.join")
     return separator.join(pieces)
 
 
 @algorithm("List.map")
-def list_map(list: Any, baseAlgorithm: Callable[[Any], Any], dropNulls: bool = False) -> list[Any]:  # noqa: A002,N803
+def list_map(list: Any, baseAlgorithm: Callable[[Any], Any], dropNulls: bool = False) -> list[Any]:
     out = [baseAlgorithm(x) for x in _list(list, "List.map")]
     # The function may return one large value for every element: bound what getInfo or flatten would walk.
     check_value_size(out, "List.map")
@@ -188,7 +188,7 @@ def list_map(list: Any, baseAlgorithm: Callable[[Any], Any], dropNulls: bool = F
 
 
 @algorithm("List.reduce")
-def list_reduce(list: Any, reducer: Any) -> Any:  # noqa: A002
+def list_reduce(list: Any, reducer: Any) -> Any:
     """Reduces the list's numbers with a reducer; a single output comes back bare, several as a dictionary."""
     reduce_samples = getattr(reducer, "reduce_samples", None)
     if reduce_samples is None:
@@ -205,14 +205,14 @@ def list_reduce(list: Any, reducer: Any) -> Any:  # noqa: A002
 
 
 @algorithm("List.remove")
-def list_remove(list: Any, element: Any) -> list[Any]:  # noqa: A002
+def list_remove(list: Any, element: Any) -> list[Any]:
     lst = _list(list, "List.remove")
     i = list_index_of(lst, element)
     return lst if i < 0 else lst[:i] + lst[i + 1:]
 
 
 @algorithm("List.removeAll")
-def list_remove_all(list: Any, other: Any) -> list[Any]:  # noqa: A002
+def list_remove_all(list: Any, other: Any) -> list[Any]:
     drop = _list(other, "List.removeAll")
     return [x for x in _list(list, "List.removeAll") if not (checkpoint() or any(deep_equal(x, d) for d in drop))]
 
@@ -227,7 +227,7 @@ def list_repeat(value: Any, count: Any) -> list[Any]:
 
 
 @algorithm("List.replace")
-def list_replace(list: Any, oldval: Any, newval: Any) -> list[Any]:  # noqa: A002
+def list_replace(list: Any, oldval: Any, newval: Any) -> list[Any]:
     lst = _list(list, "List.replace")
     i = list_index_of(lst, oldval)
     if i >= 0:
@@ -236,17 +236,17 @@ def list_replace(list: Any, oldval: Any, newval: Any) -> list[Any]:  # noqa: A00
 
 
 @algorithm("List.replaceAll")
-def list_replace_all(list: Any, oldval: Any, newval: Any) -> list[Any]:  # noqa: A002
+def list_replace_all(list: Any, oldval: Any, newval: Any) -> list[Any]:
     return [newval if deep_equal(x, oldval) else x for x in _list(list, "List.replaceAll")]
 
 
 @algorithm("List.reverse")
-def list_reverse(list: Any) -> list[Any]:  # noqa: A002
+def list_reverse(list: Any) -> list[Any]:
     return _list(list, "List.reverse")[::-1]
 
 
 @algorithm("List.rotate")
-def list_rotate(list: Any, distance: Any) -> list[Any]:  # noqa: A002
+def list_rotate(list: Any, distance: Any) -> list[Any]:
     """Java's Collections.rotate: the element at i moves to (i + distance) mod n."""
     lst = _list(list, "List.rotate")
     if not lst:
@@ -279,14 +279,14 @@ def list_sequence(start: Any, end: Any = None, step: Any = 1, count: Any = None)
 
 
 @algorithm("List.set")
-def list_set(list: Any, index: Any, element: Any) -> list[Any]:  # noqa: A002
+def list_set(list: Any, index: Any, element: Any) -> list[Any]:
     lst = _list(list, "List.set")
     lst[_index(lst, index, "List.set")] = element
     return lst
 
 
 @algorithm("List.shuffle")
-def list_shuffle(list: Any, seed: Any = None) -> list[Any]:  # noqa: A002
+def list_shuffle(list: Any, seed: Any = None) -> list[Any]:
     """A permutation that is the same for a given seed; ``seed=False`` gives an unreproducible one."""
     lst = _list(list, "List.shuffle")
     if seed is False:
@@ -298,7 +298,7 @@ def list_shuffle(list: Any, seed: Any = None) -> list[Any]:  # noqa: A002
 
 
 @algorithm("List.slice")
-def list_slice(list: Any, start: Any, end: Any = None, step: Any = None) -> list[Any]:  # noqa: A002
+def list_slice(list: Any, start: Any, end: Any = None, step: Any = None) -> list[Any]:
     lst = _list(list, "List.slice")
     st = None if step is None else int(as_number(step, "List.slice"))
     if st == 0:
@@ -317,7 +317,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 
 @algorithm("List.sort")
-def list_sort(list: Any, keys: Any = None) -> list[Any]:  # noqa: A002
+def list_sort(list: Any, keys: Any = None) -> list[Any]:
     lst = _list(list, "List.sort")
     if keys is None:
         return sorted(lst, key=_sort_key)
@@ -329,7 +329,7 @@ def list_sort(list: Any, keys: Any = None) -> list[Any]:  # noqa: A002
 
 
 @algorithm("List.splice")
-def list_splice(list: Any, start: Any, count: Any, other: Any = None) -> list[Any]:  # noqa: A002
+def list_splice(list: Any, start: Any, count: Any, other: Any = None) -> list[Any]:
     lst = _list(list, "List.splice")
     i = _index(lst, start, "List.splice", inclusive_end=True)
     n = int(as_number(count, "List.splice"))
@@ -339,7 +339,7 @@ def list_splice(list: Any, start: Any, count: Any, other: Any = None) -> list[An
 
 
 @algorithm("List.swap")
-def list_swap(list: Any, pos1: Any, pos2: Any) -> list[Any]:  # noqa: A002
+def list_swap(list: Any, pos1: Any, pos2: Any) -> list[Any]:
     lst = _list(list, "List.swap")
     i, j = _index(lst, pos1, "List.swap"), _index(lst, pos2, "List.swap")
     lst[i], lst[j] = lst[j], lst[i]
@@ -347,12 +347,12 @@ def list_swap(list: Any, pos1: Any, pos2: Any) -> list[Any]:  # noqa: A002
 
 
 @algorithm("List.zip")
-def list_zip(list: Any, other: Any) -> list[list[Any]]:  # noqa: A002
+def list_zip(list: Any, other: Any) -> list[list[Any]]:
     return [[a, b] for a, b in zip(_list(list, "List.zip"), _list(other, "List.zip"))]
 
 
 @algorithm("List.unzip")
-def list_unzip(list: Any) -> list[list[Any]]:  # noqa: A002
+def list_unzip(list: Any) -> list[list[Any]]:
     rows = [_list(r, "List.unzip") for r in _list(list, "List.unzip")]
     if not rows:
         return []
@@ -374,7 +374,7 @@ def _sorted(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @algorithm("Dictionary")
-def dictionary(input: Any = None) -> dict[str, Any]:  # noqa: A002
+def dictionary(input: Any = None) -> dict[str, Any]:
     """From a dictionary, an element's properties, or a flat [key1, value1, key2, value2, ...] list."""
     if input is None:
         return {}
@@ -395,7 +395,7 @@ _NO_DEFAULT = object()
 
 @algorithm("Dictionary.get", "Dictionary.getNumber", "Dictionary.getString", "Dictionary.getArray",
            "Dictionary.getGeometry")
-def dictionary_get(dictionary: Any, key: str, defaultValue: Any = _NO_DEFAULT) -> Any:  # noqa: N803,F811
+def dictionary_get(dictionary: Any, key: str, defaultValue: Any = _NO_DEFAULT) -> Any:
     d = _dict(dictionary, "Dictionary.get")
     if key in d:
         return d[key]
@@ -405,19 +405,19 @@ def dictionary_get(dictionary: Any, key: str, defaultValue: Any = _NO_DEFAULT) -
 
 
 @algorithm("Dictionary.set")
-def dictionary_set(dictionary: Any, key: str, value: Any) -> dict[str, Any]:  # noqa: F811
+def dictionary_set(dictionary: Any, key: str, value: Any) -> dict[str, Any]:
     d = _dict(dictionary, "Dictionary.set")
     d[str(key)] = value
     return _sorted(d)
 
 
 @algorithm("Dictionary.keys")
-def dictionary_keys(dictionary: Any) -> list[str]:  # noqa: F811
+def dictionary_keys(dictionary: Any) -> list[str]:
     return sorted(_dict(dictionary, "Dictionary.keys"))
 
 
 @algorithm("Dictionary.values")
-def dictionary_values(dictionary: Any, keys: Sequence[str] | None = None) -> list[Any]:  # noqa: F811
+def dictionary_values(dictionary: Any, keys: Sequence[str] | None = None) -> list[Any]:
     d = _dict(dictionary, "Dictionary.values")
     names = sorted(d) if keys is None else list(keys)
     missing = [k for k in names if k not in d]
@@ -427,12 +427,12 @@ def dictionary_values(dictionary: Any, keys: Sequence[str] | None = None) -> lis
 
 
 @algorithm("Dictionary.size")
-def dictionary_size(dictionary: Any) -> int:  # noqa: F811
+def dictionary_size(dictionary: Any) -> int:
     return len(_dict(dictionary, "Dictionary.size"))
 
 
 @algorithm("Dictionary.contains")
-def dictionary_contains(dictionary: Any, key: str) -> bool:  # noqa: F811
+def dictionary_contains(dictionary: Any, key: str) -> bool:
     return key in _dict(dictionary, "Dictionary.contains")
 
 
@@ -467,7 +467,7 @@ def _select(names: Sequence[str], selectors: Any, ignore_missing: bool, where: s
 
 
 @algorithm("Dictionary.select")
-def dictionary_select(  # noqa: N803,F811
+def dictionary_select(
     dictionary: Any, selectors: Any, ignoreMissing: bool = False,
 ) -> dict[str, Any]:
     d = _dict(dictionary, "Dictionary.select")
@@ -475,7 +475,7 @@ def dictionary_select(  # noqa: N803,F811
 
 
 @algorithm("Dictionary.remove")
-def dictionary_remove(  # noqa: N803,F811
+def dictionary_remove(
     dictionary: Any, selectors: Any, ignoreMissing: bool = False,
 ) -> dict[str, Any]:
     d = _dict(dictionary, "Dictionary.remove")
@@ -484,14 +484,14 @@ def dictionary_remove(  # noqa: N803,F811
 
 
 @algorithm("Dictionary.rename")
-def dictionary_rename(dictionary: Any, overwrite: bool = False, **kwargs: Any) -> dict[str, Any]:  # noqa: F811
+def dictionary_rename(dictionary: Any, overwrite: bool = False, **kwargs: Any) -> dict[str, Any]:
     """Renames keys ``from`` -> ``to`` (``from`` arrives in kwargs: it is a Python keyword)."""
     d = _dict(dictionary, "Dictionary.rename")
     old, new = _list(kwargs.get("from"), "Dictionary.rename"), _list(kwargs.get("to"), "Dictionary.rename")
     if len(old) != len(new):
         raise InvalidArgument(f"Dictionary.rename: {len(old)} keys to rename but {len(new)} new names.")
     out = dict(d)
-    for o, n in zip(old, new):
+    for o in old:
         if o not in d:
             raise NotFound(f"Dictionary.rename: Dictionary does not contain key: '{o}'.")
         del out[o]
@@ -503,7 +503,7 @@ def dictionary_rename(dictionary: Any, overwrite: bool = False, **kwargs: Any) -
 
 
 @algorithm("Dictionary.map")
-def dictionary_map(dictionary: Any, baseAlgorithm: Callable[[Any, Any], Any]) -> dict[str, Any]:  # noqa: N803,F811
+def dictionary_map(dictionary: Any, baseAlgorithm: Callable[[Any, Any], Any]) -> dict[str, Any]:
     """``baseAlgorithm(key, value)`` for each entry; keys whose new value is null are dropped."""
     d = _dict(dictionary, "Dictionary.map")
     mapped = {k: baseAlgorithm(k, v) for k, v in d.items()}
@@ -511,14 +511,14 @@ def dictionary_map(dictionary: Any, baseAlgorithm: Callable[[Any, Any], Any]) ->
 
 
 @algorithm("Dictionary.toArray")
-def dictionary_to_array(dictionary: Any, keys: Sequence[str] | None = None, axis: int = 0) -> np.ndarray:  # noqa: F811
+def dictionary_to_array(dictionary: Any, keys: Sequence[str] | None = None, axis: int = 0) -> np.ndarray:
     values = dictionary_values(dictionary, keys)
     array = np.asarray(values, dtype=np.float64)
     return array if int(axis) == 0 or array.ndim < 2 else np.moveaxis(array, 0, int(axis))
 
 
 @algorithm("Dictionary.toImage")
-def dictionary_to_image(dictionary: Any, names: Sequence[str] | None = None) -> Any:  # noqa: F811
+def dictionary_to_image(dictionary: Any, names: Sequence[str] | None = None) -> Any:
     d = _dict(dictionary, "Dictionary.toImage")
     keys = sorted(d) if names is None else list(names)
     return cat([image_rename(image_constant(as_number(dictionary_get(d, k), "Dictionary.toImage")), [k]) for k in keys])

@@ -199,12 +199,12 @@ _GETTERS = {
 # --- Date algorithms -----------------------------------------------------------------------------------------
 
 @algorithm("Date")
-def date(value: Any, timeZone: str | None = None) -> Date:  # noqa: N803
+def date(value: Any, timeZone: str | None = None) -> Date:
     return Date(to_millis(value, timeZone))
 
 
 @algorithm("Date.fromYMD")
-def from_ymd(year: int, month: int, day: int, timeZone: str | None = None) -> Date:  # noqa: N803
+def from_ymd(year: int, month: int, day: int, timeZone: str | None = None) -> Date:
     try:
         naive = dt.datetime(*(int(number_arg(v, "Date.fromYMD")) for v in (year, month, day)))
     except ValueError as exc:
@@ -213,17 +213,17 @@ def from_ymd(year: int, month: int, day: int, timeZone: str | None = None) -> Da
 
 
 @algorithm("Date.millis")
-def millis(date: Any) -> int | float:  # noqa: F811
+def millis(date: Any) -> int | float:
     return _date(date, "Date.millis")
 
 
 @algorithm("Date.advance")
-def advance(date: Any, delta: float, unit: str, timeZone: str | None = None) -> Date:  # noqa: N803,F811
+def advance(date: Any, delta: float, unit: str, timeZone: str | None = None) -> Date:
     return Date(advance_millis(_date(date, "Date.advance"), number_arg(delta, "Date.advance"), unit, timeZone))
 
 
 @algorithm("Date.difference")
-def difference(date: Any, start: Any, unit: str) -> float:  # noqa: F811
+def difference(date: Any, start: Any, unit: str) -> float:
     """(date - start) in units of the unit's average length."""
     u = _unit(unit, "Date.difference")
     return (_date(date, "Date.difference") - _date(start, "Date.difference")) / UNIT_MS[u]
@@ -235,13 +235,13 @@ def unit_ratio(numerator: str, denominator: str) -> float:
 
 
 @algorithm("Date.get")
-def get(date: Any, unit: str, timeZone: str | None = None) -> int:  # noqa: N803,F811
+def get(date: Any, unit: str, timeZone: str | None = None) -> int:
     u = _unit(unit, "Date.get")
     return int(_GETTERS[u](local(_date(date, "Date.get"), timeZone)))
 
 
 @algorithm("Date.getRelative")
-def get_relative(date: Any, unit: str, inUnit: str, timeZone: str | None = None) -> int:  # noqa: N803,F811
+def get_relative(date: Any, unit: str, inUnit: str, timeZone: str | None = None) -> int:
     """The 0-based ``unit`` of the date within the enclosing ``inUnit`` (e.g. day of year from 0)."""
     u, big = _unit(unit, "Date.getRelative"), _unit(inUnit, "Date.getRelative")
     if _ORDER.index(u) >= _ORDER.index(big):
@@ -255,22 +255,22 @@ def get_relative(date: Any, unit: str, inUnit: str, timeZone: str | None = None)
 
 
 @algorithm("Date.getFraction")
-def get_fraction(date: Any, unit: str, timeZone: str | None = None) -> float:  # noqa: N803,F811
+def get_fraction(date: Any, unit: str, timeZone: str | None = None) -> float:
     t = _date(date, "Date.getFraction")
     start, end = _range(t, _unit(unit, "Date.getFraction"), timeZone)
     return (t - start) / (end - start)
 
 
 @algorithm("Date.getRange")
-def get_range(date: Any, unit: str, timeZone: str | None = None) -> DateRange:  # noqa: N803,F811
+def get_range(date: Any, unit: str, timeZone: str | None = None) -> DateRange:
     start, end = _range(_date(date, "Date.getRange"), _unit(unit, "Date.getRange"), timeZone)
     return DateRange(start, end)
 
 
 @algorithm("Date.update")
-def update(date: Any, year: int | None = None, month: int | None = None, day: int | None = None,  # noqa: F811
+def update(date: Any, year: int | None = None, month: int | None = None, day: int | None = None,
            hour: int | None = None, minute: int | None = None, second: float | None = None,
-           timeZone: str | None = None) -> Date:  # noqa: N803
+           timeZone: str | None = None) -> Date:
     naive = local(_date(date, "Date.update"), timeZone).replace(tzinfo=None)
     fields: dict[str, int] = {}
     for name, value in (("year", year), ("month", month), ("day", day), ("hour", hour), ("minute", minute)):
@@ -349,7 +349,7 @@ def format_date(millis: float, pattern: str | None = None, time_zone: str | None
 
 
 @algorithm("Date.format")
-def format(date: Any, format: str | None = None, timeZone: str | None = None) -> str:  # noqa: A001,A002,N803,F811
+def format(date: Any, format: str | None = None, timeZone: str | None = None) -> str:
     return format_date(_date(date, "Date.format"), format, timeZone)
 
 
@@ -373,7 +373,7 @@ def _parse_regex(token: str) -> str:
 
 
 @algorithm("Date.parse")
-def parse(format: str, date: str, timeZone: str | None = None) -> Date:  # noqa: A002,N803,F811
+def parse(format: str, date: str, timeZone: str | None = None) -> Date:
     """Reads ``date`` with a Joda pattern; fields absent from the pattern default to 1970-01-01 00:00:00."""
     regex = "".join(re.escape(text) if kind == "lit" else _parse_regex(text) for kind, text in _tokens(format))
     m = re.fullmatch(regex, str(date).strip())
@@ -409,7 +409,7 @@ def _date_range(value: Any, where: str) -> DateRange:
 
 
 @algorithm("DateRange")
-def date_range(start: Any, end: Any = None, timeZone: str | None = None) -> DateRange:  # noqa: N803
+def date_range(start: Any, end: Any = None, timeZone: str | None = None) -> DateRange:
     """[start, end); without ``end``, the 1-millisecond range starting at ``start``."""
     s = to_millis(start, timeZone)
     e = s + 1 if end is None else to_millis(end, timeZone)
@@ -417,17 +417,17 @@ def date_range(start: Any, end: Any = None, timeZone: str | None = None) -> Date
 
 
 @algorithm("DateRange.start")
-def range_start(dateRange: Any) -> Date:  # noqa: N803
+def range_start(dateRange: Any) -> Date:
     return Date(_date_range(dateRange, "DateRange.start").start)
 
 
 @algorithm("DateRange.end")
-def range_end(dateRange: Any) -> Date:  # noqa: N803
+def range_end(dateRange: Any) -> Date:
     return Date(_date_range(dateRange, "DateRange.end").end)
 
 
 @algorithm("DateRange.contains")
-def range_contains(dateRange: Any, other: Any) -> bool:  # noqa: N803
+def range_contains(dateRange: Any, other: Any) -> bool:
     r = _date_range(dateRange, "DateRange.contains")
     if isinstance(other, DateRange):
         return r.start <= other.start and other.end <= r.end
@@ -436,7 +436,7 @@ def range_contains(dateRange: Any, other: Any) -> bool:  # noqa: N803
 
 
 @algorithm("DateRange.intersection")
-def range_intersection(dateRange: Any, other: Any) -> DateRange:  # noqa: N803
+def range_intersection(dateRange: Any, other: Any) -> DateRange:
     a, b = _date_range(dateRange, "DateRange.intersection"), _date_range(other, "DateRange.intersection")
     start, end = max(a.start, b.start), min(a.end, b.end)
     if end <= start:
@@ -445,25 +445,25 @@ def range_intersection(dateRange: Any, other: Any) -> DateRange:  # noqa: N803
 
 
 @algorithm("DateRange.intersects")
-def range_intersects(dateRange: Any, other: Any) -> bool:  # noqa: N803
+def range_intersects(dateRange: Any, other: Any) -> bool:
     a, b = _date_range(dateRange, "DateRange.intersects"), _date_range(other, "DateRange.intersects")
     return max(a.start, b.start) < min(a.end, b.end)
 
 
 @algorithm("DateRange.union")
-def range_union(dateRange: Any, other: Any) -> DateRange:  # noqa: N803
+def range_union(dateRange: Any, other: Any) -> DateRange:
     a, b = _date_range(dateRange, "DateRange.union"), _date_range(other, "DateRange.union")
     return DateRange(min(a.start, b.start), max(a.end, b.end))
 
 
 @algorithm("DateRange.isEmpty")
-def range_is_empty(dateRange: Any) -> bool:  # noqa: N803
+def range_is_empty(dateRange: Any) -> bool:
     r = _date_range(dateRange, "DateRange.isEmpty")
     return r.end <= r.start
 
 
 @algorithm("DateRange.isUnbounded")
-def range_is_unbounded(dateRange: Any) -> bool:  # noqa: N803
+def range_is_unbounded(dateRange: Any) -> bool:
     r = _date_range(dateRange, "DateRange.isUnbounded")
     return r.start <= UNBOUNDED_START or r.end >= UNBOUNDED_END
 

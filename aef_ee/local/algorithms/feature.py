@@ -54,7 +54,7 @@ def make_feature(geometry: Any = None, metadata: Mapping[str, Any] | None = None
 
 
 @algorithm("Feature")
-def feature(  # noqa: N803
+def feature(
     geometry: Any = None, metadata: Mapping[str, Any] | None = None, geometryKey: str | None = None,
 ) -> Feature:
     if geometryKey is not None:
@@ -92,7 +92,7 @@ def collection(features: Sequence[Any]) -> FeatureCollection:
 # --- geometry access -----------------------------------------------------------------------------------------
 
 @algorithm("Feature.geometry")
-def feature_geometry(  # noqa: N803,F811
+def feature_geometry(
     feature: Any, maxError: Any = None, proj: Any = None, geodesics: bool | None = None,
 ) -> Geometry:
     if isinstance(feature, Image):
@@ -106,7 +106,7 @@ def feature_geometry(  # noqa: N803,F811
 
 
 @algorithm("Feature.setGeometry")
-def set_geometry(feature: Any, geometry: Any = None) -> Feature:  # noqa: F811
+def set_geometry(feature: Any, geometry: Any = None) -> Feature:
     f = as_feature(feature)
     return Feature(_geometry_or_none(geometry), dict(f.properties))
 
@@ -118,7 +118,7 @@ def feature_id(element: Any) -> str | None:
 
 
 @algorithm("Feature.toArray")
-def feature_to_array(feature: Any, properties: Sequence[str]) -> np.ndarray:  # noqa: F811
+def feature_to_array(feature: Any, properties: Sequence[str]) -> np.ndarray:
     props = as_feature(feature).properties
     missing = [p for p in properties if p not in props]
     if missing:
@@ -135,7 +135,7 @@ def _geom(f: Feature, name: str) -> Geometry:
 
 
 def _unary_feature(name: str, op) -> None:
-    def impl(feature: Any, maxError: Any = None, proj: Any = None) -> Feature:  # noqa: N803
+    def impl(feature: Any, maxError: Any = None, proj: Any = None) -> Feature:
         f = as_feature(feature)
         return Feature(op(_geom(f, name), maxError, proj), dict(f.properties))
 
@@ -150,7 +150,7 @@ _unary_feature("dissolve", lambda g, e, p: geo_ops.dissolve(g, e, p))
 
 
 def _measure_feature(name: str, op) -> None:
-    def impl(feature: Any, maxError: Any = None, proj: Any = None) -> float:  # noqa: N803
+    def impl(feature: Any, maxError: Any = None, proj: Any = None) -> float:
         return op(_geom(as_feature(feature), name), maxError, proj)
 
     impl.__name__ = f"feature_{name}"
@@ -163,19 +163,19 @@ _measure_feature("perimeter", geo_ops.perimeter)
 
 
 @algorithm("Feature.buffer")
-def feature_buffer(feature: Any, distance: float, maxError: Any = None, proj: Any = None) -> Feature:  # noqa: N803,F811
+def feature_buffer(feature: Any, distance: float, maxError: Any = None, proj: Any = None) -> Feature:
     f = as_feature(feature)
     return Feature(geo_ops.buffer(_geom(f, "buffer"), distance, maxError, proj), dict(f.properties))
 
 
 @algorithm("Feature.simplify")
-def feature_simplify(feature: Any, maxError: Any, proj: Any = None) -> Feature:  # noqa: N803,F811
+def feature_simplify(feature: Any, maxError: Any, proj: Any = None) -> Feature:
     f = as_feature(feature)
     return Feature(geo_ops.simplify(_geom(f, "simplify"), maxError, proj), dict(f.properties))
 
 
 @algorithm("Feature.transform")
-def feature_transform(  # noqa: N803,F811
+def feature_transform(
     feature: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None,
 ) -> Feature:
     f = as_feature(feature)
@@ -191,7 +191,7 @@ def _other_geometry(value: Any, name: str) -> Geometry:
 def _binary_feature(name: str, returns_feature: bool) -> None:
     geometry_op = geo_ops.lookup_geometry_op(name)
 
-    def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Any:  # noqa: N803
+    def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Any:
         f = as_feature(left)
         result = geometry_op(_geom(f, name), _other_geometry(right, name), maxError, proj)
         return Feature(result, dict(f.properties)) if returns_feature else result
@@ -207,7 +207,7 @@ for _name in ("intersects", "disjoint", "contains", "containedIn"):
 
 
 @algorithm("Feature.distance")
-def feature_distance(  # noqa: N803
+def feature_distance(
     left: Any, right: Any, maxError: Any = None, proj: Any = None, spherical: bool = False,
 ) -> float:
     return geo_ops.geometry_distance(_geom(as_feature(left), "distance"), _other_geometry(right, "distance"), proj,
@@ -215,7 +215,7 @@ def feature_distance(  # noqa: N803
 
 
 @algorithm("Feature.withinDistance")
-def feature_within_distance(left: Any, right: Any, distance: float, maxError: Any = None,  # noqa: N803,F811
+def feature_within_distance(left: Any, right: Any, distance: float, maxError: Any = None,
                             proj: Any = None) -> bool:
     d = geo_ops.geometry_distance(_geom(as_feature(left), "withinDistance"), _other_geometry(right, "withinDistance"),
                               proj)
@@ -237,8 +237,8 @@ def _select_keys(names: Sequence[str], selectors: Sequence[Any], what: str) -> l
 
 
 @algorithm("Feature.select")
-def feature_select(  # noqa: N803
-    input: Any, propertySelectors: Sequence[Any], newProperties: Sequence[str] | None = None,  # noqa: A002
+def feature_select(
+    input: Any, propertySelectors: Sequence[Any], newProperties: Sequence[str] | None = None,
     retainGeometry: bool = True,
 ) -> Feature:
     """Keeps the properties matching the selectors (names or regexes), optionally renamed, plus system:index."""

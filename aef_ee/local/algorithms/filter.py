@@ -77,7 +77,7 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-def binary_filter(name: str, test: Callable[[Any, Any], bool], leftField: str | None = None,  # noqa: N803
+def binary_filter(name: str, test: Callable[[Any, Any], bool], leftField: str | None = None,
                   rightValue: Any = None, rightField: str | None = None, leftValue: Any = None) -> Filter:
     """A filter applying ``test(left, right)`` to operands taken from constants or element properties.
 
@@ -163,7 +163,7 @@ def lookup_filter(name: str) -> Callable[..., Filter]:
 
 
 def _register_comparison(name: str, test: Callable[[Any, Any], bool]) -> None:
-    def impl(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,  # noqa: N803
+    def impl(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,
              leftValue: Any = None) -> Filter:
         return binary_filter(name, test, leftField, rightValue, rightField, leftValue)
 
@@ -177,7 +177,7 @@ for _name, _test in _COMPARISONS.items():
 
 
 def measured_filter(name: str, measure: Callable[[Any, Any], float | None], limit: float,
-                    leftField: str | None, rightValue: Any, rightField: str | None,  # noqa: N803
+                    leftField: str | None, rightValue: Any, rightField: str | None,
                     leftValue: Any) -> Filter:
     """A binary filter passing where ``measure(left, right) <= limit``; as a join condition its measure is the join
     measure (Earth Engine: "If used as a join condition, this [difference / distance] is used as a join measure")."""
@@ -205,15 +205,15 @@ def _difference(a: Any, b: Any) -> float:
 
 
 @algorithm("Filter.maxDifference")
-def max_difference(difference: float, leftField: str | None = None, rightValue: Any = None,  # noqa: N803
-                   rightField: str | None = None, leftValue: Any = None) -> Filter:  # noqa: N803
+def max_difference(difference: float, leftField: str | None = None, rightValue: Any = None,
+                   rightField: str | None = None, leftValue: Any = None) -> Filter:
     limit = number_arg(difference, "Filter.maxDifference")
     return measured_filter("maxDifference", _difference, limit, leftField, rightValue, rightField, leftValue)
 
 
 @algorithm("Filter.hasType")
-def has_type(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,  # noqa: N803
-             leftValue: Any = None) -> Filter:  # noqa: N803
+def has_type(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,
+             leftValue: Any = None) -> Filter:
     return binary_filter("hasType", lambda a, b: object_type(a) == b, leftField, rightValue, rightField,
                          leftValue)
 
@@ -237,7 +237,7 @@ def _range_contains(rng: Any, when: Any) -> bool:
 
 
 @algorithm("Filter.dateRangeContains")
-def date_range_contains(  # noqa: N803
+def date_range_contains(
     leftField: str | None = None, rightValue: Any = None, rightField: str | None = None, leftValue: Any = None,
 ) -> Filter:
     return binary_filter("dateRangeContains", _range_contains, leftField, rightValue, rightField, leftValue)
@@ -294,7 +294,7 @@ def day_of_year(start: int, end: int) -> Filter:
 
 
 @algorithm("Filter.rangeContains")
-def range_contains(field: str, minValue: Any, maxValue: Any) -> Filter:  # noqa: N803
+def range_contains(field: str, minValue: Any, maxValue: Any) -> Filter:
     """Elements whose ``field`` lies in [minValue, maxValue]."""
     lo, hi = _comparable(minValue), _comparable(maxValue)
 
@@ -315,7 +315,7 @@ def range_contains(field: str, minValue: Any, maxValue: Any) -> Filter:  # noqa:
 _NOT_CONSTANT = object()
 
 
-def _spatial(name: str, test: Callable[[Any, Any], bool], leftField: str | None, rightValue: Any,  # noqa: N803
+def _spatial(name: str, test: Callable[[Any, Any], bool], leftField: str | None, rightValue: Any,
              rightField: str | None, leftValue: Any) -> Filter:
     def as_shape(value: Any) -> Any:
         if isinstance(value, Mapping):
@@ -346,8 +346,8 @@ def _spatial(name: str, test: Callable[[Any, Any], bool], leftField: str | None,
 
 
 def _register_spatial(name: str, test: Callable[[Any, Any], bool]) -> None:
-    def impl(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,  # noqa: N803
-             leftValue: Any = None, maxError: Any = None) -> Filter:  # noqa: N803
+    def impl(leftField: str | None = None, rightValue: Any = None, rightField: str | None = None,
+             leftValue: Any = None, maxError: Any = None) -> Filter:
         return _spatial(name, test, leftField, rightValue, rightField, leftValue)
 
     impl.__name__ = f"filter_{name}"
@@ -362,8 +362,8 @@ _register_spatial("isContained", lambda a, b: b.covers(a))
 
 
 @algorithm("Filter.withinDistance")
-def within_distance(distance: float, leftField: str | None = None, rightValue: Any = None,  # noqa: N803
-                    rightField: str | None = None, leftValue: Any = None, maxError: Any = None) -> Filter:  # noqa: N803
+def within_distance(distance: float, leftField: str | None = None, rightValue: Any = None,
+                    rightField: str | None = None, leftValue: Any = None, maxError: Any = None) -> Filter:
     limit = number_arg(distance, "Filter.withinDistance")
 
     def measure(left: Any, right: Any) -> float:
@@ -384,7 +384,7 @@ def has_geometry() -> Filter:
 
 
 @algorithm("Filter.area")
-def filter_area(  # noqa: A002,N803
+def filter_area(
     min: float, max: float, maxError: Any = None, geometrySelector: str | None = None,
 ) -> Filter:
     lo, hi = number_arg(min, "Filter.area"), number_arg(max, "Filter.area")
@@ -442,7 +442,7 @@ def filter_or(filters: Sequence[Filter]) -> Filter:
 
 
 @algorithm("Filter.not")
-def filter_not(filter: Filter) -> Filter:  # noqa: A002
+def filter_not(filter: Filter) -> Filter:
     if not isinstance(filter, Filter):
         raise InvalidArgument("Filter.not: expected a filter.")
     return Filter(lambda e, s=None: not matches(filter, e, s), f"not({filter.description})")

@@ -217,7 +217,7 @@ def build_geometry(kind: str, coordinates: Any, crs: Any = None, geodesic: bool 
 
 
 def _register_constructor(kind: str) -> None:
-    def construct(coordinates: Any, crs: Any = None, geodesic: bool | None = None, maxError: Any = None,  # noqa: N803
+    def construct(coordinates: Any, crs: Any = None, geodesic: bool | None = None, maxError: Any = None,
                   evenOdd: bool | None = True) -> Geometry:
         return build_geometry(kind, coordinates, crs, geodesic, evenOdd)
 
@@ -230,7 +230,7 @@ for _kind in ("Point", "MultiPoint", "LineString", "LinearRing", "Polygon", "Mul
 
 
 @algorithm("GeometryConstructors.Rectangle")
-def rectangle(  # noqa: N803
+def rectangle(
     coordinates: Any, crs: Any = None, geodesic: bool | None = None, evenOdd: bool = True,
 ) -> Geometry:
     """A rectangle from [xmin, ymin, xmax, ymax] or two corner points."""
@@ -261,7 +261,7 @@ def bbox(west: float, south: float, east: float, north: float) -> Geometry:
 
 @algorithm("GeometryConstructors.MultiGeometry")
 def multi_geometry(geometries: Sequence[Any], crs: Any = None, geodesic: bool | None = None,
-                   maxError: Any = None) -> Geometry:  # noqa: N803
+                   maxError: Any = None) -> Geometry:
     parts = [as_geometry(g) for g in geometries]
     code = crs_arg(crs) or (parts[0].crs if parts else WGS84)
     shape = sg.GeometryCollection([p.in_crs(code) for p in parts])

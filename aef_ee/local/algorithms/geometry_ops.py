@@ -200,7 +200,7 @@ def _planar_shape(geometry: Geometry, proj: Any) -> Any:
 
 
 @algorithm("Geometry.area")
-def area(geometry: Any, maxError: Any = None, proj: Any = None) -> float:  # noqa: N803
+def area(geometry: Any, maxError: Any = None, proj: Any = None) -> float:
     geom = geometry_arg(geometry)
     if proj is not None:
         return float(sum(p.area for p in _polygons(_planar_shape(geom, proj))))
@@ -208,7 +208,7 @@ def area(geometry: Any, maxError: Any = None, proj: Any = None) -> float:  # noq
 
 
 @algorithm("Geometry.perimeter")
-def perimeter(geometry: Any, maxError: Any = None, proj: Any = None) -> float:  # noqa: N803
+def perimeter(geometry: Any, maxError: Any = None, proj: Any = None) -> float:
     geom = geometry_arg(geometry)
     if proj is not None:
         return float(sum(p.length for p in _polygons(_planar_shape(geom, proj))))
@@ -216,7 +216,7 @@ def perimeter(geometry: Any, maxError: Any = None, proj: Any = None) -> float:  
 
 
 @algorithm("Geometry.length")
-def length(geometry: Any, maxError: Any = None, proj: Any = None) -> float:  # noqa: N803
+def length(geometry: Any, maxError: Any = None, proj: Any = None) -> float:
     geom = geometry_arg(geometry)
     if proj is not None:
         return float(sum(line.length for line in _lines(_planar_shape(geom, proj))))
@@ -245,7 +245,7 @@ def geometry_distance(left: Geometry, right: Geometry, proj: Any = None, spheric
 
 
 @algorithm("Geometry.distance")
-def distance(  # noqa: N803
+def distance(
     left: Any, right: Any, maxError: Any = None, proj: Any = None, spherical: bool = False,
 ) -> float:
     return geometry_distance(geometry_arg(left), geometry_arg(right), proj, spherical)
@@ -275,7 +275,7 @@ def buffer_geometry(geometry: Geometry, dist: float, max_error: Any = None, proj
 
 
 @algorithm("Geometry.buffer")
-def buffer(geometry: Any, distance: float, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803,F811
+def buffer(geometry: Any, distance: float, maxError: Any = None, proj: Any = None) -> Geometry:
     return buffer_geometry(geometry_arg(geometry), distance, maxError, proj)
 
 
@@ -291,7 +291,7 @@ def centroid_of(geometry: Geometry, proj: Any = None) -> Geometry:
 
 
 @algorithm("Geometry.centroid")
-def centroid(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+def centroid(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:
     return centroid_of(geometry_arg(geometry), proj)
 
 
@@ -309,12 +309,12 @@ def bounds_of(geometry: Geometry, proj: Any = None) -> Geometry:
 
 
 @algorithm("Geometry.bounds")
-def bounds(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+def bounds(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:
     return bounds_of(geometry_arg(geometry), proj)
 
 
 @algorithm("Geometry.transform")
-def transform(  # noqa: N803
+def transform(
     geometry: Any, proj: Any = None, maxError: Any = None, geodesic: bool | None = None,
 ) -> Geometry:
     geom = geometry_arg(geometry)
@@ -331,7 +331,7 @@ def _metric_op(geometry: Geometry, op) -> Geometry:
 
 
 @algorithm("Geometry.simplify")
-def simplify(geometry: Any, maxError: Any, proj: Any = None) -> Geometry:  # noqa: N803
+def simplify(geometry: Any, maxError: Any, proj: Any = None) -> Geometry:
     geom = geometry_arg(geometry)
     tolerance = max_error_arg(maxError) or 0.0
     if proj is not None:
@@ -342,13 +342,13 @@ def simplify(geometry: Any, maxError: Any, proj: Any = None) -> Geometry:  # noq
 
 
 @algorithm("Geometry.convexHull")
-def convex_hull(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+def convex_hull(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:
     geom = geometry_arg(geometry)
     return Geometry(geom.shape.convex_hull, geom.crs, geom.geodesic)
 
 
 @algorithm("Geometry.dissolve")
-def dissolve(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+def dissolve(geometry: Any, maxError: Any = None, proj: Any = None) -> Geometry:
     """The union of a multi-geometry's parts; single geometries are returned untouched."""
     geom = geometry_arg(geometry)
     if not hasattr(geom.shape, "geoms"):
@@ -365,7 +365,7 @@ def lookup_geometry_op(name: str) -> Any:
 
 
 def _set_op(name: str, op) -> None:
-    def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Geometry:  # noqa: N803
+    def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Geometry:
         lg, rg = geometry_arg(left), geometry_arg(right)
         a, b, code = in_common_crs(lg, rg, proj)
         return Geometry(op(a, b), code, lg.geodesic if code == WGS84 else False)
@@ -382,7 +382,7 @@ _set_op("symmetricDifference", lambda a, b: a.symmetric_difference(b))
 
 
 def _predicate(name: str, op) -> None:
-    def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> bool:  # noqa: N803
+    def impl(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> bool:
         a, b, _ = in_common_crs(geometry_arg(left), geometry_arg(right), proj)
         return bool(op(a, b))
 
@@ -398,7 +398,7 @@ _predicate("containedIn", lambda a, b: b.covers(a))
 
 
 @algorithm("Geometry.withinDistance")
-def within_distance(  # noqa: N803,F811
+def within_distance(
     left: Any, right: Any, distance: float, maxError: Any = None, proj: Any = None,
 ) -> bool:
     limit = number_arg(distance, "Geometry.withinDistance")
@@ -426,14 +426,14 @@ def _closest(left: Any, right: Any, proj: Any) -> tuple[Any, Any] | None:
 
 
 @algorithm("Geometry.closestPoint")
-def closest_point(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Geometry | None:  # noqa: N803
+def closest_point(left: Any, right: Any, maxError: Any = None, proj: Any = None) -> Geometry | None:
     """The point of ``right`` nearest to ``left`` (None when either is empty)."""
     found = _closest(left, right, proj)
     return None if found is None else _point_or_none(found[1])
 
 
 @algorithm("Geometry.closestPoints")
-def closest_points(  # noqa: N803
+def closest_points(
     left: Any, right: Any, maxError: Any = None, proj: Any = None,
 ) -> dict[str, Any] | None:
     """{'left': point of left nearest right, 'right': point of right nearest left}."""
@@ -482,7 +482,7 @@ MAX_GRID_CELLS = 1_000_000
 
 
 @algorithm("Geometry.cutLines")
-def cut_lines(  # noqa: N803
+def cut_lines(
     geometry: Any, distances: Sequence[float], maxError: Any = None, proj: Any = None,
 ) -> Geometry:
     """Lines cut at the given distances (metres, or ``proj`` units) along each, as a MultiLineString."""

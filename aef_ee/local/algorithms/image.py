@@ -88,7 +88,7 @@ def image_from_record(catalog: Any, record: Any, settings: Any = None) -> Image:
 
 
 @algorithm("Image.load")
-def load_image(id: str, version: int | None = None) -> Image:  # noqa: A002 - Earth Engine's argument name
+def load_image(id: str, version: int | None = None) -> Image:
     context = current_context()
     record = context.catalog.get(id)
     if record.type != "IMAGE":
@@ -185,14 +185,14 @@ def select_by_names(image: Image, selectors: Sequence[Any], new_names: Sequence[
 
 
 @algorithm("Image.select")
-def image_select(input: Image, bandSelectors: Sequence[Any], newNames: Sequence[str] | None = None) -> Image:  # noqa: A002,N803
+def image_select(input: Image, bandSelectors: Sequence[Any], newNames: Sequence[str] | None = None) -> Image:
     if not isinstance(bandSelectors, (list, tuple)):
         bandSelectors = [bandSelectors]
     return select_by_names(as_image(input), bandSelectors, newNames)
 
 
 @algorithm("Image.rename")
-def image_rename(input: Image, names: Sequence[str]) -> Image:  # noqa: A002
+def image_rename(input: Image, names: Sequence[str]) -> Image:
     if isinstance(names, str):
         names = [names]
     image = as_image(input)
@@ -203,7 +203,7 @@ def image_rename(input: Image, names: Sequence[str]) -> Image:  # noqa: A002
 
 
 @algorithm("Image.regexpRename")
-def regexp_rename(input: Image, regex: str, replacement: str, all: bool = True) -> Image:  # noqa: A002
+def regexp_rename(input: Image, regex: str, replacement: str, all: bool = True) -> Image:
     image = as_image(input)
     java_to_python = re.sub(r"\$(\d)", r"\\\1", replacement)
     names = [re.sub(regex, java_to_python, n, count=0 if all else 1) for n in image.band_names]
@@ -221,7 +221,7 @@ def _unique_name(name: str, taken: set[str]) -> str:
 
 
 @algorithm("Image.addBands")
-def add_bands(dstImg: Image, srcImg: Image, names: Sequence[str] | None = None,  # noqa: N803
+def add_bands(dstImg: Image, srcImg: Image, names: Sequence[str] | None = None,
               overwrite: bool = False) -> Image:
     """Earth Engine's ``Image.addBands``: every band of ``dstImg``, then the (selected) bands of ``srcImg``.
 
@@ -293,7 +293,7 @@ def image_id(image: Image) -> str | None:
 
 
 @algorithm("Image.geometry")
-def image_geometry(feature: Image, maxError: Any = None, proj: Any = None, geodesics: Any = None) -> Any:  # noqa: N803
+def image_geometry(feature: Image, maxError: Any = None, proj: Any = None, geodesics: Any = None) -> Any:
     from shapely.geometry import box
 
     image = as_image(feature)
@@ -305,19 +305,19 @@ def image_geometry(feature: Image, maxError: Any = None, proj: Any = None, geode
 # --- Element properties (shared by images, features and collections) -------------------------------------
 
 @algorithm("Element.get")
-def element_get(object: Any, property: str) -> Any:  # noqa: A002
+def element_get(object: Any, property: str) -> Any:
     return object.properties.get(property)
 
 
 @algorithm("Element.set")
-def element_set(object: Any, key: str, value: Any = None) -> Any:  # noqa: A002
+def element_set(object: Any, key: str, value: Any = None) -> Any:
     props = dict(object.properties)
     props[key] = value
     return object.with_properties(props)
 
 
 @algorithm("Element.setMulti")
-def element_set_multi(object: Any, properties: dict[str, Any]) -> Any:  # noqa: A002
+def element_set_multi(object: Any, properties: dict[str, Any]) -> Any:
     props = dict(object.properties)
     props.update(properties or {})
     return object.with_properties(props)
@@ -352,18 +352,18 @@ def element_copy_properties(destination: Any = None, source: Any = None, propert
 
 
 @algorithm("Element.getNumber")
-def element_get_number(object: Any, property: str) -> Any:  # noqa: A002
+def element_get_number(object: Any, property: str) -> Any:
     return object.properties.get(property)
 
 
 @algorithm("Element.getString")
-def element_get_string(object: Any, property: str) -> Any:  # noqa: A002
+def element_get_string(object: Any, property: str) -> Any:
     value = object.properties.get(property)
     return None if value is None else str(value)
 
 
 @algorithm("Element.getArray")
-def element_get_array(object: Any, property: str) -> Any:  # noqa: A002
+def element_get_array(object: Any, property: str) -> Any:
     return object.properties.get(property)
 
 
@@ -383,7 +383,7 @@ def load_geotiff(uri: str) -> Image:
 
 
 @algorithm("Image.metadata")
-def image_metadata(image: Image, property: str, name: str | None = None) -> Image:  # noqa: A002
+def image_metadata(image: Image, property: str, name: str | None = None) -> Image:
     """Earth Engine's ``Image.metadata``: "a constant image of type double from a metadata property", band named
     ``name`` or the property. Unbounded, in the default projection, like every constant."""
     src = as_image(image)

@@ -147,8 +147,8 @@ class _Walker:
 
 
 @algorithm("Image.parseExpression")
-def parse_expression(expression: str, argName: str | None = None, vars: Sequence[str] | None = None,  # noqa: A002
-                     mapFreeVarsToDefaultImageBands: bool = False) -> Callable[..., Image]:  # noqa: N803
+def parse_expression(expression: str, argName: str | None = None, vars: Sequence[str] | None = None,
+                     mapFreeVarsToDefaultImageBands: bool = False) -> Callable[..., Image]:
     """Earth Engine's ``Image.parseExpression``: an algorithm (a function of images by name) computing
     ``expression``.
 

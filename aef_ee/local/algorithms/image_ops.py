@@ -324,7 +324,7 @@ for _cast in _CAST_ALGORITHMS:
 
 
 @algorithm("Image.cast")
-def image_cast(image: Any, bandTypes: dict[str, Any], bandOrder: Sequence[str] | None = None) -> Image:  # noqa: N803
+def image_cast(image: Any, bandTypes: dict[str, Any], bandOrder: Sequence[str] | None = None) -> Image:
     src = as_image(image)
     types = {}
     for name, spec in bandTypes.items():
@@ -387,7 +387,7 @@ def self_mask(image: Any) -> Image:
 
 
 @algorithm("Image.unmask")
-def unmask(input: Any, value: Any = None, sameFootprint: bool = True) -> Image:  # noqa: A002,N803
+def unmask(input: Any, value: Any = None, sameFootprint: bool = True) -> Image:
     src = as_image(input)
     fill = as_image(0 if value is None else value)
     nf = len(fill.bands)
@@ -423,7 +423,7 @@ def _footprint_mask(footprint: Any, grid: Grid) -> np.ndarray:
 
 
 @algorithm("Image.clip")
-def clip(input: Any, geometry: Any) -> Image:  # noqa: A002
+def clip(input: Any, geometry: Any) -> Image:
     src = as_image(input)
     geom = as_geometry(geometry)
 
@@ -438,7 +438,7 @@ def clip(input: Any, geometry: Any) -> Image:  # noqa: A002
 
 
 @algorithm("Image.where")
-def where(input: Any, test: Any, value: Any) -> Image:  # noqa: A002
+def where(input: Any, test: Any, value: Any) -> Image:
     src, tst, val = as_image(input), as_image(test), as_image(value)
     n = len(src.bands)
     for label, img in (("test", tst), ("value", val)):
@@ -467,7 +467,7 @@ def where(input: Any, test: Any, value: Any) -> Image:  # noqa: A002
 # --- band-wise helpers -----------------------------------------------------------------------------------
 
 @algorithm("Image.normalizedDifference")
-def normalized_difference(input: Any, bandNames: Sequence[str] | None = None) -> Image:  # noqa: A002,N803
+def normalized_difference(input: Any, bandNames: Sequence[str] | None = None) -> Image:
     """Earth Engine's ``Image.normalizedDifference``: (first - second) / (first + second), band ``nd``.
 
     As documented: "the returned image band name is 'nd', the input image properties are not retained in the output
@@ -495,13 +495,13 @@ def normalized_difference(input: Any, bandNames: Sequence[str] | None = None) ->
 
 
 @algorithm("Image.unitScale")
-def unit_scale(input: Any, low: float, high: float) -> Image:  # noqa: A002
+def unit_scale(input: Any, low: float, high: float) -> Image:
     span = float(high) - float(low)
     return unary_op(input, lambda v: (v - float(low)) / span if span else np.zeros_like(v, np.float32), "unitScale")
 
 
 @algorithm("Image.clamp")
-def clamp(input: Any, low: float, high: float) -> Image:  # noqa: A002
+def clamp(input: Any, low: float, high: float) -> Image:
     return unary_op(input, lambda v: np.clip(v, low, high), "clamp")
 
 
@@ -519,7 +519,7 @@ def polynomial(image: Any, coefficients: Sequence[float]) -> Image:
 
 
 @algorithm("Image.remap")
-def remap(image: Any, from_: Sequence[Any] = None, to: Sequence[Any] = None, defaultValue: Any = None,  # noqa: N803
+def remap(image: Any, from_: Sequence[Any] = None, to: Sequence[Any] = None, defaultValue: Any = None,
           bandName: str | None = None, **kwargs: Any) -> Image:
     src_values = kwargs.pop("from", from_)
     if kwargs or src_values is None or to is None:
@@ -626,7 +626,7 @@ def _weighted_sum(values: list[np.ndarray], weights: np.ndarray, shape: tuple[in
 
 # --- projections and resampling --------------------------------------------------------------------------
 
-def _projection_arg(crs: Any, crsTransform: Any = None, scale: Any = None) -> Projection:  # noqa: N803
+def _projection_arg(crs: Any, crsTransform: Any = None, scale: Any = None) -> Projection:
     if isinstance(crs, Projection):
         proj = crs
     else:
@@ -643,7 +643,7 @@ def _projection_arg(crs: Any, crsTransform: Any = None, scale: Any = None) -> Pr
 
 
 @algorithm("Image.reproject")
-def reproject(image: Any, crs: Any, crsTransform: Any = None, scale: Any = None) -> Image:  # noqa: N803
+def reproject(image: Any, crs: Any, crsTransform: Any = None, scale: Any = None) -> Image:
     """Forces computation on ``crs`` at the given scale: pixels are computed on that grid, then resampled."""
     src = as_image(image)
     proj = _projection_arg(crs, crsTransform, scale)
@@ -672,7 +672,7 @@ def _bounds_in(grid: Grid, crs: str) -> tuple[float, float, float, float]:
 
 
 @algorithm("Image.setDefaultProjection")
-def set_default_projection(image: Any, crs: Any, crsTransform: Any = None, scale: Any = None) -> Image:  # noqa: N803
+def set_default_projection(image: Any, crs: Any, crsTransform: Any = None, scale: Any = None) -> Image:
     src = as_image(image)
     proj = _projection_arg(crs, crsTransform, scale)
     specs = [BandSpec(b.name, b.pixel_type, proj, b.dimensions, False) for b in src.bands]
@@ -783,7 +783,7 @@ def to_array(image: Any, axis: int = 0) -> Image:
 
 
 @algorithm("Image.arrayFlatten")
-def array_flatten(image: Any, coordinateLabels: Sequence[Sequence[str]], separator: str = "_") -> Image:  # noqa: N803
+def array_flatten(image: Any, coordinateLabels: Sequence[Sequence[str]], separator: str = "_") -> Image:
     src = as_image(image)
     labels = list(coordinateLabels[0]) if coordinateLabels else []
     if len(coordinateLabels) > 1:

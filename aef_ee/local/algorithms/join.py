@@ -139,30 +139,30 @@ def join_inverted() -> Join:
 
 
 @algorithm("Join.inner")
-def join_inner(primaryKey: str = "primary", secondaryKey: str = "secondary",  # noqa: N803
-               measureKey: str | None = None) -> Join:  # noqa: N803
+def join_inner(primaryKey: str = "primary", secondaryKey: str = "secondary",
+               measureKey: str | None = None) -> Join:
     """One feature per matching pair, holding the two elements under ``primaryKey`` and ``secondaryKey``."""
     return Join("inner", {"primaryKey": primaryKey, "secondaryKey": secondaryKey, "measureKey": measureKey})
 
 
 @algorithm("Join.saveAll")
-def join_save_all(matchesKey: str, ordering: str | None = None, ascending: bool = True,  # noqa: N803
-                  measureKey: str | None = None, outer: bool = False) -> Join:  # noqa: N803
+def join_save_all(matchesKey: str, ordering: str | None = None, ascending: bool = True,
+                  measureKey: str | None = None, outer: bool = False) -> Join:
     """Each primary element with the list of its matches under ``matchesKey``."""
     return Join("saveAll", {"matchesKey": _key(matchesKey, "saveAll", "matchesKey"), "ordering": ordering,
                             "ascending": bool(ascending), "measureKey": measureKey, "outer": bool(outer)})
 
 
 @algorithm("Join.saveFirst")
-def join_save_first(matchKey: str, ordering: str | None = None, ascending: bool = True,  # noqa: N803
-                    measureKey: str | None = None, outer: bool = False) -> Join:  # noqa: N803
+def join_save_first(matchKey: str, ordering: str | None = None, ascending: bool = True,
+                    measureKey: str | None = None, outer: bool = False) -> Join:
     """Each primary element with its first match (after ``ordering``) under ``matchKey``."""
     return Join("saveFirst", {"matchKey": _key(matchKey, "saveFirst", "matchKey"), "ordering": ordering,
                               "ascending": bool(ascending), "measureKey": measureKey, "outer": bool(outer)})
 
 
 @algorithm("Join.saveBest")
-def join_save_best(matchKey: str, measureKey: str, outer: bool = False) -> Join:  # noqa: N803
+def join_save_best(matchKey: str, measureKey: str, outer: bool = False) -> Join:
     """Each primary element with the match of the smallest join measure under ``matchKey``, the measure under
     ``measureKey`` on that match."""
     return Join("saveBest", {"matchKey": _key(matchKey, "saveBest", "matchKey"),

@@ -186,7 +186,7 @@ for _name in _DISTANCES:
 
 
 @algorithm("Kernel.rectangle")
-def rectangle(xRadius: Any, yRadius: Any, units: str = "pixels", normalize: bool = True,  # noqa: N803
+def rectangle(xRadius: Any, yRadius: Any, units: str = "pixels", normalize: bool = True,
               magnitude: float = 1.0) -> Kernel:
     rx, ry = _radius_arg(xRadius, "rectangle"), _radius_arg(yRadius, "rectangle")
 

@@ -276,8 +276,8 @@ def reduce_neighborhood_image(image: Any, reducer: Reducer, kernel: Kernel, inpu
 
 
 @algorithm("Image.reduceNeighborhood")
-def reduce_neighborhood(image: Any, reducer: Any, kernel: Any, inputWeight: str = "kernel",  # noqa: N803
-                        skipMasked: bool = True, optimization: str | None = None) -> Image:  # noqa: N803
+def reduce_neighborhood(image: Any, reducer: Any, kernel: Any, inputWeight: str = "kernel",
+                        skipMasked: bool = True, optimization: str | None = None) -> Image:
     """Earth Engine's ``Image.reduceNeighborhood``: the reducer over the kernel's neighbourhood of each pixel, per
     band, output bands named ``<band>_<output>``. ``optimization`` ('boxcar', 'window') changes only speed in Earth
     Engine; the engine picks its own (a box filter for the mean of a box kernel)."""
@@ -288,14 +288,14 @@ def reduce_neighborhood(image: Any, reducer: Any, kernel: Any, inputWeight: str 
                                      inputWeight, bool(skipMasked))
 
 
-def _focal_kernel(name: str, radius: Any, kernelType: str, units: str, kernel: Any) -> Kernel:  # noqa: N803
+def _focal_kernel(name: str, radius: Any, kernelType: str, units: str, kernel: Any) -> Kernel:
     if kernel is not None:
         return as_kernel(kernel, name)
     return named_kernel(kernelType, radius, units, normalize=True)
 
 
 def _register_focal(name: str, make_reducer: Callable[[], Reducer]) -> None:
-    def impl(image: Any, radius: float = 1.5, kernelType: str = "circle", units: str = "pixels",  # noqa: N803
+    def impl(image: Any, radius: float = 1.5, kernelType: str = "circle", units: str = "pixels",
              iterations: int = 1, kernel: Any = None) -> Image:
         algorithm_name = f"Image.{name}"
         k = _focal_kernel(algorithm_name, radius, kernelType, units, kernel)
@@ -433,7 +433,7 @@ def _size_kernel(reach: int) -> Callable[[Grid], tuple[np.ndarray, int, int]]:
 
 
 @algorithm("Image.connectedPixelCount")
-def connected_pixel_count(input: Any, maxSize: int = 100, eightConnected: bool = True) -> Image:  # noqa: A002,N803
+def connected_pixel_count(input: Any, maxSize: int = 100, eightConnected: bool = True) -> Image:
     """Earth Engine's ``Image.connectedPixelCount``: per band, how many pixels (itself included) are connected to each
     pixel through 4- or 8-neighbours of the same value, counted up to ``maxSize`` (larger groups give maxSize).
     Int in [0, maxSize]; masked where the input is."""
@@ -460,7 +460,7 @@ def connected_pixel_count(input: Any, maxSize: int = 100, eightConnected: bool =
 
 
 @algorithm("Image.connectedComponents")
-def connected_components(image: Any, connectedness: Any, maxSize: int) -> Image:  # noqa: N803
+def connected_components(image: Any, connectedness: Any, maxSize: int) -> Image:
     """Earth Engine's ``Image.connectedComponents``: the input with a ``labels`` band labelling the groups of pixels of
     equal value of the first band, joined through the connectedness kernel's non-zero cells. Groups over ``maxSize``
     pixels are background (masked). A label is the same wherever the group is computed (tiles agree): the index of
@@ -536,7 +536,7 @@ def _distance_to_nonzero(values: np.ndarray, mask: np.ndarray, metric: str) -> n
 
 
 @algorithm("Image.distance")
-def distance(image: Any, kernel: Any = None, skipMasked: bool = True) -> Image:  # noqa: N803
+def distance(image: Any, kernel: Any = None, skipMasked: bool = True) -> Image:
     """Earth Engine's ``Image.distance``: per band, the distance to the nearest non-zero pixel within the distance
     kernel (euclidean, manhattan or chebyshev; in the kernel's units, so metres for a kernel in metres), masked
     where there is none within the kernel's radius (and, with ``skipMasked``, where the input is masked).

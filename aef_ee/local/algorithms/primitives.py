@@ -190,7 +190,7 @@ _UNARY: dict[str, Callable[[Any], Any]] = {
 
 
 def _register_number_unary(name: str, op: Callable[[Any], Any]) -> None:
-    def impl(input: Any) -> Any:  # noqa: A002
+    def impl(input: Any) -> Any:
         return op(as_number(input, f"Number.{name}"))
 
     impl.__name__ = f"number_{name}"
@@ -216,7 +216,7 @@ _CASTS: dict[str, str] = {
 
 
 def _register_cast(dtype: str, name: str) -> None:
-    def impl(input: Any) -> Any:  # noqa: A002
+    def impl(input: Any) -> Any:
         x = as_number(input, f"Number.{name}")
         if dtype.startswith("float"):
             return float(np.float32(x)) if dtype == "float32" else float(x)
@@ -234,13 +234,13 @@ for _dtype, _name in _CASTS.items():
 
 
 @algorithm("Number.clamp")
-def number_clamp(number: Any, min: Any, max: Any) -> Any:  # noqa: A002
+def number_clamp(number: Any, min: Any, max: Any) -> Any:
     x, lo, hi = (as_number(v, "Number.clamp") for v in (number, min, max))
     return lo if x < lo else hi if x > hi else x
 
 
 @algorithm("Number.unitScale")
-def number_unit_scale(number: Any, min: Any, max: Any) -> float:  # noqa: A002
+def number_unit_scale(number: Any, min: Any, max: Any) -> float:
     x, lo, hi = (as_number(v, "Number.unitScale") for v in (number, min, max))
     return (x - lo) / (hi - lo) if hi != lo else 0.0
 
@@ -294,7 +294,7 @@ def number_format(number: Any, pattern: str = "%s") -> str:
 
 
 @algorithm("Number.parse")
-def number_parse(input: str, radix: int = 10) -> int | float:  # noqa: A002
+def number_parse(input: str, radix: int = 10) -> int | float:
     text = str(input).strip()
     radix = int(as_number(radix, "Number.parse"))
     try:
@@ -306,7 +306,7 @@ def number_parse(input: str, radix: int = 10) -> int | float:  # noqa: A002
 
 
 @algorithm("Number.expression")
-def number_expression(expression: str, vars: Mapping[str, Any] | None = None) -> int | float:  # noqa: A002
+def number_expression(expression: str, vars: Mapping[str, Any] | None = None) -> int | float:
     """Evaluates an arithmetic expression with numeric variables (e.g. ``'a * 2 + sqrt(b)'``)."""
     variables = {k: as_number(v, "Number.expression") for k, v in (vars or {}).items()}
     value = np.asarray(evaluate_expression(expression, variables))
@@ -339,7 +339,7 @@ def _java_replacement(replacement: str) -> str:
 
 
 @algorithm("String")
-def string(input: Any) -> str:  # noqa: A002
+def string(input: Any) -> str:
     return to_string(input)
 
 
@@ -367,7 +367,7 @@ def string_decode_json(string: str) -> Any:
 
 
 @algorithm("String.encodeJSON")
-def string_encode_json(object: Any) -> str:  # noqa: A002
+def string_encode_json(object: Any) -> str:
     return json.dumps(to_json(object), separators=(",", ":"))
 
 
@@ -392,7 +392,7 @@ def string_length(string: str) -> int:
 
 
 @algorithm("String.match")
-def string_match(input: str, regex: str, flags: str = "") -> list[str]:  # noqa: A002
+def string_match(input: str, regex: str, flags: str = "") -> list[str]:
     """Like JavaScript's match: with 'g' every match, else the first match and its groups ([] when none)."""
     text = _str(input, "String.match")
     pattern = _regex(regex, flags, "String.match")
@@ -403,7 +403,7 @@ def string_match(input: str, regex: str, flags: str = "") -> list[str]:  # noqa:
 
 
 @algorithm("String.replace")
-def string_replace(input: str, regex: str, replacement: str, flags: str = "") -> str:  # noqa: A002
+def string_replace(input: str, regex: str, replacement: str, flags: str = "") -> str:
     pattern = _regex(regex, flags, "String.replace")
     count = 0 if "g" in (flags or "") else 1
     return pattern.sub(_java_replacement(replacement), _str(input, "String.replace"), count=count)
@@ -446,7 +446,7 @@ def string_trim(string: str) -> str:
 # --- Algorithms.* (the un-prefixed names) --------------------------------------------------------------------
 
 @algorithm("If")
-def if_(condition: Any = None, trueCase: Any = None, falseCase: Any = None) -> Any:  # noqa: N803
+def if_(condition: Any = None, trueCase: Any = None, falseCase: Any = None) -> Any:
     return trueCase if truthy(condition) else falseCase
 
 
@@ -461,14 +461,14 @@ def object_type_algorithm(value: Any = None) -> str:
 
 
 @algorithm("Describe")
-def describe(input: Any) -> Any:  # noqa: A002
+def describe(input: Any) -> Any:
     return to_json(input)
 
 
 # --- Array (the few helpers other families need) -------------------------------------------------------------
 
 @algorithm("Array")
-def array(values: Any, pixelType: Any = None) -> np.ndarray:  # noqa: N803
+def array(values: Any, pixelType: Any = None) -> np.ndarray:
     try:
         data = np.asarray(values)
     except ValueError:  # ragged nesting
@@ -479,7 +479,7 @@ def array(values: Any, pixelType: Any = None) -> np.ndarray:  # noqa: N803
 
 
 @algorithm("Array.get")
-def array_get(array: Any, position: Any) -> Any:  # noqa: F811
+def array_get(array: Any, position: Any) -> Any:
     data = np.asarray(array)
     pos = [int(p) for p in (position if isinstance(position, (list, tuple)) else [position])]
     if len(pos) != data.ndim or any(not 0 <= p < s for p, s in zip(pos, data.shape)):
@@ -488,10 +488,10 @@ def array_get(array: Any, position: Any) -> Any:  # noqa: F811
 
 
 @algorithm("Array.toList")
-def array_to_list(array: Any) -> list[Any]:  # noqa: F811
+def array_to_list(array: Any) -> list[Any]:
     return np.asarray(array).tolist()
 
 
 @algorithm("Array.length")
-def array_length(array: Any) -> np.ndarray:  # noqa: F811
+def array_length(array: Any) -> np.ndarray:
     return np.asarray(np.asarray(array).shape, dtype=np.int64)

@@ -18,7 +18,7 @@ __all__: list[str] = []  # a family module: its algorithms are reached through t
 
 
 @algorithm("Projection")
-def projection_constructor(crs: Any, transform: Any = None, transformWkt: Any = None) -> Projection:  # noqa: N803
+def projection_constructor(crs: Any, transform: Any = None, transformWkt: Any = None) -> Projection:
     """A CRS with an affine transform (x scale, x shear, x offset, y shear, y scale, y offset); also ``Proj``."""
     if isinstance(crs, Projection):
         return crs if transform is None else Projection(crs.crs, tuple(transform))

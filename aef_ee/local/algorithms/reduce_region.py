@@ -310,8 +310,8 @@ def _reduce_pixels(reducer: Reducer, names: Sequence[str], px: RegionPixels, *, 
 
 @algorithm("Image.reduceRegion")
 def reduce_region(image: Any, reducer: Any, geometry: Any = None, scale: Any = None, crs: Any = None,
-                  crsTransform: Any = None, bestEffort: bool = False,  # noqa: N803
-                  maxPixels: float = DEFAULT_MAX_PIXELS, tileScale: float = 1) -> dict[str, Any]:  # noqa: N803
+                  crsTransform: Any = None, bestEffort: bool = False,
+                  maxPixels: float = DEFAULT_MAX_PIXELS, tileScale: float = 1) -> dict[str, Any]:
     """A dictionary of the reducer's outputs over the region (see the module docstring for the pixel rule)."""
     image = as_image(image)
     reducer = as_reducer(reducer)
@@ -337,8 +337,8 @@ def _best_effort(region: Geometry, proj: Projection, grid: Grid, max_pixels: flo
 
 @algorithm("Image.reduceRegions")
 def reduce_regions(image: Any, collection: Any, reducer: Any, scale: Any = None, crs: Any = None,
-                   crsTransform: Any = None, tileScale: float = 1,  # noqa: N803
-                   maxPixelsPerRegion: float | None = None) -> FeatureCollection:  # noqa: N803
+                   crsTransform: Any = None, tileScale: float = 1,
+                   maxPixelsPerRegion: float | None = None) -> FeatureCollection:
     """Each feature with the reducer's outputs added as properties (a one-band image gives raw output names)."""
     image = as_image(image)
     reducer = as_reducer(reducer)
@@ -423,7 +423,7 @@ def _inside_linear(geometry: Geometry, grid: Grid) -> np.ndarray:
 
 @algorithm("Image.sample")
 def sample(image: Any, region: Any = None, scale: Any = None, projection: Any = None, factor: float | None = None,
-           numPixels: int | None = None, seed: int = 0, dropNulls: bool = True, tileScale: float = 1,  # noqa: N803
+           numPixels: int | None = None, seed: int = 0, dropNulls: bool = True, tileScale: float = 1,
            geometries: bool = False) -> FeatureCollection:
     """Pixels of the region as features (band values as properties).
 
@@ -481,10 +481,10 @@ def sample_regions(image: Any, collection: Any, properties: Sequence[str] | None
 
 
 @algorithm("Image.stratifiedSample")
-def stratified_sample(image: Any, numPoints: int, classBand: str | None = None, region: Any = None,  # noqa: N803
+def stratified_sample(image: Any, numPoints: int, classBand: str | None = None, region: Any = None,
                       scale: Any = None, projection: Any = None, seed: int = 0,
-                      classValues: Sequence[Any] | None = None, classPoints: Sequence[int] | None = None,  # noqa: N803
-                      dropNulls: bool = True, tileScale: float = 1,  # noqa: N803
+                      classValues: Sequence[Any] | None = None, classPoints: Sequence[int] | None = None,
+                      dropNulls: bool = True, tileScale: float = 1,
                       geometries: bool = False) -> FeatureCollection:
     """Up to ``numPoints`` random pixels per class of ``classBand`` (``classPoints`` for listed ``classValues``)."""
     image = as_image(image)
@@ -526,7 +526,7 @@ def _reorder_by_class(px: RegionPixels, class_index: int) -> RegionPixels:
 
 @algorithm("ImageCollection.getRegion")
 def get_region(collection: Any, geometry: Any, scale: Any = None, crs: Any = None,
-               crsTransform: Any = None) -> list[list[Any]]:  # noqa: N803
+               crsTransform: Any = None) -> list[list[Any]]:
     """``[["id", "longitude", "latitude", "time", bands...], rows...]``: one row per image and pixel of the region
     inside the image's footprint, masked values as null. Works on an ImageCollection or a single Image.
 

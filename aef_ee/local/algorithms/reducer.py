@@ -68,13 +68,13 @@ def sum_() -> Reducer:
 
 
 @algorithm("Reducer.min")
-def min_(numInputs: int = 1) -> Reducer:  # noqa: N803
+def min_(numInputs: int = 1) -> Reducer:
     n = int(numInputs)
     return Extreme(["min"] + [f"min{i}" for i in range(1, n)], largest=False, n_inputs=n)
 
 
 @algorithm("Reducer.max")
-def max_(numInputs: int = 1) -> Reducer:  # noqa: N803
+def max_(numInputs: int = 1) -> Reducer:
     n = int(numInputs)
     return Extreme(["max"] + [f"max{i}" for i in range(1, n)], largest=True, n_inputs=n)
 
@@ -111,7 +111,7 @@ def sample_variance() -> Reducer:
 
 
 @algorithm("Reducer.median")
-def median(maxBuckets: int | None = None, minBucketWidth: float | None = None,  # noqa: N803
+def median(maxBuckets: int | None = None, minBucketWidth: float | None = None,
            maxRaw: int | None = None) -> Reducer:
     r = Percentile(["median"], [50])
     r.name = "Reducer.median"
@@ -119,9 +119,9 @@ def median(maxBuckets: int | None = None, minBucketWidth: float | None = None,  
 
 
 @algorithm("Reducer.percentile")
-def percentile(percentiles: Sequence[float], outputNames: Sequence[str] | None = None,  # noqa: N803
-               maxBuckets: int | None = None, minBucketWidth: float | None = None,  # noqa: N803
-               maxRaw: int | None = None) -> Reducer:  # noqa: N803
+def percentile(percentiles: Sequence[float], outputNames: Sequence[str] | None = None,
+               maxBuckets: int | None = None, minBucketWidth: float | None = None,
+               maxRaw: int | None = None) -> Reducer:
     if not isinstance(percentiles, (list, tuple)) or not percentiles:
         raise InvalidArgument(f"Reducer.percentile: percentiles must be a non-empty list; got {percentiles!r}.")
     if outputNames is not None:
@@ -135,8 +135,8 @@ def percentile(percentiles: Sequence[float], outputNames: Sequence[str] | None =
 
 
 @algorithm("Reducer.mode")
-def mode(maxBuckets: int | None = None, minBucketWidth: float | None = None,  # noqa: N803
-         maxRaw: int | None = None) -> Reducer:  # noqa: N803
+def mode(maxBuckets: int | None = None, minBucketWidth: float | None = None,
+         maxRaw: int | None = None) -> Reducer:
     return Mode(["mode"])
 
 
@@ -186,7 +186,7 @@ def product() -> Reducer:
 
 
 @algorithm("Reducer.toList")
-def to_list(tupleSize: int | None = None, numOptional: int = 0) -> Reducer:  # noqa: N803
+def to_list(tupleSize: int | None = None, numOptional: int = 0) -> Reducer:
     return ToList(["list"], None if tupleSize is None else int(tupleSize))
 
 
@@ -201,13 +201,13 @@ def count_distinct() -> Reducer:
 
 
 @algorithm("Reducer.histogram", "Reducer.autoHistogram")
-def histogram(maxBuckets: int | None = None, minBucketWidth: float | None = None,  # noqa: N803
-              maxRaw: int | None = None, cumulative: bool = False) -> Reducer:  # noqa: N803
+def histogram(maxBuckets: int | None = None, minBucketWidth: float | None = None,
+              maxRaw: int | None = None, cumulative: bool = False) -> Reducer:
     return Histogram(["histogram"], maxBuckets, minBucketWidth)
 
 
 @algorithm("Reducer.fixedHistogram")
-def fixed_histogram(min: float, max: float, steps: int, cumulative: bool = False) -> Reducer:  # noqa: A002
+def fixed_histogram(min: float, max: float, steps: int, cumulative: bool = False) -> Reducer:
     return FixedHistogram(["histogram"], min, max, steps, cumulative)
 
 
@@ -217,14 +217,14 @@ def linear_fit() -> Reducer:
 
 
 @algorithm("Reducer.linearRegression")
-def linear_regression(numX: int, numY: int = 1) -> Reducer:  # noqa: N803
+def linear_regression(numX: int, numY: int = 1) -> Reducer:
     """Least squares of numY dependent on numX independent inputs: outputs 'coefficients' (numX x numY) and
     'residuals' (the RMS residual of each dependent variable)."""
     return LinearRegression(int(numX), int(numY))
 
 
 @algorithm("Reducer.robustLinearRegression")
-def robust_linear_regression(numX: int, numY: int = 1, beta: float | None = None) -> Reducer:  # noqa: N803
+def robust_linear_regression(numX: int, numY: int = 1, beta: float | None = None) -> Reducer:
     """Iteratively reweighted least squares with the Talwar cost (outliers: residuals beyond ``beta``, by default
     2.795 robust standard deviations); outputs as linearRegression."""
     return LinearRegression(int(numX), int(numY), robust=True, beta=None if beta is None else float(beta))
@@ -251,17 +251,17 @@ def pearsons_correlation() -> Reducer:
 
 
 @algorithm("Reducer.combine")
-def combine(reducer1: Any, reducer2: Any, outputPrefix: str = "", sharedInputs: bool = False) -> Reducer:  # noqa: N803
+def combine(reducer1: Any, reducer2: Any, outputPrefix: str = "", sharedInputs: bool = False) -> Reducer:
     return Combined(as_reducer(reducer1), as_reducer(reducer2), outputPrefix or "", bool(sharedInputs))
 
 
 @algorithm("Reducer.group")
-def group(reducer: Any, groupField: int = 0, groupName: str = "group") -> Reducer:  # noqa: N803
+def group(reducer: Any, groupField: int = 0, groupName: str = "group") -> Reducer:
     return Grouped(as_reducer(reducer), int(groupField), groupName)
 
 
 @algorithm("Reducer.forEach")
-def for_each(reducer: Any, outputNames: Sequence[str]) -> Reducer:  # noqa: N803
+def for_each(reducer: Any, outputNames: Sequence[str]) -> Reducer:
     return ForEach(as_reducer(reducer), outputNames)
 
 

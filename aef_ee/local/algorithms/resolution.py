@@ -127,7 +127,7 @@ def _aggregate(reducer: Reducer, values: np.ndarray, mask: np.ndarray, native: G
 
 
 @algorithm("Image.reduceResolution")
-def reduce_resolution(image: Any, reducer: Any, bestEffort: bool = False, maxPixels: int = 64) -> Image:  # noqa: N803
+def reduce_resolution(image: Any, reducer: Any, bestEffort: bool = False, maxPixels: int = 64) -> Image:
     """Earth Engine's ``Image.reduceResolution`` (see the module docstring). Band names: a single-output reducer
     keeps them, a multi-output one gives ``<band>_<output>``; reducers of several inputs are not supported."""
     src = as_image(image)

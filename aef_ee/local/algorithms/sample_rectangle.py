@@ -30,7 +30,7 @@ MAX_PIXELS = 262144
 
 @algorithm("Image.sampleRectangle")
 def sample_rectangle(image: Any, region: Any = None, properties: Sequence[str] | None = None,
-                     defaultValue: float | None = None, defaultArrayValue: Any = None) -> Feature:  # noqa: N803
+                     defaultValue: float | None = None, defaultArrayValue: Any = None) -> Feature:
     """Earth Engine's ``Image.sampleRectangle`` (see the module docstring).
 
     Returns:

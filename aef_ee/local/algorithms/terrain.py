@@ -132,19 +132,19 @@ def terrain_image(image: Any, name: str, outputs: Sequence[str], *, azimuth: flo
 
 
 @algorithm("Terrain.slope")
-def slope(input: Any) -> Image:  # noqa: A002
+def slope(input: Any) -> Image:
     """Earth Engine's ``Terrain.slope``: degrees, band ``slope`` (float)."""
     return terrain_image(input, "Terrain.slope", ["slope"])
 
 
 @algorithm("Terrain.aspect")
-def aspect(input: Any) -> Image:  # noqa: A002
+def aspect(input: Any) -> Image:
     """Earth Engine's ``Terrain.aspect``: degrees clockwise from north of the downslope direction, band ``aspect``."""
     return terrain_image(input, "Terrain.aspect", ["aspect"])
 
 
 @algorithm("Terrain.hillshade")
-def hillshade(input: Any, azimuth: float = 270.0, elevation: float = 45.0) -> Image:  # noqa: A002
+def hillshade(input: Any, azimuth: float = 270.0, elevation: float = 45.0) -> Image:
     """Earth Engine's ``Terrain.hillshade``: band ``hillshade`` (uint8) lit from ``azimuth`` degrees from north at
     ``elevation`` degrees above the horizon."""
     return terrain_image(input, "Terrain.hillshade", ["hillshade"], azimuth=float(azimuth),
@@ -152,7 +152,7 @@ def hillshade(input: Any, azimuth: float = 270.0, elevation: float = 45.0) -> Im
 
 
 @algorithm("Terrain.products")
-def products(input: Any) -> Image:  # noqa: A002
+def products(input: Any) -> Image:
     """Earth Engine's ``Terrain.products`` (and ``ee.Terrain``): the input's bands plus ``slope``, ``aspect``
     (degrees) and ``hillshade`` (uint8, azimuth 270, elevation 45)."""
     return terrain_image(input, "Terrain.products", ["slope", "aspect", "hillshade"], keep_input=True)

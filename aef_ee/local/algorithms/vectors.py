@@ -125,11 +125,11 @@ def _output_geometry(polygon: Any, geometry_type: str, crs: str, native: bool) -
 
 @algorithm("Image.reduceToVectors")
 def reduce_to_vectors(image: Any, reducer: Any = None, geometry: Any = None, scale: float | None = None,
-                      geometryType: str = "polygon", eightConnected: bool = True,  # noqa: N803
-                      labelProperty: str = "label", crs: Any = None,  # noqa: N803
-                      crsTransform: Sequence[float] | None = None,  # noqa: N803
-                      bestEffort: bool = False, maxPixels: float = 1e7, tileScale: float = 1.0,  # noqa: N803
-                      geometryInNativeProjection: bool = False) -> FeatureCollection:  # noqa: N803
+                      geometryType: str = "polygon", eightConnected: bool = True,
+                      labelProperty: str = "label", crs: Any = None,
+                      crsTransform: Sequence[float] | None = None,
+                      bestEffort: bool = False, maxPixels: float = 1e7, tileScale: float = 1.0,
+                      geometryInNativeProjection: bool = False) -> FeatureCollection:
     """Polygons (or boxes, or centroids) of the connected regions of equal first-band value.
 
     Returns:

@@ -99,11 +99,11 @@ def image_random_visualizer(image: Image) -> Image:
 
 @algorithm("Image.clipToBoundsAndScale")
 def clip_to_bounds_and_scale(
-    input: Any,  # noqa: A002 - Earth Engine's argument name
+    input: Any,
     geometry: Any = None,
     width: Any = None,
     height: Any = None,
-    maxDimension: Any = None,  # noqa: N803
+    maxDimension: Any = None,
     scale: Any = None,
 ) -> Image:
     """Earth Engine's ``Image.clipToBoundsAndScale``: the bounding box of ``geometry`` in the image's projection,
@@ -237,13 +237,13 @@ def _rgb_drawing(features: list, styles: list) -> Image:
 def collection_style(
     collection: Any,
     color: str = "black",
-    pointSize: Any = 3,  # noqa: N803 - Earth Engine's argument names
-    pointShape: str = "circle",  # noqa: N803
+    pointSize: Any = 3,
+    pointShape: str = "circle",
     width: Any = 2.0,
-    fillColor: str | None = None,  # noqa: N803
-    styleProperty: str | None = None,  # noqa: N803
+    fillColor: str | None = None,
+    styleProperty: str | None = None,
     neighborhood: Any = 5,
-    lineType: str = "solid",  # noqa: N803
+    lineType: str = "solid",
 ) -> Image:
     """Earth Engine's ``Collection.style``: an RGB drawing of the features (fill, outline, point markers).
 
@@ -258,7 +258,7 @@ def collection_style(
 
 
 @algorithm("Collection.draw")
-def collection_draw(collection: Any, color: str, pointRadius: Any = 3, strokeWidth: Any = 2) -> Image:  # noqa: N803
+def collection_draw(collection: Any, color: str, pointRadius: Any = 3, strokeWidth: Any = 2) -> Image:
     """Earth Engine's ``Collection.draw``: features filled and outlined in one colour, points as discs."""
     features = _features(collection, "Collection.draw")
     rgba = drawing.parse_rgba(str(color))
@@ -294,7 +294,7 @@ def _per_feature(value: Any, features: list, name: str) -> list[float]:
 
 
 @algorithm("Image.paint")
-def image_paint(image: Any, featureCollection: Any, color: Any = 0, width: Any = None) -> Image:  # noqa: N803
+def image_paint(image: Any, featureCollection: Any, color: Any = 0, width: Any = None) -> Image:
     """Earth Engine's ``Image.paint``: burns ``color`` into every band where the features (or, with ``width``,
     their outlines of that many pixels) cover pixel centres; painted pixels become unmasked."""
     src = as_image(image)

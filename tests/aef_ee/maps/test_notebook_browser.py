@@ -178,7 +178,8 @@ def test_notebook_page_shows_embedding_and_similarity_tiles(tmp_path, embedding_
     centre_lon, centre_lat = embedding_field.lonlat(SIZE // 2, SIZE // 2)
     lon, lat = embedding_field.lonlat(*CLICK)
     notebook = _run_notebook(tmp_path, {
-        "url": embedding_field.server.url_with_token, "rect": [LEFT, TOP - SIZE * 10, LEFT + SIZE * 10, TOP], "crs": CRS,
+        "url": embedding_field.server.url_with_token, "rect": [LEFT, TOP - SIZE * 10, LEFT + SIZE * 10, TOP],
+        "crs": CRS,
         "collection": COLLECTION, "center": (centre_lat, centre_lon), "zoom": ZOOM, "lon": lon, "lat": lat,
         "percent": round(100 * QUANTILE), "px": VIEW_PX, "html_manager": str(WIDGETS / "embed-amd.js.gz"),
         "require_js": str(WIDGETS / "require.js")})

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from aef_ee.local.algorithms import reducer as R
+from aef_ee.local.algorithms import reducer as R  # noqa: N812  (R as in the module's docstring examples)
 from aef_ee.local.errors import InvalidArgument
 from aef_ee.local.raster import PixelType, true_mask
 
