@@ -27,6 +27,7 @@ _PACKAGE = "aef_ee.local.algorithms"
 FAMILIES: tuple[str, ...] = (
     "image",
     "image_ops",
+    "image_grids",
     "image_expression",
     "kernel",
     "neighborhood",
