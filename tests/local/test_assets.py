@@ -121,3 +121,19 @@ def test_external_ingestion_reads_in_place(engine):
     with pytest.raises(ee.EEException, match="Cannot overwrite"):
         ee.data.startExternalImageIngestion({"name": "projects/local/assets/external",
                                              "tilesets": [{"sources": [{"uris": ["gs://emb/tile_2022.tif"]}]}]})
+
+
+def test_copy_asset_leaves_an_unrelated_asset_alone(engine, tmp_path):
+    """Issue #16: copyAsset(a -> b) wrote b's copy of a.tif as b.a.tif, the data file of asset b.a (111 became 222)."""
+    from aef_ee.local.catalog_add import add_to_catalog
+
+    ee, server, _ = engine
+    for leaf, value in (("b.a", 111), ("a", 222)):
+        source = tmp_path / f"{leaf}.tif"
+        _write_cog(source, np.full((1, 20, 30), value, np.uint8))
+        add_to_catalog(server.catalog.root, f"projects/local/assets/{leaf}", source)
+    ee.data.copyAsset("projects/local/assets/a", "projects/local/assets/b")
+    for leaf, value in (("b.a", 111), ("a", 222), ("b", 222)):
+        px = ee.data.computePixels({"expression": ee.Image(f"projects/local/assets/{leaf}"),
+                                    "fileFormat": "NUMPY_NDARRAY"})
+        assert (px["b1"] == value).all(), leaf
