@@ -66,7 +66,10 @@ def check_register_a_cog() -> None:
     rng = np.random.default_rng(0)
     field = rng.normal(size=(16, 16, len(EMBEDDING_BANDS)))
     field /= np.linalg.norm(field, axis=-1, keepdims=True)
-    path = SCRATCH / "cogs" / "smoke_2022.tif"
+    from aef_ee.paths import state_dir
+
+    # Inside the state folder: the local engine reads files only from the folders it is allowed.
+    path = state_dir() / "cogs" / "smoke_2022.tif"
     tags = cog_tags(2022, "31N", model_version="smoke", software_version="smoke")
     # 10 m pixels in UTM 31N, inside the demo catalog's Belgium patch.
     write_embedding_cog(path, field, transform=(10.0, 0.0, 664000.0, 0.0, -10.0, 5612120.0), crs="EPSG:32631",
