@@ -20,7 +20,7 @@ from typing import Any
 from aef_ee.errors import AefValueError, BackendError
 
 __all__ = ["initialize", "local_server", "local_settings", "require_extra", "LocalTransport", "LOCAL_PROJECT",
-           "EXTRA_MODULES"]
+           "LOCAL_POOL_SIZE", "EXTRA_MODULES"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,11 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "maps": ("geemap", "ipywidgets"),
     "training": ("jax", "flax", "optax", "orbax.checkpoint", "grain"),
 }
+# Connections the local transport keeps open to the engine. requests' default pool holds 10, and a connection
+# returned to a full pool is discarded with urllib3's "Connection pool is full" warning; an interactive export runs
+# max_workers computePixels requests (default 8; Earth Engine allows 40 per user) plus one listing thread per source,
+# and a map fetches its tiles in parallel besides, so the pool holds more than any of them uses.
+LOCAL_POOL_SIZE = 64
 _lock = threading.Lock()
 _servers: dict[Path, Any] = {}
 
@@ -150,20 +155,32 @@ def _url_and_token(url: str, token: str | None) -> tuple[str, str]:
 
 class LocalTransport:
     """The ee client's HTTP transport for the local engine (``ee.Initialize(http_transport=...)``): one
-    ``requests`` session, and answers 429 ("Too many concurrent requests.": every compute worker busy) retried
-    with exponential back-off and jitter. Nothing else is retried: the engine's other errors are final.
+    ``requests`` session whose connection pool holds ``pool_size`` connections, and answers 429 ("Too many
+    concurrent requests.": every compute worker busy) retried with exponential back-off and jitter. Nothing else is
+    retried: the engine's other errors are final.
 
     Args:
       attempts: tries of one request before its 429 is returned to the client.
       first_delay_s, max_delay_s: the back-off's first and largest wait (it doubles between them).
       timeout_s: a socket timeout per request (None: none; the engine bounds computations itself).
+      pool_size: connections kept open to the engine, at least the requests made in parallel (default
+        :data:`LOCAL_POOL_SIZE`); more are still made, but closed after use with a warning from urllib3.
+
+    Raises:
+      AefValueError: ``pool_size`` < 1.
     """
 
     def __init__(self, *, attempts: int = 20, first_delay_s: float = 0.05, max_delay_s: float = 2.0,
-                 timeout_s: float | None = None) -> None:
+                 timeout_s: float | None = None, pool_size: int = LOCAL_POOL_SIZE) -> None:
         import requests
+        import requests.adapters
 
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise AefValueError(f"pool_size must be an int >= 1; got pool_size={pool_size!r}")
         self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool_size)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self.attempts = attempts
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s

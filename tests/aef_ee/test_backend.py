@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import http.server
+import logging
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,3 +125,58 @@ def test_a_new_local_engine_uses_the_state_folder(monkeypatch: pytest.MonkeyPatc
     finally:
         server.stop()
         backend._servers.pop(Path(tmp_path / "catalog").resolve(), None)
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a small body after a pause, so that parallel requests hold their connections at once."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive: each connection goes back to the client's pool
+
+    def do_GET(self) -> None:
+        time.sleep(0.2)
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def slow_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# requests' default pool size; an interactive export with its default 8 workers and 4 sources already makes 12.
+REQUESTS_DEFAULT_POOL = 10
+
+
+@pytest.mark.parametrize("pool_size, warned", [(None, False), (REQUESTS_DEFAULT_POOL, True)])
+def test_parallel_requests_fit_the_local_transports_pool(slow_server: str, pool_size: int | None, warned: bool,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    # The default pool holds every connection of 3x requests' default parallel requests; a pool of requests'
+    # default size (the control) discards connections with urllib3's warning, as before issue 14.
+    transport = backend.LocalTransport() if pool_size is None else backend.LocalTransport(pool_size=pool_size)
+    parallel = 3 * REQUESTS_DEFAULT_POOL
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+            answers = list(pool.map(lambda i: transport.request(f"{slow_server}?i={i}"), range(parallel)))
+    assert [(r.status, content) for r, content in answers] == [(200, b'{"ok": true}')] * parallel
+    full = [r.getMessage() for r in caplog.records if "Connection pool is full" in r.getMessage()]
+    assert bool(full) == warned, full
+    assert parallel <= backend.LOCAL_POOL_SIZE
+
+
+def test_the_pool_size_is_checked() -> None:
+    with pytest.raises(AefValueError, match="pool_size must be an int >= 1; got pool_size=0"):
+        backend.LocalTransport(pool_size=0)
