@@ -9,7 +9,10 @@ in :data:`ALIASES` instead and bound to the canonical name's very function by :f
 drift apart.
 
 :func:`load_all` imports every listed family and fails loudly (:class:`~aef_ee.local.errors.EngineStartupError`,
-naming the module) when one is missing or broken, rather than leaving its algorithms to answer 501 at request time.
+naming the module) when one is missing or broken, or when an alias names an algorithm no family registers, rather
+than leaving its algorithms unimplemented at request time; the server calls it when it is constructed. A name no
+family registers is :class:`~aef_ee.local.errors.Unimplemented`: HTTP 400 with status ``UNIMPLEMENTED`` ("Algorithm
+'X' is not implemented by the local Earth Engine."), not 501, which the client would retry five times.
 """
 
 from __future__ import annotations
@@ -163,7 +166,7 @@ def lookup(name: str) -> Callable[..., Any]:
     """The function registered under ``name``.
 
     Raises:
-      Unimplemented: no family implements ``name`` (HTTP 501, as Earth Engine answers an unknown algorithm).
+      Unimplemented: no family implements ``name`` (HTTP 400, status ``UNIMPLEMENTED``).
     """
     load_all()
     try:
