@@ -4,7 +4,9 @@ Entry point: :class:`EmbeddingExplorer` — a ``geemap.Map`` with a year selecto
 classification, clustering, a two-year change view and Drive export. Every control is a plain method, so scripts
 and tests drive it without a browser. :func:`save_html` writes a map as a standalone page (offline-capable).
 
-This package imports geemap and ipywidgets; the Earth Engine expressions live in :mod:`aef_ee.ops`, which does not.
+The explorer needs the ``maps`` extra (geemap, ipywidgets), imported when one is made: without it the error names
+``pip install "aef-ee[maps]"``. The label sets, legends and this package import without it; the Earth Engine
+expressions live in :mod:`aef_ee.ops`.
 """
 
 from aef_ee.maps.explorer import EXPORTABLE, EmbeddingExplorer

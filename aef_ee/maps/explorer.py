@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from aef_ee import ops
+from aef_ee.backend import require_extra
 from aef_ee.fields.collection import GOOGLE_EMBEDDINGS, NATIVE_SCALE_M, open_embeddings
 from aef_ee.errors import AefError, AefValueError
 from aef_ee.maps import styles
@@ -133,6 +134,7 @@ class EmbeddingExplorer:
 
     Raises:
       EmbeddingError: the collection has no embeddings for the first year (over the region).
+      BackendError: the ``maps`` extra is not installed (the message names ``pip install "aef-ee[maps]"``).
     """
 
     def __init__(
@@ -146,6 +148,10 @@ class EmbeddingExplorer:
         map_kwargs: dict[str, Any] | None = None,
         index: Any = None,
     ) -> None:
+        # Named here, before any widget is made: without the maps extra the first import deep inside would fail
+        # with a bare ModuleNotFoundError.
+        require_extra("maps", "the embedding explorer (aef_ee.maps.EmbeddingExplorer)",
+                      ["ipywidgets", "ipyleaflet", "geemap"])
         import ipywidgets as widgets
 
         years = sorted({int(y) for y in years})

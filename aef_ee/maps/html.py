@@ -22,6 +22,9 @@ from aef_ee.errors import AefIOError, AefValueError
 __all__ = ["save_html", "jupyter_leaflet_script"]
 
 log = logging.getLogger(__name__)
+# The distribution that ships ipyleaflet's front end, and its notebook extension's script among its files.
+_JUPYTER_LEAFLET = "jupyter-leaflet"
+_JUPYTER_LEAFLET_SCRIPT = "nbextensions/jupyter-leaflet/index.js"
 
 _OFFLINE_TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -42,16 +45,26 @@ _OFFLINE_TEMPLATE = """<!DOCTYPE html>
 def jupyter_leaflet_script() -> Path:
     """``index.js`` of the installed ``jupyter-leaflet`` notebook extension (an AMD module).
 
+    Found through the files the ``jupyter-leaflet`` distribution (a dependency of ipyleaflet) installed, wherever
+    pip put its Jupyter data folder; no Jupyter package is needed for that.
+
     Raises:
       AefIOError: ipyleaflet's front-end files are not installed.
     """
-    from jupyter_core.paths import jupyter_path
+    import importlib.metadata
 
-    for folder in jupyter_path("nbextensions", "jupyter-leaflet"):
-        if (Path(folder) / "index.js").is_file():
-            return Path(folder) / "index.js"
-    raise AefIOError("jupyter-leaflet's notebook extension (index.js) is not installed in any Jupyter data path; "
-                     "install ipyleaflet (pip install ipyleaflet)")
+    try:
+        files = importlib.metadata.files(_JUPYTER_LEAFLET) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.as_posix().endswith(_JUPYTER_LEAFLET_SCRIPT):
+            path = Path(str(file.locate())).resolve()
+            if path.is_file():
+                return path
+    raise AefIOError(f"{_JUPYTER_LEAFLET}'s notebook extension ({_JUPYTER_LEAFLET_SCRIPT}) is not installed; "
+                     'install the maps extra (pip install "aef-ee[maps]"), which brings ipyleaflet and it, or pass '
+                     "jupyter_leaflet= the path of a copy")
 
 
 def _data_url(path: Path) -> str:

@@ -258,7 +258,7 @@ def test_export_button_starts_the_drive_export(explorer, ee_emb, embedding_field
         assert (ds.width, ds.height) == (SIZE, SIZE)
         np.testing.assert_array_equal(ds.read(1), pixels(ee, explorer.classification.image, "classification"))
     # A region over maxPixels is refused before any task starts; the last task stays the explorer's.
-    with pytest.raises(ee.EEException, match="Too many pixels"):
+    with pytest.raises(ee.EEException, match=r"Export too large: specified \d+ pixels \(max: 100\)"):
         explorer.export("classification", description="too_big", max_pixels=100)
     assert explorer.task is task and explorer.status_level == "error"
 

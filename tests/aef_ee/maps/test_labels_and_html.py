@@ -3,12 +3,15 @@ argument checks of the HTML export."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
+import sys
 
 import pytest
 
-from aef_ee.errors import AefValueError
-from aef_ee.maps.html import save_html
+from aef_ee.errors import AefIOError, AefValueError, BackendError
+from aef_ee.maps import EmbeddingExplorer
+from aef_ee.maps.html import jupyter_leaflet_script, save_html
 from aef_ee.maps.labels import LabelSet
 from aef_ee.maps.legend import accuracy_html, legend_html
 from aef_ee.ops.classification import AccuracyReport
@@ -71,3 +74,29 @@ def test_html_export_checks_its_arguments(tmp_path):
         save_html(object(), tmp_path / "map.png")
     with pytest.raises(AefValueError, match="both"):
         save_html(object(), tmp_path / "map.html", html_manager=tmp_path / "embed-amd.js")
+
+
+def test_the_installed_jupyter_leaflet_script_is_found_without_jupyter_packages(monkeypatch):
+    # jupyter_core comes with notebooks, not with the maps extra: the script is found through ipyleaflet's files.
+    monkeypatch.setitem(sys.modules, "jupyter_core", None)
+    monkeypatch.setitem(sys.modules, "jupyter_core.paths", None)
+    script = jupyter_leaflet_script()
+    assert script.name == "index.js" and script.parent.name == "jupyter-leaflet"
+    assert "define(" in script.read_text(errors="replace")[:100_000]  # an AMD module
+
+
+def test_the_jupyter_leaflet_script_missing_names_the_fix(monkeypatch):
+    def absent(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "files", absent)
+    with pytest.raises(AefIOError, match=r'pip install "aef-ee\[maps\]"'):
+        jupyter_leaflet_script()
+
+
+@pytest.mark.parametrize("module", ["ipywidgets", "geemap"])
+def test_the_explorer_without_the_maps_extra_names_the_install(module, monkeypatch):
+    monkeypatch.setitem(sys.modules, module, None)  # what a missing package looks like to import
+    with pytest.raises(BackendError, match=rf"needs {module!r}.*pip install \"aef-ee\[maps\]\"") as caught:
+        EmbeddingExplorer(years=[2021])
+    assert isinstance(caught.value.__cause__, ImportError)
