@@ -3,7 +3,8 @@
 Used by image ingestion (``image:import`` manifests), ``createAsset`` of Cloud-GeoTIFF-backed images and
 ``Image.loadGeoTIFF``. A ``gs://`` URI resolves, in order, to the local bucket folder (``settings["bucket_dir"]``),
 or is downloaded once from Cloud Storage (``settings["gcs_endpoint"]`` / ``$STORAGE_EMULATOR_HOST``) into the
-catalog's ``.gcs-cache`` folder.
+catalog's ``.gcs-cache`` folder (``.gcs-cache/<hash of the URI>/<object name>``, written atomically; a download
+killed half-way leaves a ``.tmp-*`` file there, which :func:`clean_gcs_cache` removes when the next server starts).
 
 A URI comes from a request, so it may only name files the user meant the engine to read: a ``gs://`` object inside
 the bucket folder (no ``..``, no empty segment, no symbolic link out of it), or a local path (absolute, or
@@ -15,18 +16,30 @@ other file).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import re
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from aef_ee.atomic import atomic_path
+from aef_ee.atomic import TEMP_PREFIX, atomic_path
 from aef_ee.local.errors import InvalidArgument, NotFound, PermissionDenied
 from aef_ee.local.export_writers import bucket_dir
 
-__all__ = ["resolve_uri", "readable_folders", "bands_from_files", "bands_from_manifest"]
+__all__ = ["resolve_uri", "readable_folders", "bands_from_files", "bands_from_manifest", "clean_gcs_cache",
+           "GCS_CACHE_DIR"]
+
+log = logging.getLogger(__name__)
+
+# Objects downloaded from Cloud Storage, under the catalog root.
+GCS_CACHE_DIR = ".gcs-cache"
+# Every download this process starts is newer than this (nothing downloads before this module is imported), so an
+# older temporary was left by a process that died mid-download.
+_PROCESS_START = time.time()
 
 # Cloud Storage bucket names: lower-case letters, digits, dots, dashes and underscores (3 to 222 characters).
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]\Z")
@@ -104,7 +117,7 @@ def _resolve_gcs(uri: str, settings: dict[str, Any], catalog: Any) -> str:
     endpoint = settings.get("gcs_endpoint") or os.environ.get("STORAGE_EMULATOR_HOST")
     if not endpoint:
         raise NotFound(f"Cloud Storage object {uri} does not exist (looked in {root / bucket / key}).")
-    cache = Path(catalog.root) / ".gcs-cache" / hashlib.sha1(uri.encode()).hexdigest()[:16] / Path(key).name
+    cache = Path(catalog.root) / GCS_CACHE_DIR / hashlib.sha1(uri.encode()).hexdigest()[:16] / Path(key).name
     if not cache.exists():
         from google.api_core.exceptions import NotFound as GcsNotFound
         from google.auth.credentials import AnonymousCredentials
@@ -119,6 +132,33 @@ def _resolve_gcs(uri: str, settings: dict[str, Any], catalog: Any) -> str:
             except GcsNotFound:
                 raise NotFound(f"Cloud Storage object {uri} does not exist.") from None
     return str(cache)
+
+
+def clean_gcs_cache(catalog_root: str | os.PathLike[str]) -> list[Path]:
+    """Removes the temporaries (``.tmp-*``) that downloads killed half-way left in the catalog's Cloud Storage cache.
+
+    Only files older than this process's start are removed: a download running in another live server sharing the
+    catalog keeps writing, so its temporary stays newer. Finished downloads (the cached objects) are kept.
+
+    Returns:
+      The paths removed.
+    """
+    cache = Path(catalog_root) / GCS_CACHE_DIR
+    removed: list[Path] = []
+    if not cache.is_dir():
+        return removed
+    for entry in cache.glob(f"*/{TEMP_PREFIX}*"):
+        with contextlib.suppress(FileNotFoundError):  # another starting server removed it first
+            if entry.is_symlink() or not entry.is_file() or entry.stat().st_mtime >= _PROCESS_START:
+                continue
+            entry.unlink()
+            removed.append(entry)
+        with contextlib.suppress(OSError):  # the URI's folder, once empty (not empty: it holds the object)
+            entry.parent.rmdir()
+    if removed:
+        log.warning("catalog %s: removed %d unfinished Cloud Storage download(s) left by a stopped server",
+                    catalog_root, len(removed))
+    return removed
 
 
 def bands_from_files(paths: list[str], band_ids: list[str] | None = None,

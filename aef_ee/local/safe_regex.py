@@ -1,5 +1,6 @@
-"""Regular expressions that come from requests (``String.match``, ``String.replace``, ``String.split``), run so that
-a catastrophic pattern cannot stall the engine.
+"""Regular expressions that come from requests (``String.match``, ``String.replace``, ``String.split``, band and
+property selectors, ``Image.regexpRename``, ``Date.parse`` formats), run so that a catastrophic pattern cannot stall
+the engine. Every pattern a request supplies is compiled with :func:`compile_pattern`, never with ``re`` directly.
 
 Python's ``re`` holds the GIL for the whole match and cannot be stopped, so ``(a|a)+$`` on forty ``a`` would freeze
 every request of the process for hours. Patterns are therefore parsed by ``re`` (its syntax and error messages, and
@@ -14,6 +15,7 @@ warning says so at import.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -41,6 +43,9 @@ MAX_PATTERN_LENGTH = 10_000
 # needs memory in proportion, so 1e5 keeps compilation under ~0.1 s.
 MAX_PROGRAM_SIZE = 100_000
 
+# What expanding a bad replacement template raises (an unknown group, a trailing backslash).
+_TEMPLATE_ERRORS: tuple[type[Exception], ...] = (re.error, IndexError) + (
+    (_engine.error,) if _engine is not None else ())
 _REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", _sre.MAX_REPEAT))
 
 
@@ -95,9 +100,17 @@ class SafePattern:
             raise ComputationTimedOut(f"Computation timed out. ({self._where}: the regular expression "
                                       f"'{self._compiled.pattern[:200]}' ran too long.)") from None
 
+    @property
+    def pattern(self) -> str:
+        return self._compiled.pattern
+
     def search(self, text: str) -> Any:
         """The first match in ``text`` (a match object) or None."""
         return self._run(self._compiled.search, text)
+
+    def fullmatch(self, text: str) -> Any:
+        """A match object when the whole of ``text`` matches (Java's ``String.matches``), else None."""
+        return self._run(self._compiled.fullmatch, text)
 
     def all_matches(self, text: str) -> list[str]:
         """Every non-overlapping match's text, left to right."""
@@ -113,6 +126,7 @@ class SafePattern:
         :data:`~aef_ee.local.limits.MAX_STRING_LENGTH`.
 
         Raises:
+          InvalidArgument: ``template`` names a group the pattern lacks, or ends in a lone backslash.
           MemoryLimitExceeded: the result would be too long.
         """
         produced = [0]
@@ -123,9 +137,13 @@ class SafePattern:
             limits.check_string_length(len(text) + produced[0], self._where)
             return piece
 
-        if len(text) + (len(text) + 1) * len(template) <= limits.MAX_STRING_LENGTH:
-            return self._run(self._compiled.sub, template, text, count=count)
-        return self._run(self._compiled.sub, replace, text, count=count)
+        try:
+            if len(text) + (len(text) + 1) * len(template) <= limits.MAX_STRING_LENGTH:
+                return self._run(self._compiled.sub, template, text, count=count)
+            return self._run(self._compiled.sub, replace, text, count=count)
+        except _TEMPLATE_ERRORS as exc:
+            # A group the pattern does not have, a trailing backslash.
+            raise InvalidArgument(f"{self._where}: Invalid replacement '{template[:200]}': {exc}.") from None
 
 
 def compile_pattern(pattern: str, *, ignore_case: bool = False, multiline: bool = False,
@@ -143,6 +161,13 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False, multiline: bool 
     """
     if not isinstance(pattern, str):
         raise InvalidArgument(f"{where}: the regular expression must be a string; got {type(pattern).__name__}.")
+    return _compile(pattern, ignore_case, multiline, where)
+
+
+# A band selector is compiled once per image it selects from (a collection map selects from every image); parsing
+# and sizing a pattern costs ~10-100 us, so valid patterns are kept (SafePattern holds no per-call state).
+@functools.lru_cache(maxsize=256)
+def _compile(pattern: str, ignore_case: bool, multiline: bool, where: str) -> SafePattern:
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise MemoryLimitExceeded(f"User memory limit exceeded. ({where}: a regular expression of {len(pattern)} "
                                   f"characters; the local engine allows {MAX_PATTERN_LENGTH}.)")

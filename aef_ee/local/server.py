@@ -33,6 +33,7 @@ from aef_ee.local.api.routes import Request, Response, load_routes, resolve, run
 from aef_ee.local.catalog import Catalog
 from aef_ee.local.context import EngineContext
 from aef_ee.local.errors import EngineError, InvalidArgument, RequestTimeout, UnsafeBinding
+from aef_ee.local.ingest import clean_gcs_cache
 from aef_ee.local.limits import MAX_REQUEST_BYTES, Limits, request_budget
 from aef_ee.local.security import (
     TOKEN_ENV,
@@ -270,7 +271,8 @@ class LocalServer:
 
     Raises:
       UnsafeBinding: ``host`` is not loopback and ``allow_remote`` is false.
-      EngineStartupError: an API module or algorithm family is missing or broken.
+      EngineStartupError: an API module or algorithm family is missing or broken, or an algorithm alias names
+        an algorithm no family registers.
     """
 
     def __init__(
@@ -287,10 +289,12 @@ class LocalServer:
     ) -> None:
         if not is_loopback(host) and not allow_remote:  # before anything listens on it
             SecurityPolicy.for_server(host, port, allow_remote=False)
-        # Both tables are loaded now, so a missing or broken module stops the server instead of answering 404/400.
+        # Both tables are loaded and checked now (every listed module imports, every alias names a registered
+        # algorithm), so a missing or broken module stops the server instead of answering 404/400 later.
         load_routes()
         load_algorithms()
-        self.catalog = Catalog(catalog_dir)
+        self.catalog = Catalog(catalog_dir)  # finishes or undoes writes a killed server left half-done
+        clean_gcs_cache(self.catalog.root)
         self.settings: dict[str, Any] = dict(settings or {})
         self.limits = limits or Limits()
         self.state: dict[str, Any] = {}  # per-server state owned by API modules (maps, operations)

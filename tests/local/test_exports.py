@@ -147,8 +147,8 @@ def test_max_pixels_is_refused_with_earth_engines_message(engine):
     image = ee.Image("projects/local/assets/classes")
     region = ee.Geometry.Rectangle([600000, 5599360, 600800, 5600000], CRS, False)
     task = ee.batch.Export.image.toDrive(image, description="big", region=region, scale=10, crs=CRS, maxPixels=100)
-    with pytest.raises(ee.EEException,
-                       match="Too many pixels in the region. Found 5120, but maxPixels allows only 100"):
+    with pytest.raises(ee.EEException, match=r"^Export too large: specified 5120 pixels \(max: 100\)\. Specify "
+                                             r"higher maxPixels value if you intend to export a large area\.$"):
         task.start()
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from aef_ee.local.algorithms.registry import algorithm
 from aef_ee.local.errors import InvalidArgument
+from aef_ee.local.safe_regex import compile_pattern
 from aef_ee.local.semantics import number_arg
 from aef_ee.local.values import Date, DateRange
 
@@ -83,10 +84,12 @@ def _wall(naive: dt.datetime, time_zone: str | None) -> dt.datetime:
     return naive.replace(tzinfo=zone(time_zone))
 
 
+# Matched against the stripped string: two adjacent \s* (before and after the zone) would make a long run of spaces
+# backtrack quadratically (16000 spaces: ~1 s holding the GIL).
 _ISO = re.compile(
-    r"\s*(?P<y>[+-]?\d{4,})(?:-(?P<mo>\d{1,2})(?:-(?P<d>\d{1,2})"
+    r"(?P<y>[+-]?\d{4,})(?:-(?P<mo>\d{1,2})(?:-(?P<d>\d{1,2})"
     r"(?:[T ](?P<h>\d{1,2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}))?)?)?)?)?)?"
-    r"\s*(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?\s*")
+    r"\s*(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?")
 
 
 def parse_date_string(text: str, time_zone: str | None = None) -> int:
@@ -94,7 +97,7 @@ def parse_date_string(text: str, time_zone: str | None = None) -> int:
 
     A string without an offset is read on the wall clock of ``time_zone`` (UTC by default).
     """
-    m = _ISO.fullmatch(str(text))
+    m = _ISO.fullmatch(str(text).strip())
     if not m:
         raise InvalidArgument(f"Date: Unable to parse date string '{text}'.")
     fraction = (m["f"] or "0")[:6].ljust(6, "0")
@@ -376,7 +379,12 @@ def _parse_regex(token: str) -> str:
 def parse(format: str, date: str, timeZone: str | None = None) -> Date:
     """Reads ``date`` with a Joda pattern; fields absent from the pattern default to 1970-01-01 00:00:00."""
     regex = "".join(re.escape(text) if kind == "lit" else _parse_regex(text) for kind, text in _tokens(format))
-    m = re.fullmatch(regex, str(date).strip())
+    try:
+        # Built from the request's format: adjacent variable-width fields ("dHdH...") backtrack like any user regex.
+        pattern = compile_pattern(regex, where="Date.parse")
+    except InvalidArgument:  # the only way a built pattern is invalid: one field named twice
+        raise InvalidArgument(f"Date.parse: Invalid format \"{format}\": each field may appear only once.") from None
+    m = pattern.fullmatch(str(date).strip())
     if not m:
         raise InvalidArgument(f"Date.parse: Invalid format: \"{date}\" does not match \"{format}\".")
     g = m.groupdict()

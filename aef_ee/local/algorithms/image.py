@@ -17,6 +17,7 @@ from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.ingest import bands_from_files, resolve_uri
 from aef_ee.local.projection import Projection, normalize_crs, transformer
 from aef_ee.local.raster import FileBand, Image, PixelType, constant_image, file_image
+from aef_ee.local.safe_regex import compile_pattern
 from aef_ee.local.values import Date, Geometry
 
 __all__ = ["load_image", "image_from_record", "select_by_names", "as_image"]
@@ -143,7 +144,7 @@ def cat(images: Sequence[Any]) -> Image:
 
 def _matches(pattern: str, names: Sequence[str]) -> list[int]:
     """Indexes of the bands ``pattern`` selects (see :func:`match_names`)."""
-    return [names.index(n) for n in match_names(pattern, names)]
+    return [names.index(n) for n in match_names(pattern, names, where="Image.select")]
 
 
 def _subset(image: Image, indexes: Sequence[int], new_names: Sequence[str] | None = None) -> Image:
@@ -202,11 +203,16 @@ def image_rename(input: Image, names: Sequence[str]) -> Image:
     return _subset(image, range(len(image.bands)), list(names))
 
 
+# Java's group references in a replacement ($1, $12) as Python's (\g<1>).
+_JAVA_GROUP = re.compile(r"\$(\d+)")
+
+
 @algorithm("Image.regexpRename")
 def regexp_rename(input: Image, regex: str, replacement: str, all: bool = True) -> Image:
     image = as_image(input)
-    java_to_python = re.sub(r"\$(\d)", r"\\\1", replacement)
-    names = [re.sub(regex, java_to_python, n, count=0 if all else 1) for n in image.band_names]
+    pattern = compile_pattern(regex, where="Image.regexpRename")
+    template = _JAVA_GROUP.sub(r"\\g<\1>", str(replacement))
+    names = [pattern.sub(template, n, count=0 if all else 1) for n in image.band_names]
     return _subset(image, range(len(image.bands)), names)
 
 

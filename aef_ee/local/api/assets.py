@@ -208,7 +208,7 @@ def list_images(request: Request) -> dict[str, Any]:
     return result
 
 
-@route("POST", ASSET_NAME + r":getPixels")
+@route("POST", ASSET_NAME + r":getPixels", compute=True)
 def get_pixels(request: Request):
     catalog = request.server.catalog
     record = catalog.get(request.match["name"])

@@ -162,5 +162,5 @@ def test_export_classified_raster_to_drive(ee_emb, embedding_field):
         assert tuple(ds.transform)[:6] == (10.0, 0.0, LEFT, 0.0, -10.0, TOP)
         assert (ds.width, ds.height) == (SIZE, SIZE)
         np.testing.assert_array_equal(ds.read(1), pixels(ee, classified, "classification"))
-    with pytest.raises(ee.EEException, match="Too many pixels"):
+    with pytest.raises(ee.EEException, match="Export too large: specified"):
         ops.export_image_to_drive(classified, region(ee), description="too-big", max_pixels=100, progress=False)
