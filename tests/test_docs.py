@@ -57,6 +57,13 @@ EXPECTED = {
     "workflows.md": ["EPSG:32615", "m2 at least 0.8 similar", "COMPLETED", "export: done"],
 }
 
+# GeoTIFFs a doc's blocks write, relative to its working folder, with the CRS and pixel size the doc promises:
+# evidence that an export wrote what the doc describes, not only that its task said COMPLETED.
+EXPECTED_GEOTIFFS = {
+    "workflows.md": {"drive/aef-ee/iowa_classes.tif": ("EPSG:32615", (10.0, 10.0)),
+                     "drive/aef-ee/explorer_classes.tif": ("EPSG:32615", (10.0, 10.0))},
+}
+
 
 @dataclass(frozen=True)
 class Block:
@@ -177,6 +184,12 @@ def test_doc_runs_as_written(doc: Path, tmp_path: Path, request: pytest.FixtureR
         f"{doc.relative_to(REPO)} failed (line numbers are the doc's):\n{done.stderr[-4000:]}")
     missing = [text for text in EXPECTED.get(doc.name, []) if text not in done.stdout]
     assert not missing, f"{doc.name} did not print {missing}; it printed:\n{done.stdout[-3000:]}"
+    for relative, (crs, resolution) in EXPECTED_GEOTIFFS.get(doc.name, {}).items():
+        import rasterio
+
+        assert (cwd / relative).is_file(), f"{doc.name} did not write {relative}"
+        with rasterio.open(cwd / relative) as ds:
+            assert (ds.crs.to_string(), ds.res) == (crs, resolution), relative
 
 
 def test_every_excluded_block_says_why() -> None:
