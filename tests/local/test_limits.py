@@ -239,11 +239,11 @@ def test_unimplemented_algorithms_are_final_for_the_client(engine):
     try:
         started = time.monotonic()
         with pytest.raises(ee.EEException, match="not implemented"):
-            ee.Image.constant(1).glcmTexture().getInfo()
+            ee.Image.constant(1).rsedTransform().getInfo()
         assert time.monotonic() - started < 2
     finally:
         connect(engine)
-    status, body = _request(engine, "POST", COMPUTE, body=json.dumps(_expression("Image.glcmTexture")).encode())
+    status, body = _request(engine, "POST", COMPUTE, body=json.dumps(_expression("Image.rsedTransform")).encode())
     assert status == 400 and body["error"]["status"] == "UNIMPLEMENTED"
 
 

@@ -148,7 +148,7 @@ def test_errors_have_earth_engine_shape_and_server_survives(ee, server):
     with pytest.raises(ee.EEException, match="not found|does not exist"):
         ee.Image("TEST/NOPE").getInfo()
     with pytest.raises(ee.EEException, match="not implemented by the local Earth Engine"):
-        ee.Image("TEST/COLL/img0").glcmTexture().getInfo()
+        ee.Image("TEST/COLL/img0").rsedTransform().getInfo()
     with pytest.raises(ee.EEException, match="Total request size"):
         big = {"crsCode": CRS, "dimensions": {"width": 8000, "height": 8000},
                "affineTransform": {"scaleX": 10, "shearX": 0, "translateX": 600000,

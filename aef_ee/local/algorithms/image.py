@@ -16,7 +16,17 @@ from aef_ee.local.context import current_context
 from aef_ee.local.errors import InvalidArgument, NotFound
 from aef_ee.local.ingest import bands_from_files, resolve_uri
 from aef_ee.local.projection import Projection, normalize_crs, transformer
-from aef_ee.local.raster import FileBand, Image, PixelType, constant_image, file_image
+from aef_ee.local.raster import (
+    ANY_LATTICE,
+    DEFAULT_PROJECTION,
+    BandSpec,
+    FileBand,
+    Image,
+    PixelType,
+    constant_image,
+    file_image,
+    true_mask,
+)
 from aef_ee.local.safe_regex import compile_pattern
 from aef_ee.local.values import Date, Geometry
 
@@ -117,8 +127,27 @@ def as_image(value: Any) -> Image:
     raise InvalidArgument(f"Expected an Image or a number; got {type(value).__name__}.")
 
 
+def _array_constant(value: np.ndarray) -> Image:
+    """``ee.Image(ee.Array(...))``: one band ``constant`` holding the array at every pixel (values (H, W, *shape)),
+    unbounded and never masked, typed int over the values' range or double."""
+    data = np.asarray(value)
+    if data.dtype.kind in "biu":
+        data = data.astype(np.int64)
+        ptype = PixelType("int", int(data.min()), int(data.max())) if data.size else PixelType("int", 0, 0)
+    else:
+        data, ptype = data.astype(np.float64), PixelType("double")
+    spec = BandSpec("constant", ptype, DEFAULT_PROJECTION, None, True)
+
+    def read(grid, indexes):
+        return [(np.broadcast_to(data, grid.shape + data.shape), true_mask(grid.shape)) for _ in indexes]
+
+    return Image([spec], read, pixelwise=ANY_LATTICE)
+
+
 @algorithm("Image.constant")
 def image_constant(value: Any) -> Image:
+    if isinstance(value, np.ndarray) and value.ndim >= 1:  # an ee.Array: an array image
+        return _array_constant(value)
     if isinstance(value, (list, tuple)):
         if not value:
             raise InvalidArgument("Image.constant: the list of values is empty.")

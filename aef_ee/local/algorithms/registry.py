@@ -35,10 +35,14 @@ FAMILIES: tuple[str, ...] = (
     "kernel",
     "neighborhood",
     "terrain",
+    "terrain_shadow",
+    "terrain_fill",
+    "texture",
     "resolution",
     "sample_rectangle",
     "arrays",
     "array_images",
+    "array_image_ops",
     "collection",
     "composite",
     "geometry",
@@ -105,6 +109,8 @@ ALIASES: Mapping[str, str] = {
     "ProjectionTransform": "Feature.transform",
     **{f"Image.{snake}": f"Image.{camel}" for camel, snake in _IMAGE_SNAKE_CASE.items()},
     "Terrain": "Terrain.products",
+    "HillShadow": "Terrain.hillShadow",
+    "FMask.fillMinima": "Terrain.fillMinima",
 }
 
 _ALGORITHMS: dict[str, Callable[..., Any]] = {}
