@@ -72,3 +72,18 @@ def test_sigint_to_a_running_export_videos(demo_catalog_dir: Path, tmp_path: Pat
     lines = [line for line in after.replace("\r", "\n").splitlines() if line.strip() and "site/s" not in line]
     assert lines == [f"aef-ee export-videos: interrupted{RESUME}"], after[-3000:]
     assert out == b""
+
+
+def test_embed_labels_its_progress_bars_for_its_own_work(tmp_path, capsys):
+    # `aef-ee embed` fetches its input videos with export_videos: the bars say what they count, not "export-videos".
+    pytest.importorskip("aef_ee_training.fields", reason="aef-ee embed needs the training extra")
+    checkpoint = Path(__file__).resolve().parents[2] / "training" / "checkpoints" / "tiny-belgium"
+    argv = ["embed", "--workdir", str(checkpoint), "--region", "5.3189,50.6289,5.3334,50.6375", "--year", "2021",
+            "--out", str(tmp_path / "fields")]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "6 tiles written" in captured.out
+    bars = {line.split(":")[0].strip() for line in captured.err.replace("\r", "\n").splitlines() if "it/s" in line
+            or "/s]" in line}
+    assert "export-videos" not in captured.err, captured.err[-2000:]
+    assert {"fetch videos", "embed 2021"} <= bars, bars

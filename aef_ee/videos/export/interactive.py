@@ -193,7 +193,8 @@ def export_interactive(
             arrays = backend.fetch(site, site_plan, sources, request.reducer) if any(site_plan.values()) else {}
             return assemble_video(site, site_plan, sources, arrays, drop_empty_frames=request.drop_empty_frames)
 
-        with tqdm(total=len(sites), initial=skipped, unit="site", desc="export-videos", disable=not progress) as bar:
+        # Named for the work it counts, not for a command: `aef-ee embed` and `aef-ee demo` fetch their inputs here too.
+        with tqdm(total=len(sites), initial=skipped, unit="site", desc="fetch videos", disable=not progress) as bar:
             # In site order, so that a dataset's shards do not depend on request timing (and equal the batch path's).
             for (site, _), video in bounded_map(work, iter_site_plans(tiles, sources, request, backend),
                                                 max_workers=max_workers, ordered=True):
