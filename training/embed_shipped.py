@@ -6,7 +6,8 @@
         --embeddings worldcereal_label_full=outputs/eval-embeddings/worldcereal.npy \\
         worldcereal_finetune_class=outputs/eval-embeddings/worldcereal.npy \\
         slovenia_lulc_pixels=outputs/eval-embeddings/slovenia.npy \\
-        slovenia_lulc_polygons=outputs/eval-embeddings/slovenia.npy
+        slovenia_lulc_polygons=outputs/eval-embeddings/slovenia.npy \\
+        belgium_cropland=outputs/eval-embeddings/belgium.npy
 
 - WorldCereal points (Uganda / South Sudan): each row's 12 monthly Sentinel-2 L2A (9 of its bands) and Sentinel-1
   VV/VH composites become a one-pixel site (decoded as in data/PROVENANCE.md: reflectance x 1e4, dB = 20 log10(DN)
@@ -14,7 +15,10 @@
   padded to its window.
 - Slovenia patch: the five Sentinel-2 *L1C* reference scenes (top-of-atmosphere; the model was trained on L2A
   surface reflectance) at the dates the demo catalog recovers, with the patch's cloud mask; no Sentinel-1.
-Both are out of the tiny model's training distribution (9 Belgian sites, 60 steps); the rows are reported as such.
+- Belgian cube: the whole 100 x 100 px cube (:func:`aef_ee.demo.belgium_cube.cube_video`), the shipped model's own
+  (self-supervised) training data.
+The first two are out of the shipped model's training distribution (the Belgian cube only); the rows are reported
+as such.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from aef_ee.atomic import atomic_path
+from aef_ee.demo.belgium_cube import cube_video
 from aef_ee.paths import data_dir
 from aef_ee.videos.format import SiteVideo, SourceFrames
 
@@ -130,7 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     _save_npy(out / "worldcereal.npy", np.stack(rows).astype(np.float32))
     field = embed_video(model, slovenia_video(s2_bands), config, stats)
     _save_npy(out / "slovenia.npy", field.astype(np.float32))
-    print(f"checkpoint step {step}: worldcereal {len(rows)} x 64 and slovenia {field.shape} -> {out}")
+    cube = embed_video(model, cube_video(), config, stats)
+    _save_npy(out / "belgium.npy", cube.astype(np.float32))
+    print(f"checkpoint step {step}: worldcereal {len(rows)} x 64, slovenia {field.shape}, belgium {cube.shape} "
+          f"-> {out}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,38 +21,11 @@ import numpy as np
 
 from aef_ee.atomic import atomic_path
 from aef_ee.fields.quality import period2_energy, seam_ratio
+from aef_ee.demo.belgium_cube import cropland_labels, cube_video
 
 __all__ = ["cube_video", "cropland_labels", "knn_balanced_accuracy", "participation_ratio", "evaluate", "main"]
 
-REPO = Path(__file__).resolve().parents[1]
-CROPLAND = REPO / "data" / "worldcereal" / "worldcereal_cropland_classification.nc"
 K = 3
-
-
-def cube_video() -> Any:
-    """The whole 100 x 100 cube as one site video (the tests' decoder, ``tests/training/worldcereal.py``)."""
-    sys.path.insert(0, str(REPO / "tests" / "training"))
-    import worldcereal  # the cube decoder lives with the tests that introduced it
-
-    from aef_ee.videos.format import SiteVideo
-
-    cube = worldcereal.read_cube()
-    x0, y0 = cube["x"][0] - 5.0, cube["y"][0] + 5.0
-    return SiteVideo(
-        site_id="32631_cube", crs="EPSG:32631", transform=(10.0, 0.0, x0, 0.0, -10.0, y0),
-        center_lonlat=(5.32, 50.63), period_ms=(worldcereal._ms(worldcereal.PERIOD[0]),
-                                                worldcereal._ms(worldcereal.PERIOD[1])),
-        sources=worldcereal.decode_sources(cube), text=(), text_embedding=np.zeros((0, 384), np.float32),
-        properties={"origin": "worldcereal_preprocessed_inputs.nc"})
-
-
-def cropland_labels() -> np.ndarray:
-    import netCDF4
-
-    with netCDF4.Dataset(CROPLAND) as ds:
-        names = [str(n) for n in ds.variables["bands"][:]]
-        values = np.asarray(ds.variables["__xarray_dataarray_variable__"][:])
-    return values[names.index("classification")].astype(int)
 
 
 def raw_series(video: Any) -> np.ndarray:
@@ -165,9 +137,6 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(figures, indent=1))
 
 
-if __name__ == "__main__":
-    main()
-
 
 def write_cube_dataset(out: str | Path, *, site: int = 48, stride: int = 13) -> Path:
     """Writes the cube as overlapping ``site`` px sites every ``stride`` px (no text) to ``out``.
@@ -193,3 +162,7 @@ def write_cube_dataset(out: str | Path, *, site: int = 48, stride: int = 13) -> 
                 writer.write(dataclasses.replace(video, site_id=f"32631_{int(left)}_{int(top)}", sources=cut,
                                                  transform=(a, 0.0, left, 0.0, e, top)))
     return Path(out)
+
+
+if __name__ == "__main__":
+    main()

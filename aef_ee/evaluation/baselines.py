@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_PERCENTILES",
     "composite_features",
     "coordinate_features",
+    "pca_features",
     "random_conv_image_features",
     "random_conv_series_features",
     "seasonal_composite_features",
@@ -103,6 +104,36 @@ def coordinate_features(
     if len({c.shape for c in columns}) != 1 or columns[0].ndim != 1:
         raise AefValueError(f"coordinates must be equal 1-D arrays, got shapes {[c.shape for c in columns]}")
     return np.stack(columns, axis=1), ["x", "y", "z"][: len(columns)]
+
+
+def pca_features(series: np.ndarray, *, n_components: int = 64) -> tuple[np.ndarray, list[str]]:
+    """The leading principal components of the whole per-sample series: the linear compression of the inputs
+    an embedding of the same size has to beat (label-free, fitted on every sample given).
+
+    Args:
+        series: (n_samples, n_times, n_bands) or (n_samples, n_features) float, NaN for missing.
+        n_components: components kept (fewer if the data has fewer features or samples).
+
+    Returns:
+        (n_samples, k) float64 scores on the components of the z-scored features (NaN filled with the feature
+        mean, constant features dropped), and the names ``pc01``.. ``pc<k>``.
+    """
+    x = np.asarray(series, dtype=np.float64)
+    if x.ndim not in (2, 3) or x.shape[0] < 2:
+        raise AefValueError(f"series must be (n_samples >= 2, n_times, n_bands) or (n_samples, n_features), "
+                            f"got shape {x.shape}")
+    if n_components < 1:
+        raise AefValueError(f"n_components must be >= 1, got {n_components}")
+    x = x.reshape(x.shape[0], -1)
+    with np.errstate(all="ignore"), _quiet_all_nan():
+        mean, std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+    keep = np.isfinite(mean) & (std > 0)
+    if not keep.any():
+        raise AefValueError("every feature is constant or missing: no principal component to compute")
+    z = np.nan_to_num((x[:, keep] - mean[keep]) / std[keep])
+    _, _, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
+    k = min(n_components, vt.shape[0])
+    return z @ vt[:k].T, [f"pc{i + 1:02d}" for i in range(k)]
 
 
 def _random_filters(

@@ -5,6 +5,9 @@
   MOSAIKS-style random convolutional features, XY / XYZ (DEM); our embeddings through a hook.
 - WorldCereal public extractions: crop types; composites and random features over the monthly time x band
   matrix, XY / XYZ.
+- WorldCereal Belgium cube: cropland pixels; composites, XY / XYZ; our embedding field through a hook.
+
+Every dataset with a time series also has PCA-64 of it: the linear compression an embedding has to beat.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ RCF_FILTERS = 128
 RCF_KERNEL = 3
 RCF_POOL = 7
 RCF_SEED = 0
+PCA_COMPONENTS = 64
+# Pixels drawn per cropland class of the Belgian cube (seeded), as for Slovenia.
+BELGIUM_PIXELS_PER_CLASS = 500
 
 
 @dataclass
@@ -159,6 +165,8 @@ def _slovenia_patch(data_dir: Path, embeddings: Path | None) -> _SloveniaPatch:
     ndvi_annual, ndvi_names = baselines.composite_features(ndvi_series, ["ndvi"])
     seasons = {s: [j for j, i in enumerate(year) if times[i].month in months] for s, months in SEASON_MONTHS.items()}
     ndvi_seasonal, season_names = baselines.seasonal_composite_features(ndvi_series, ["ndvi"], seasons)
+    pca, pca_names = baselines.pca_features(
+        np.concatenate([scene_series.reshape(pixels, -1), ndvi_series[:, :, 0]], axis=1), n_components=PCA_COMPONENTS)
     median_scene = np.median(scenes, axis=0)
     rows, cols = np.divmod(np.arange(pixels), width)
     rcf, rcf_names = baselines.random_conv_image_features(
@@ -173,6 +181,11 @@ def _slovenia_patch(data_dir: Path, embeddings: Path | None) -> _SloveniaPatch:
             "baseline",
             "13-band p25/p50/p75 over the 5 reference scenes + NDVI 2017 p10..p90 and seasonal medians "
             "(cloud-masked), z-scored",
+        ),
+        "pca64": (
+            pca, pca_names, "baseline_raw",
+            f"first {pca.shape[1]} principal components of the z-scored 5 reference scenes x 13 bands and the 2017 "
+            "NDVI series (cloud-masked, filled with the mean), fitted on every pixel of the patch",
         ),
         "mosaiks_rcf": (
             rcf, rcf_names, "baseline",
@@ -209,9 +222,9 @@ def _slovenia_representations(patch: _SloveniaPatch, rows: list[np.ndarray]) -> 
     representations = []
     for name, (dense, names, kind, note) in patch.dense.items():
         values = np.stack([dense[r].mean(axis=0) if r.size else np.full(dense.shape[1], np.nan) for r in rows])
-        representations.append(
-            from_array(name, values, feature_names=names, kind=kind, note=note, standardize=kind == "baseline")
-        )
+        # "baseline_raw": a baseline whose scale is meaningful (principal components), used as it is.
+        representations.append(from_array(name, values, feature_names=names, kind=kind.removesuffix("_raw"),
+                                          note=note, standardize=kind == "baseline"))
     return representations
 
 
@@ -313,6 +326,7 @@ def worldcereal(data_dir: Path, label_column: str = "label_full", embeddings: Pa
     annual, annual_names = baselines.composite_features(series, bands)
     seasonal, seasonal_names = baselines.seasonal_composite_features(series, bands, seasons)
     rcf, rcf_names = baselines.random_conv_series_features(series, n_filters=RCF_FILTERS, window=3, seed=RCF_SEED)
+    pca, pca_names = baselines.pca_features(series, n_components=PCA_COMPONENTS)
     lon, lat, alt = (table[c].to_numpy(dtype=np.float64) for c in ("lon", "lat", "DEM-alt-20m"))
     xy, xy_names = baselines.coordinate_features(lon, lat)
     xyz, xyz_names = baselines.coordinate_features(lon, lat, alt)
@@ -323,6 +337,9 @@ def worldcereal(data_dir: Path, label_column: str = "label_full", embeddings: Pa
         from_array("mosaiks_time_rcf", rcf, feature_names=rcf_names, kind="baseline", standardize=True,
                    note=f"{RCF_FILTERS} random 3-month x 14-band windows of the series, ReLU(+/-), mean over time "
                         "(a 1-pixel MOSAIKS patch is degenerate, so the convolution runs over time), z-scored"),
+        from_array("pca64", pca, feature_names=pca_names, kind="baseline",
+                   note=f"first {pca.shape[1]} principal components of the z-scored 12-month x 14-band series "
+                        "(no data filled with the mean), fitted on all points"),
         from_array("xy", xy, feature_names=xy_names, kind="baseline", standardize=True, note="lon, lat, z-scored"),
         from_array("xyz", xyz, feature_names=xyz_names, kind="baseline", standardize=True,
                    note="lon, lat, DEM altitude (m), z-scored"),
@@ -352,6 +369,70 @@ def worldcereal(data_dir: Path, label_column: str = "label_full", embeddings: Pa
     )
 
 
+# --- WorldCereal Belgium cube -------------------------------------------------------------------------------
+
+
+def belgium_cropland(data_dir: Path, embeddings: Path | None = None) -> LabelledDataset:
+    """Up to 500 seeded pixels per class of WorldCereal's cropland map of the Belgian cube (100 x 100 px)."""
+    from aef_ee.demo.belgium_cube import cropland_labels, read_cube, decode_sources
+
+    cube = read_cube(data_dir / "worldcereal" / "worldcereal_preprocessed_inputs.nc")
+    sources = decode_sources(cube)
+    labels = cropland_labels(data_dir / "worldcereal" / "worldcereal_cropland_classification.nc").ravel()
+    height, width = cube["S2-L2A-B02"].shape[1:]
+    rng = np.random.default_rng(RCF_SEED)
+    chosen = np.sort(np.concatenate([
+        rng.choice(np.flatnonzero(labels == c), size=min(int((labels == c).sum()), BELGIUM_PIXELS_PER_CLASS),
+                   replace=False) for c in np.unique(labels)]))
+    parts, names = [], []
+    for name in ("s2", "s1"):
+        src = sources[name]
+        values = np.where(src.mask[..., None], src.frames, np.nan)  # (T, H, W, C)
+        parts.append(np.moveaxis(values, 0, 2).reshape(height * width, values.shape[0], -1)[chosen])
+        names.extend(src.bands)
+    series = np.concatenate(parts, axis=2)  # (n, 12, 11): S2 reflectance, S1 dB
+    annual, annual_names = baselines.composite_features(series, names)
+    pca, pca_names = baselines.pca_features(series, n_components=PCA_COMPONENTS)
+    rows, cols = np.divmod(chosen, width)
+    x, y = cube["x"][cols], cube["y"][rows]
+    dem = sources["dem"].frames[0, ..., 0].ravel()[chosen]
+    representations = [
+        from_array("composites", annual, feature_names=annual_names, kind="baseline", standardize=True,
+                   note="11 bands (S2 L2A, S1 dB) p10..p90 over 12 monthly composites, z-scored"),
+        from_array("pca64", pca, feature_names=pca_names, kind="baseline",
+                   note=f"first {pca.shape[1]} principal components of the z-scored 12-month x 11-band series, "
+                        "fitted on the sampled pixels"),
+        from_array("xy", np.stack([x, y], 1), feature_names=["x", "y"], kind="baseline", standardize=True,
+                   note="UTM 31N pixel centre (m), z-scored"),
+        from_array("xyz", np.stack([x, y, dem], 1), feature_names=["x", "y", "z"], kind="baseline",
+                   standardize=True, note="UTM 31N (m) + DEM (m), z-scored"),
+    ]  # fmt: skip
+    caveats = [
+        f"pixels of one 1 km x 1 km cube, up to {BELGIUM_PIXELS_PER_CLASS} per class (seeded): training and "
+        "evaluation pixels are spatial neighbours, so scores are optimistic (XY kNN most of all)",
+        "labels are WorldCereal's own cropland classification (a model output), not field survey",
+    ]
+    if embeddings is not None:
+        field_values = np.load(embeddings) if embeddings.suffix == ".npy" else _read_raster(embeddings)
+        if field_values.shape[:2] != (height, width):
+            raise AefValueError(
+                f"embedding field {str(embeddings)!r} has shape {field_values.shape}, needs ({height}, {width}, F)")
+        representations.insert(0, from_array(
+            "ours", field_values.reshape(height * width, -1)[chosen].astype(np.float64),
+            feature_names=[f"A{i:02d}" for i in range(field_values.shape[2])], kind="embedding",
+            note=f"our embedding field from {embeddings.name}"))
+        caveats.append("the shipped model was trained (self-supervised, without these labels) on this cube")
+    else:
+        caveats.append("our embeddings not evaluated (hook: --embeddings belgium_cropland=FIELD.npy)")
+    return LabelledDataset(
+        name="belgium_cropland",
+        labels=np.where(labels[chosen] == 1, "cropland", "other").astype(object),
+        representations=representations,
+        protocol={"max_shots": 100, "min_class_size": 20, "min_eval_per_class": 20},
+        caveats=caveats,
+    )
+
+
 # Each loader takes (data_dir, embeddings): ``embeddings`` is the hook for our model's output — an embedding
 # field of the patch ((101, 100, F) .npy or GeoTIFF) for Slovenia, a row-aligned matrix for point datasets.
 DATASETS: dict[str, Callable[[Path, Path | None], LabelledDataset]] = {
@@ -360,6 +441,7 @@ DATASETS: dict[str, Callable[[Path, Path | None], LabelledDataset]] = {
     "slovenia_lulc_polygons": slovenia_polygons,
     "worldcereal_label_full": lambda d, e: worldcereal(d, "label_full", e),
     "worldcereal_finetune_class": lambda d, e: worldcereal(d, "finetune_class", e),
+    "belgium_cropland": belgium_cropland,
 }
 
 

@@ -66,3 +66,30 @@ def test_random_conv_series_features() -> None:
     assert features.shape == (20, 10) and np.isfinite(features).all()
     other, _ = baselines.random_conv_series_features(series, n_filters=5, window=3, seed=1)
     assert not np.allclose(features, other)
+
+
+def test_pca_features_recover_the_leading_directions() -> None:
+    # 300 samples of 4 times x 3 bands driven by two latent factors of different variance, plus missing values.
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(300, 2)) * np.array([5.0, 1.0])
+    loadings = rng.normal(size=(2, 12))
+    series = (latent @ loadings + 0.01 * rng.normal(size=(300, 12))).reshape(300, 4, 3)
+    series[::7, 1, 2] = np.nan
+    series[:, :, 0] += 100.0  # an offset PCA must not see
+    features, names = baselines.pca_features(series, n_components=64)
+    assert names[:3] == ["pc01", "pc02", "pc03"] and features.shape == (300, 12)  # capped at the feature count
+    variance = features.var(axis=0)
+    assert np.all(np.diff(variance) <= 1e-9)  # ordered by explained variance
+    assert variance[:2].sum() / variance.sum() > 0.99  # two factors explain the data
+    np.testing.assert_allclose(features.mean(axis=0), 0.0, atol=1e-9)
+    # the first component is the stronger factor, up to sign
+    assert abs(np.corrcoef(features[:, 0], latent[:, 0])[0, 1]) > 0.95
+
+
+def test_pca_features_reject_bad_input() -> None:
+    with pytest.raises(AefValueError, match="n_components"):
+        baselines.pca_features(np.ones((5, 3)), n_components=0)
+    with pytest.raises(AefValueError, match="constant"):
+        baselines.pca_features(np.ones((5, 3)))
+    with pytest.raises(AefValueError, match=r"shape \(1, 3\)"):
+        baselines.pca_features(np.ones((1, 3)))

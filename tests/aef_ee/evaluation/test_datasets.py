@@ -51,3 +51,32 @@ def test_slovenia_embedding_hook_samples_the_field(tmp_path: Path) -> None:
         pixel = lookup[values.tobytes()]  # the value is exactly one pixel of the field...
         assert SLOVENIA_LULC[int(lulc[pixel])] == label  # ...and that pixel carries the sample's label
     assert not any("our embeddings not evaluated" in c for c in dataset.caveats)
+
+
+def test_belgium_cropland_samples_labelled_pixels_and_the_embedding_hook(tmp_path: Path) -> None:
+    from aef_ee.demo.belgium_cube import cropland_labels, read_cube
+
+    cube = read_cube()
+    # Stand-in for an (H, W, F) field: the raw B04 series of the cube (unique values per pixel, real data).
+    field = np.moveaxis(cube["S2-L2A-B04"].astype(np.float64), 0, -1)
+    np.save(tmp_path / "field.npy", field)
+    dataset = load_dataset("belgium_cropland", data_dir(), embeddings=tmp_path / "field.npy")
+    assert pd.Series(dataset.labels).value_counts().to_dict() == {"cropland": 500, "other": 500}
+    names = [r.name for r in dataset.representations]
+    assert names == ["ours", "composites", "pca64", "xy", "xyz"]
+    ours = dataset.representations[0]
+    labels = cropland_labels().ravel()
+    lookup = {row.tobytes(): i for i, row in enumerate(field.reshape(-1, field.shape[-1]))}
+    for values, label in zip(ours.values, dataset.labels):
+        assert ("cropland" if labels[lookup[values.tobytes()]] == 1 else "other") == label
+    pca = dataset.representations[2]
+    assert pca.n_features == 64 and pca.kind == "baseline"
+
+
+def test_every_series_dataset_has_a_pca64_baseline() -> None:
+    for name in ("worldcereal_label_full", "slovenia_lulc_pixels"):
+        pca = next(r for r in load_dataset(name, data_dir()).representations if r.name == "pca64")
+        assert pca.n_features == 64
+        variance = np.nanvar(pca.values, axis=0)
+        # not re-scaled to unit variance: the leading components keep far more variance than the last ones
+        assert variance[:3].min() > 10 * variance[-3:].max()
