@@ -22,37 +22,21 @@ Run::
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-CRS = "EPSG:32631"
+# The tests' helper that runs the engine in a child process and the export on it (tests/engine_process.py); appended,
+# so that tests/ shadows nothing.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from engine_process import (
+    CRS, EXPORTED_FILE, constant_export, engine_process, memory_mib, wait_for)
+
 LIMIT_MIB = 1024
-SERVER = textwrap.dedent("""
-    import sys
-    from aef_ee.local.server import LocalServer
-
-    server = LocalServer(sys.argv[1], settings={"drive_dir": sys.argv[2]})
-    print(server.url_with_token, flush=True)
-    server.serve_forever()
-""")
-
-
-def memory_mib(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM (the peak) of a process, in MiB."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) / 1024
-    return fields
 
 
 def floor_seconds(size: int, bands: int, workdir: Path) -> float:
@@ -86,29 +70,17 @@ def main() -> int:
     parser.add_argument("--no-floor", action="store_true", help="skip the rasterio floor")
     args = parser.parse_args()
 
-    import ee
     import rasterio
-
-    from aef_ee.backend import initialize
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="aef-ee-large-export-"))
     workdir.mkdir(parents=True, exist_ok=True)
     drive = workdir / "drive"
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(workdir / "catalog"), str(drive)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        initialize("local", url=proc.stdout.readline().strip())
-        values = [0.5 + k for k in range(args.bands)]
-        image = ee.Image.constant(values).toFloat()
-        size = args.size
-        region = ee.Geometry.Rectangle([500000, 5600000 - size * 10, 500000 + size * 10, 5600000], CRS, False)
-        assert image.bandNames().size().getInfo() == args.bands
+    size = args.size
+    with engine_process(workdir / "catalog", drive) as proc:
+        values, task = constant_export(size, args.bands)
         idle = memory_mib(proc.pid)["VmHWM"]
         image_gib = size * size * args.bands * 4 / 2**30
         print(f"exporting {size} x {size} x {args.bands} float32 ({image_gib:.1f} GiB of pixels) as a COG to {drive}")
-        task = ee.batch.Export.image.toDrive(image, description="large", fileNamePrefix="large", region=region,
-                                             scale=10, crs=CRS, maxPixels=1e10,
-                                             formatOptions={"cloudOptimized": True})
         samples: list[float] = []
         done = threading.Event()
 
@@ -120,18 +92,14 @@ def main() -> int:
         sampler.start()
         start = time.perf_counter()
         task.start()
-        while (status := task.status())["state"] not in ("COMPLETED", "FAILED", "CANCELLED"):
-            time.sleep(2.0)
+        status = wait_for(task, poll_s=2.0)
         seconds = time.perf_counter() - start
         done.set()
         peak = memory_mib(proc.pid)["VmHWM"]
-    finally:
-        proc.kill()
-        proc.wait(10)
     if status["state"] != "COMPLETED":
         print(f"export {status['state']}: {status}")
         return 1
-    out = drive / "large.tif"
+    out = drive / EXPORTED_FILE
     with rasterio.open(out) as ds:
         assert (ds.width, ds.height, ds.count) == (size, size, args.bands)
         corner = ds.read(args.bands, window=((size - 2, size), (size - 2, size)))
