@@ -7,17 +7,14 @@ Needs the Debian package ``chromium`` (``apt-get install -y chromium``); skipped
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import shutil
-import subprocess
-import threading
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import chromium_or_skip, screenshot, static_server
 from local_engine import connect, running_engine
 from PIL import Image as PILImage
 
@@ -28,7 +25,6 @@ LEAFLET_DIR = Path(__file__).resolve().parent / "data" / "leaflet"
 SCENE_CENTRE = (-54.53, -25.34)
 ZOOM = 12
 VIEW_PX = 512  # two tiles by two tiles
-BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome")
 PALETTE = ["ff00ff", "00ffff"]  # magenta to cyan: every layer pixel has blue 255 and red + green = 255
 
 PAGE = """<!doctype html>
@@ -42,14 +38,6 @@ var map = L.map("map", {{zoomControl: false, attributionControl: false, fadeAnim
 L.tileLayer("{url}", {{maxZoom: 24, tileSize: 256}}).addTo(map);
 </script></body></html>
 """
-
-
-def _browser() -> str | None:
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -71,32 +59,12 @@ def page_server(tmp_path):
     """A static file server on 127.0.0.1 for the page and Leaflet; yields (folder, base URL)."""
     for name in ("leaflet.js", "leaflet.css"):
         shutil.copy(LEAFLET_DIR / name, tmp_path / name)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _screenshot(browser: str, url: str, out: Path) -> np.ndarray:
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               "--force-device-scale-factor=1", "--force-color-profile=srgb", f"--window-size={VIEW_PX},{VIEW_PX}",
-               "--virtual-time-budget=15000", f"--screenshot={out}", url]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert out.exists(), f"chromium wrote no screenshot (exit {result.returncode}): {result.stderr[-2000:]}"
-    return np.asarray(PILImage.open(out).convert("RGB"))
+    with static_server(tmp_path) as base:
+        yield tmp_path, base
 
 
 def test_leaflet_in_headless_chromium_shows_the_engine_tiles(engine, page_server):
-    browser = _browser()
-    if browser is None:
-        pytest.skip("no Chromium found: install the Debian package 'chromium' (apt-get install -y chromium)")
+    browser = chromium_or_skip()
     import ee
     import geemap
 
@@ -110,7 +78,7 @@ def test_leaflet_in_headless_chromium_shows_the_engine_tiles(engine, page_server
     west, _, _, north = tiles.tile_bounds_lonlat(ZOOM, x + 1, y + 1)
     folder, base = page_server
     (folder / "map.html").write_text(PAGE.format(px=VIEW_PX, lat=north, lon=west, zoom=ZOOM, url=url))
-    shot = _screenshot(browser, f"{base}/map.html", folder / "shot.png")
+    shot = screenshot(browser, f"{base}/map.html", folder / "shot.png", px=VIEW_PX, budget_ms=15000)
     assert shot.shape == (VIEW_PX, VIEW_PX, 3)
 
     layer = (shot[..., 2] == 255) & (np.abs(shot[..., 0].astype(int) + shot[..., 1] - 255) <= 1)

@@ -7,19 +7,15 @@ All traffic goes to 127.0.0.1. The browser test needs the Debian package ``chrom
 
 from __future__ import annotations
 
-import functools
 import http.client
-import http.server
 import json
 import re
-import shutil
-import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from browser import chromium_or_skip, dump_dom, static_server
 from local_engine import connect, running_engine
 from rasterio.transform import from_origin
 
@@ -28,7 +24,6 @@ from aef_ee.local.errors import InvalidArgument, NotFound, PermissionDenied, Uns
 from aef_ee.local.security import SecurityPolicy, split_token
 from aef_ee.local.server import LocalServer, connection_message, remote_warning
 
-BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome")
 COMPUTE = "/v1/projects/local/value:compute"
 ONE_PLUS_TWO = {"expression": {"result": "0", "values": {"0": {"functionInvocationValue": {
     "functionName": "Number.add", "arguments": {"left": {"constantValue": 1}, "right": {"constantValue": 2}}}}}}}
@@ -352,29 +347,15 @@ function image(src) {{
 """
 
 
-def _browser() -> str | None:
-    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
-
-
 @pytest.fixture()
 def page_server(tmp_path):
     """A static file server on 127.0.0.1 (another origin than the engine); yields (folder, base URL)."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with static_server(tmp_path) as base:
+        yield tmp_path, base
 
 
 def test_a_page_from_another_origin_can_neither_read_nor_write(engine, page_server, tmp_path_factory):
-    browser = _browser()
-    if browser is None:
-        pytest.skip("no Chromium found: install the Debian package 'chromium' (apt-get install -y chromium)")
+    browser = chromium_or_skip()
     import ee
 
     connect(engine)
@@ -386,9 +367,7 @@ def test_a_page_from_another_origin_can_neither_read_nor_write(engine, page_serv
         (folder / "attack.html").write_text(ATTACK_PAGE.format(
             engine=engine.url, allowed=allowed.url, token=engine.token, allowed_token=allowed.token, tile=tile,
             body=json.dumps(ONE_PLUS_TWO)))
-        command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
-                   "--dump-dom", f"{base}/attack.html"]
-        dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+        dom = dump_dom(browser, f"{base}/attack.html", budget_ms=20000)
     found = re.search(r'<pre id="out">RESULTS(.*?)END</pre>', dom, re.S)
     assert found, f"the page did not finish: {dom[-2000:]}"
     results = json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from browser import chromium_or_skip, screenshot
 from embedding_field import COLLECTION, CRS, LEFT, SIZE, TOP
 from nbclient import NotebookClient
 from PIL import Image as PILImage
@@ -37,8 +37,9 @@ from aef_ee.maps.styles import SIMILARITY_VIS
 
 WIDGETS = Path(__file__).resolve().parent / "data" / "widgets"
 REPO = Path(__file__).resolve().parents[3]
-BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome")
 VIEW_PX = 512
+# No host name but 127.0.0.1 resolves: a page that needed the internet would show nothing.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
 ZOOM = 16  # the 400 m field is about 225 px wide at this latitude
 CLICK = (25, 7)  # a south-west (crops) pixel: row, column
 QUANTILE = 0.7  # the threshold keeps the 30 % most similar pixels
@@ -63,14 +64,6 @@ NOTEBOOK = [
              "json.dump({{'layers': layers, 'threshold': explorer.threshold}}, open('layers.json', 'w'))\n"
              "sorted(layers)"),
 ]
-
-
-def _browser() -> str | None:
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def _free_port() -> int:
@@ -124,17 +117,6 @@ def _run_notebook(folder: Path, values: dict) -> nbformat.NotebookNode:
     return notebook
 
 
-def _screenshot(browser: str, url: str, out: Path) -> np.ndarray:
-    # No host name but 127.0.0.1 resolves: a page that needed the internet would show nothing.
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               "--force-device-scale-factor=1", "--force-color-profile=srgb",
-               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-               f"--window-size={VIEW_PX},{VIEW_PX}", "--virtual-time-budget=30000", f"--screenshot={out}", url]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert out.exists(), f"chromium wrote no screenshot (exit {result.returncode}): {result.stderr[-2000:]}"
-    return np.asarray(PILImage.open(out).convert("RGB"))
-
-
 def _ramp(palette: list[str], steps: int = 1024) -> np.ndarray:
     """(steps, 3) colours of the linear palette ramp."""
     stops = np.array([[int(c[i:i + 2], 16) for i in (0, 2, 4)] for c in palette], dtype=np.float64)
@@ -169,9 +151,7 @@ def _tile_colours(url: str, bounds: tuple[float, float, float, float]) -> set[tu
 
 def test_notebook_page_shows_embedding_and_similarity_tiles(tmp_path, embedding_field, jupyter_server,
                                                             monkeypatch):
-    browser = _browser()
-    if browser is None:
-        pytest.skip("no Chromium found: install the Debian package 'chromium' (apt-get install -y chromium)")
+    browser = chromium_or_skip()
     # The kernel imports aef_ee from this checkout and keeps its connection file in the test's folder.
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
@@ -193,7 +173,8 @@ def test_notebook_page_shows_embedding_and_similarity_tiles(tmp_path, embedding_
     assert info["layers"]["similarity"].split("{z}")[0] in page
 
     base, token = jupyter_server
-    shot = _screenshot(browser, f"{base}/files/map.html?token={token}", tmp_path / "shot.png")
+    shot = screenshot(browser, f"{base}/files/map.html?token={token}", tmp_path / "shot.png", px=VIEW_PX,
+                      budget_ms=30000, timeout_s=180, flags=[OFFLINE])
     assert shot.shape == (VIEW_PX, VIEW_PX, 3)
 
     # Colours the engine serves for the two layers over the field.
