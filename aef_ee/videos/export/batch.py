@@ -28,10 +28,11 @@ from aef_ee.errors import ExportError, NoDataError
 from aef_ee.videos.export.assemble import assemble_video, required_bands
 from aef_ee.videos.export.flatten import flat_image
 from aef_ee.videos.export.geotiff import read_site_bands
-from aef_ee.videos.export.interactive import EarthEngineBackend, ExportResult, PixelBackend, _has_valid_frame
+from aef_ee.videos.export.interactive import EarthEngineBackend, PixelBackend
 from aef_ee.videos.export.manifest import open_manifest
 from aef_ee.videos.export.plan import Frame, Tile, plan_tile, site_frames, tile_sites
 from aef_ee.videos.export.request import ExportRequest
+from aef_ee.videos.export.result import ExportResult, SiteTally
 from aef_ee.videos.export.storage import BucketStore
 from aef_ee.videos.sites import Site
 from aef_ee.videos.sources import Source
@@ -262,8 +263,9 @@ def convert_batch(
     state = _read_tasks(out)
     bucket = state["bucket"]
     by_id = {s.site_id: s for s in sites}
-    written = frames_written = empty = waiting = 0
+    waiting = 0
     with VideoWriter(out, sites_per_shard=sites_per_shard) as writer:
+        tally = SiteTally(writer, manifest)
         pending = {s.site_id for s in manifest.pending(writer.site_ids)}
         skipped = len(sites) - len(pending)
         with tqdm(total=len(sites), initial=skipped, unit="site", desc="convert", disable=not progress) as bar:
@@ -274,8 +276,7 @@ def convert_batch(
                     continue
                 if task.state == "EMPTY":
                     for site in todo:
-                        manifest.mark_empty(site.site_id)
-                        empty += 1
+                        tally.record(site.site_id, None)
                         bar.update(1)
                     continue
                 files = [store.local_path(bucket, k) for k in tile_files(store, bucket, task.prefix)]
@@ -289,16 +290,10 @@ def convert_batch(
                     names = required_bands(plan, sources)
                     arrays = read_site_bands(files, site, names, fallback_names=task.bands) if names else {}
                     video = assemble_video(site, plan, sources, arrays, drop_empty_frames=request.drop_empty_frames)
-                    if _has_valid_frame(video):
-                        writer.write(video)
-                        written += 1
-                        frames_written += sum(s.num_frames for s in video.sources.values())
-                    else:
-                        manifest.mark_empty(site.site_id)
-                        empty += 1
+                    tally.record(site.site_id, video)
                     bar.update(1)
     if waiting:
         log.warning("%d sites wait for export tasks still running; run convert again", waiting)
-    if written == 0 and empty > 0 and skipped == 0 and waiting == 0:
+    if tally.found_nothing(skipped) and waiting == 0:
         raise NoDataError(f"none of the sources {list(request.sources)} has a valid frame over any of the sites")
-    return ExportResult(out, len(sites), written, skipped, empty, frames_written, time.perf_counter() - start)
+    return tally.result(out, len(sites), skipped, start)

@@ -31,11 +31,12 @@ from typing import Any
 from aef_ee.atomic import write_bytes_atomic
 from aef_ee.errors import AefValueError, ExportError, NoDataError
 from aef_ee.videos.export.assemble import assemble_video
-from aef_ee.videos.export.interactive import EarthEngineBackend, ExportResult, PixelBackend, iter_site_plans
+from aef_ee.videos.export.interactive import EarthEngineBackend, PixelBackend, iter_site_plans
 from aef_ee.videos.export.manifest import open_manifest
 from aef_ee.videos.export.plan import tile_sites
 from aef_ee.videos.export.request import ExportRequest
-from aef_ee.videos.format import DEFAULT_SITES_PER_SHARD, SiteVideo, VideoWriter, decode_site, encode_site
+from aef_ee.videos.export.result import ExportResult, SiteTally, has_valid_frame
+from aef_ee.videos.format import DEFAULT_SITES_PER_SHARD, VideoWriter, decode_site, encode_site
 from aef_ee.videos.sites import Site
 
 __all__ = ["EngineConnection", "export_beam", "PARTS_DIR", "RUNNERS"]
@@ -123,7 +124,7 @@ def _fetch_fn(request: ExportRequest, parts: str, backend: PixelBackend | None,
             position, site, plan = element
             arrays = self.backend.fetch(site, plan, self.sources, request.reducer) if any(plan.values()) else {}
             video = assemble_video(site, plan, self.sources, arrays, drop_empty_frames=request.drop_empty_frames)
-            valid = _has_valid_frame(video)
+            valid = has_valid_frame(video)
             write_bytes_atomic(_part_path(Path(parts), site), encode_site(video) if valid else _EMPTY)
             yield site.site_id, sum(s.num_frames for s in video.sources.values()) if valid else -1
 
@@ -204,8 +205,8 @@ def _write_shards(manifest: Any, out: Path, sites_per_shard: int, total: int, st
 
     parts = out / PARTS_DIR
     finished = _finished_parts(parts)
-    written = frames = empty = 0
     with VideoWriter(out, sites_per_shard=sites_per_shard) as writer:
+        tally = SiteTally(writer, manifest)
         pending = manifest.pending(writer.site_ids)
         missing = [s.site_id for s in pending if s.site_id not in finished]
         if missing:
@@ -213,23 +214,12 @@ def _write_shards(manifest: Any, out: Path, sites_per_shard: int, total: int, st
         skipped = total - len(pending)
         for site in tqdm(pending, unit="site", desc="write shards", disable=not progress):
             data = finished[site.site_id].read_bytes()
-            if data == _EMPTY:
-                manifest.mark_empty(site.site_id)
-                empty += 1
-                continue
-            video = decode_site(data)
-            writer.write(video)
-            written += 1
-            frames += sum(s.num_frames for s in video.sources.values())
+            tally.record(site.site_id, None if data == _EMPTY else decode_site(data))
     shutil.rmtree(parts)  # every site is now in a finished shard or empty_sites.txt
-    if written == 0 and empty > 0 and skipped == 0:
-        raise NoDataError(f"none of the sources has a valid frame over any of the {empty} sites in their periods; "
-                          f"check the region, the dates and the sources' coverage")
-    return ExportResult(out, total, written, skipped, empty, frames, time.perf_counter() - start)
-
-
-def _has_valid_frame(video: SiteVideo) -> bool:
-    return any(bool(src.mask.any()) for src in video.sources.values())
+    if tally.found_nothing(skipped):
+        raise NoDataError(f"none of the sources has a valid frame over any of the {tally.empty} sites in their "
+                          f"periods; check the region, the dates and the sources' coverage")
+    return tally.result(out, total, skipped, start)
 
 
 def connection_for_current_client(server: Any | None, *, project: str | None = None) -> EngineConnection:

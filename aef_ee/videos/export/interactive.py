@@ -10,7 +10,6 @@ on a bounded thread pool and retry quota and transient errors with backoff. The 
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import logging
 import os
 import time
@@ -28,6 +27,7 @@ from aef_ee.videos.export.flatten import flat_image, frame_bands
 from aef_ee.videos.export.manifest import open_manifest
 from aef_ee.videos.export.plan import Frame, ImageInfo, Tile, list_images, plan_tile, site_frames, tile_sites
 from aef_ee.videos.export.request import ExportRequest
+from aef_ee.videos.export.result import ExportResult, SiteTally
 from aef_ee.videos.sites import Site
 from aef_ee.videos.sources import Source
 from aef_ee.videos.format import DEFAULT_SITES_PER_SHARD, SiteVideo, VideoWriter
@@ -104,37 +104,6 @@ def _compute_pixels(image: Any, site: Site) -> np.ndarray:
     return ee.data.computePixels({"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": site.ee_grid()})
 
 
-@dataclasses.dataclass(frozen=True)
-class ExportResult:
-    """What an export run did.
-
-    Attributes:
-      out_dir: the dataset directory.
-      sites_total: sites asked for.
-      sites_written: sites written by this run.
-      sites_skipped: sites already done by an earlier run.
-      sites_empty: sites without any valid frame in this run (recorded, not written).
-      frames_written: frames (all sources) written by this run.
-      seconds: wall time of this run.
-    """
-
-    out_dir: Path
-    sites_total: int
-    sites_written: int
-    sites_skipped: int
-    sites_empty: int
-    frames_written: int
-    seconds: float
-
-    @property
-    def sites_per_second(self) -> float:
-        return self.sites_written / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def frames_per_second(self) -> float:
-        return self.frames_written / self.seconds if self.seconds > 0 else 0.0
-
-
 def iter_site_plans(tiles: Sequence[Tile], sources: Mapping[str, Source], request: ExportRequest,
                     backend: PixelBackend) -> Iterator[tuple[Site, dict[str, list[Frame]]]]:
     """(site, source -> frames) for every site of every tile, listing each tile once per source."""
@@ -182,8 +151,8 @@ def export_interactive(
     backend = backend or EarthEngineBackend()
     sources = request.resolved()
     manifest = open_manifest(out_dir, request, sites, path_kind="interactive")
-    written = frames = empty = 0
     with VideoWriter(out_dir, sites_per_shard=sites_per_shard) as writer:
+        tally = SiteTally(writer, manifest)
         pending = manifest.pending(writer.site_ids)
         skipped = len(sites) - len(pending)
         tiles = tile_sites(pending, tile_size)
@@ -198,21 +167,11 @@ def export_interactive(
             # In site order, so that a dataset's shards do not depend on request timing (and equal the batch path's).
             for (site, _), video in bounded_map(work, iter_site_plans(tiles, sources, request, backend),
                                                 max_workers=max_workers, ordered=True):
-                if _has_valid_frame(video):
-                    writer.write(video)
-                    written += 1
-                    frames += sum(s.num_frames for s in video.sources.values())
-                else:
-                    manifest.mark_empty(site.site_id)
-                    empty += 1
+                tally.record(site.site_id, video)
                 bar.update(1)
-    if written == 0 and empty > 0 and skipped == 0:
+    if tally.found_nothing(skipped):
         raise NoDataError(
-            f"none of the sources {list(request.sources)} has a valid frame over any of the {empty} sites "
+            f"none of the sources {list(request.sources)} has a valid frame over any of the {tally.empty} sites "
             f"in their periods; check the region, the dates and the sources' coverage"
         )
-    return ExportResult(Path(out_dir), len(sites), written, skipped, empty, frames, time.perf_counter() - start)
-
-
-def _has_valid_frame(video: SiteVideo) -> bool:
-    return any(bool(src.mask.any()) for src in video.sources.values())
+    return tally.result(Path(out_dir), len(sites), skipped, start)
