@@ -31,7 +31,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import warnings
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from aef_ee.atomic import atomic_path, write_json_atomic
+from aef_ee.demo.belgium_cube import WorldCerealCube, netcdf_list, netcdf_variable
 from aef_ee.errors import AefIOError
 from aef_ee.local.catalog import IMAGE_COLLECTION, Catalog
 from aef_ee.local.catalog_add import read_table_features, write_feature_collection, write_geotiff
@@ -155,65 +155,16 @@ def _copy_cog(source: Path, target: Path) -> None:
 
 # ----- Belgium: the WorldCereal monthly cube -----
 
-def _netcdf_list(value: str) -> list[str]:
-    """GDAL's rendering of a netCDF dimension's values, ``{a,b,c}``, as a list of strings."""
-    return [v.strip() for v in value.strip().removeprefix("{").removesuffix("}").split(",")]
+def _belgium_image_id(month: datetime.datetime) -> str:
+    """The catalog id of the cube's composite starting ``month``."""
+    return f"{month:%Y%m%d}_BE"
 
 
-@contextlib.contextmanager
-def _netcdf_variable(path: Path, variable: str | None = None) -> Iterator[object]:
-    """One netCDF variable as a rasterio dataset (the extra dimension, e.g. time, as bands).
-
-    Rows stay in the file's order (``GDAL_NETCDF_BOTTOMUP=NO``): GDAL flips a file without a geotransform
-    (the cropland map's coordinates carry a NaN fill value) as if it were stored south-up.
-    """
-    import rasterio
-
-    source = f'NETCDF:"{path}":{variable}' if variable else f'NETCDF:"{path}"'
-    with rasterio.Env(GDAL_NETCDF_BOTTOMUP="NO"):
-        with rasterio.open(source) as src:
-            yield src
-
-
-class _WorldCereal:
-    """The WorldCereal cube (12 months x 100 x 100 at 10 m, EPSG:32631), read with rasterio (GDAL's netCDF driver).
-
-    GDAL rather than netCDF4 or xarray: rasterio is already a dependency of the local engine, and in an environment
-    holding both the netCDF4 and the eccodes (cfgrib) wheels their bundled libraries crash the interpreter at exit.
-    """
-
-    def __init__(self, path: Path):
-        self.variables = {}
-        first = None
-        for name in list(WORLDCEREAL_S2_BANDS.values()) + list(WORLDCEREAL_S1_BANDS.values()) + [
-                "AGERA5-TMEAN", "AGERA5-PRECIP", "elevation"]:
-            with _netcdf_variable(path, name) as src:
-                raw = src.read()  # (t, y, x); the file's int16 with _Unsigned = "true" comes back as uint16
-                if first is None:
-                    first = (src.tags(), src.transform, src.crs)
-                elif (src.transform, src.crs) != first[1:]:
-                    raise AefIOError(f"{str(path)!r}: variable {name!r} is not on the cube's grid")
-            # GDAL already honours _Unsigned; the view keeps the bits if it ever hands back int16.
-            self.variables[name] = raw.view(np.uint16) if raw.dtype == np.int16 else raw.astype(np.uint16)
-        tags, self.transform, self.crs = first
-        units = tags.get("t#units", "")
-        match = re.fullmatch(r"days since (\d{4})-(\d{2})-(\d{2})", units)
-        if match is None:
-            raise AefIOError(f"{str(path)!r}: unexpected time units {units!r}")
-        epoch = datetime.datetime(*map(int, match.groups()), tzinfo=datetime.timezone.utc)
-        self.months = [epoch + datetime.timedelta(days=int(d)) for d in _netcdf_list(tags["NETCDF_DIM_t_VALUES"])]
-        if len(self.months) != len(next(iter(self.variables.values()))):
-            raise AefIOError(f"{str(path)!r}: {len(self.months)} times for a cube of another length")
-
-    def image_id(self, month: datetime.datetime) -> str:
-        return f"{month:%Y%m%d}_BE"
-
-
-def _belgium_s2(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
+def _belgium_s2(catalog: Catalog, data: Path, cube: WorldCerealCube) -> None:
     collection = "COPERNICUS/S2_SR_HARMONIZED"
     folder = catalog.base_path(collection)
     for t, month in enumerate(cube.months):
-        image_id = cube.image_id(month)
+        image_id = _belgium_image_id(month)
         # Values unchanged: the cube already holds L2A reflectance x 1e4 as uint16, as Earth Engine does; 65535
         # (no clear observation that month) becomes the band's nodata, i.e. Earth Engine's mask.
         stack = np.stack([cube.variables[v][t] for v in WORLDCEREAL_S2_BANDS.values()])
@@ -235,11 +186,11 @@ def _belgium_s2(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
         }, overwrite=True)
 
 
-def _belgium_s1(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
+def _belgium_s1(catalog: Catalog, data: Path, cube: WorldCerealCube) -> None:
     collection = "COPERNICUS/S1_GRD"
     folder = catalog.base_path(collection)
     for t, month in enumerate(cube.months):
-        image_id = cube.image_id(month)
+        image_id = _belgium_image_id(month)
         bands = []
         for name in WORLDCEREAL_S1_BANDS.values():
             dn = cube.variables[name][t]
@@ -263,7 +214,7 @@ def _belgium_s1(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
         }, overwrite=True)
 
 
-def _belgium_era5_land(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
+def _belgium_era5_land(catalog: Catalog, data: Path, cube: WorldCerealCube) -> None:
     collection = "ECMWF/ERA5_LAND/MONTHLY_AGGR"
     folder = catalog.base_path(collection)
     for t, month in enumerate(cube.months):
@@ -288,7 +239,7 @@ def _belgium_era5_land(catalog: Catalog, data: Path, cube: _WorldCereal) -> None
         }, overwrite=True)
 
 
-def _belgium_dem(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
+def _belgium_dem(catalog: Catalog, data: Path, cube: WorldCerealCube) -> None:
     collection = "COPERNICUS/DEM/GLO30"
     image_id = f"BE_worldcereal_{BELGIUM_MGRS}"
     # The cube repeats the static elevation (uint16 m) every month; Earth Engine's GLO30 DEM band is float32 m.
@@ -302,7 +253,7 @@ def _belgium_dem(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
     }, overwrite=True)
 
 
-def _belgium_cropland(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
+def _belgium_cropland(catalog: Catalog, data: Path, cube: WorldCerealCube) -> None:
     """WorldCereal's cropland map of the same grid (MODEL OUTPUT, not ground truth): labels for the demo."""
     raster_id = f"{USER_ROOT}/worldcereal_belgium_cropland"
     path = data / "worldcereal" / "worldcereal_cropland_classification.nc"
@@ -311,9 +262,9 @@ def _belgium_cropland(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
     with warnings.catch_warnings():
         # Expected: the file's georeference is the cube's (same grid), which the raster written below carries.
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with _netcdf_variable(path, "__xarray_dataarray_variable__") as src:
+        with netcdf_variable(path, "__xarray_dataarray_variable__") as src:
             # The 'bands' dimension (classification, probability, ...) comes back as rasterio bands, in file order.
-            names = _netcdf_list(src.tags().get("NETCDF_DIM_bands_VALUES", ""))
+            names = netcdf_list(src.tags().get("NETCDF_DIM_bands_VALUES", ""))
             stack = src.read()  # (4, y, x) uint16
     if "classification" not in names or "probability_cropland" not in names or len(names) != len(stack):
         raise AefIOError(f"{str(path)!r}: unexpected bands {names!r}")
@@ -332,7 +283,7 @@ def _belgium_cropland(catalog: Catalog, data: Path, cube: _WorldCereal) -> None:
 
 
 def _belgium(catalog: Catalog, data: Path) -> None:
-    cube = _WorldCereal(data / "worldcereal" / "worldcereal_preprocessed_inputs.nc")
+    cube = WorldCerealCube(data / "worldcereal" / "worldcereal_preprocessed_inputs.nc")
     _belgium_s2(catalog, data, cube)
     _belgium_s1(catalog, data, cube)
     _belgium_era5_land(catalog, data, cube)
