@@ -197,7 +197,8 @@ class Image:
         for i, band in enumerate(self.bands):
             if band.name == name:
                 return i
-        raise NotFound(f"Image.select: Pattern '{name}' did not match any bands. Available bands: {self.band_names}")
+        raise InvalidArgument(
+            f"Image.select: Pattern '{name}' did not match any bands. Available bands: {self.band_names}")
 
     def default_projection(self) -> Projection:
         """The first band's projection, as Earth Engine's ``Image.projection()`` (errors on mixed projections)."""

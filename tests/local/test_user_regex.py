@@ -131,3 +131,9 @@ def test_date_strings_and_formats(ee, engine):
     status, body = _compute_status(engine, ee.Date.parse("yyyy-MM-dd yyyy", "2020-01-02 2020").millis())
     assert status == 400
     assert body["error"]["message"] == 'Date.parse: Invalid format "yyyy-MM-dd yyyy": each field may appear only once.'
+
+
+def test_a_selector_matching_no_band_is_a_400_as_on_earth_engine(ee, engine):
+    status, body = _compute_status(engine, ee.Image.constant(1).rename("B1").select("B9").bandNames())
+    assert status == 400  # an evaluation error (INVALID_ARGUMENT), not a missing resource
+    assert body["error"]["message"].startswith("Image.select: Pattern 'B9' did not match any bands.")

@@ -209,7 +209,7 @@ def select_by_names(image: Image, selectors: Sequence[Any], new_names: Sequence[
         else:
             found = _matches(str(sel), names)
         if not found:
-            raise NotFound(f"Image.select: Pattern '{sel}' did not match any bands. Available bands: {names}")
+            raise InvalidArgument(f"Image.select: Pattern '{sel}' did not match any bands. Available bands: {names}")
         indexes.extend(i for i in found if i not in indexes)
     return _subset(image, indexes, new_names)
 
