@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 __all__ = ["add_arguments", "run"]
 
@@ -24,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=int, default=None, help="trimmed margin, pixels")
     parser.add_argument("--float32", action="store_true", help="write float32 instead of int8 codes")
     parser.add_argument("--project", help="Earth Engine project (default: the local engine)")
+    parser.add_argument("--runner", default="loop",
+                        help="loop (default: this process) or an Apache Beam runner fanning the tiles out over its "
+                             "workers: direct, prism or dataflow (needs apache-beam; same COGs as the loop)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="with --runner direct: worker threads (requests in flight, tiles embedded at once)")
+    parser.add_argument("--beam-option", action="append", default=[], metavar="--NAME=VALUE",
+                        help="with --runner: a Beam pipeline option, e.g. --beam-option=--region=us-central1")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,11 +43,15 @@ def run(args: argparse.Namespace) -> int:
         from aef_ee_training.train import get_config
     except ImportError as exc:
         raise BackendError(f"aef-ee embed needs the model: pip install 'aef-ee[training]' ({exc})") from exc
-    aef_ee.initialize("earthengine" if args.project else "local", project=args.project)
-    report = embed_region(workdir=args.workdir, config=get_config(args.config) if args.config else None,
-                          training_data=args.data,
-                          region=[float(v) for v in args.region.split(",")], year=args.year, out_dir=args.out,
-                          core=args.core, margin=args.margin, quantize=not args.float32)
+    embed_region_beam = None if args.runner == "loop" else _beam_pipeline()  # before starting an engine
+    server = aef_ee.initialize("earthengine" if args.project else "local", project=args.project)
+    region = [float(v) for v in args.region.split(",")]
+    if embed_region_beam is None:
+        report = embed_region(workdir=args.workdir, config=get_config(args.config) if args.config else None,
+                              training_data=args.data, region=region, year=args.year, out_dir=args.out,
+                              core=args.core, margin=args.margin, quantize=not args.float32)
+    else:
+        report = _run_beam(embed_region_beam, args, region, server)
     print(f"{len(report.written)} tiles written, {len(report.skipped)} already there, {len(report.empty)} empty; "
           f"{report.pixels_per_second:.0f} pixels/s")
 
@@ -49,3 +61,31 @@ def run(args: argparse.Namespace) -> int:
     print(f"seams (border / interior discontinuity; 1 = invisible): tiles {fmt(report.seam_ratio_tiles, 2)}, "
           f"model windows {fmt(report.seam_ratio_windows, 2)}; period-2 energy {fmt(report.period2_energy, 4)}")
     return 0
+
+
+def _beam_pipeline() -> Any:
+    """``aef_ee_training.fields_beam.embed_region_beam``, or a BackendError naming what to install."""
+    from aef_ee.errors import BackendError
+
+    try:
+        import apache_beam  # noqa: F401
+
+        from aef_ee_training.fields_beam import embed_region_beam
+    except ImportError as exc:
+        raise BackendError(f"aef-ee embed --runner needs Apache Beam: pip install apache-beam ({exc})") from exc
+    return embed_region_beam
+
+
+def _run_beam(embed_region_beam: Any, args: argparse.Namespace, region: list[float], server: Any) -> Any:
+    """``--runner``: the tiles as a Beam pipeline (aef_ee_training.fields_beam), workers reconnected to the same
+    engine."""
+    from aef_ee.videos.export.beam import EngineConnection
+
+    if args.project:
+        connection = EngineConnection("earthengine", project=args.project)
+    else:
+        connection = EngineConnection("local", url=server.url, token=server.token)
+    return embed_region_beam(workdir=args.workdir, config=args.config, training_data=args.data, region=region,
+                             year=args.year, out_dir=args.out, core=args.core, margin=args.margin,
+                             quantize=not args.float32, runner=args.runner, pipeline_args=args.beam_option,
+                             connection=connection, max_workers=args.workers)
