@@ -4,14 +4,16 @@ Stages (each prints what it does; outputs under ``--out``, default ``outputs/dem
 
 1. start the local engine on the demo catalog (Drive and Cloud Storage are folders under ``--out``);
 2. export training videos (Sentinel-2, Sentinel-1, ERA5-Land stand-in, DEM) over the Belgium demo patch;
-3. the model: the ``tiny`` checkpoint the project ships (``training/checkpoints/tiny-belgium``, trained on
-   the WorldCereal Belgium cube — see :data:`TRAIN_COMMAND`), or train it now with ``--train``;
+3. the model: the ``tiny`` checkpoint the project ships (``training/checkpoints/tiny-belgium``, trained on the
+   repository's real image series: the WorldCereal Belgium cube, the Slovenia patch, BigEarthNet patches — see
+   :data:`TRAIN_COMMAND`), or train it now on the exported videos with ``--train``;
 4. embed the patch for 2021 into int8 COGs in the local bucket ``gs://aef-demo/embeddings/``;
 5. register them as the ImageCollection ``projects/local/assets/aef_demo_embeddings``;
 6. use them: similarity search from a labelled point, k-means clustering, a kNN classification trained on
    WorldCereal's cropland map (model output, used as labels) with its accuracy;
 7. export the classified raster to the local Drive folder as a COG;
-8. write a map of the layers as a PNG and an HTML page.
+8. write a map of the layers (the Sentinel-2 composite beside the embedding and its products) as a PNG and an HTML
+   page.
 
 Re-running reuses what exists (videos, checkpoint, COGs, registered assets).
 """
@@ -40,7 +42,7 @@ DEMO_BANDS = {"s2": ["B2", "B3", "B4", "B5", "B6", "B7", "B8", "B11", "B12"],
 COLLECTION = "projects/local/assets/aef_demo_embeddings"
 LABELS = "projects/local/assets/worldcereal_belgium_cropland"
 BUCKET = "aef-demo"
-TRAIN_COMMAND = ("python -m aef_ee_training.train --config tiny --data <the Belgian cube's videos> "
+TRAIN_COMMAND = ("python -m aef_ee_training.train --config tiny --data <the repository's image series as videos> "
                  "(see training/checkpoints/tiny-belgium/README.md)")
 
 
@@ -190,7 +192,13 @@ def run_demo(out: Path, *, catalog: str | None = None, train: bool = False, step
     results["classified_cog"] = str(drive_file)
 
     stage("writing the map of the layers (PNG and HTML)")
+    # The input beside the output: field boundaries visible in the composite should be visible in the embedding.
+    s2 = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED").filterBounds(region).filterDate(*DEMO_PERIOD)
+    # A composite has no projection of its own (Earth Engine's WGS84 default): render it on the scenes' UTM grid.
+    composite = s2.median().select(["B4", "B3", "B2"]).setDefaultProjection(s2.first().select("B4").projection())
     layers = {
+        f"Sentinel-2 median composite {DEMO_PERIOD[0][:7]}..{DEMO_PERIOD[1][:7]} (B4, B3, B2)":
+            composite.visualize(min=0, max=1500),
         "Embedding (A01, A16, A09 as RGB)": embeddings.select(["A01", "A16", "A09"]).visualize(min=-0.3, max=0.3),
         "Similarity to a cropland point": similarity.visualize(min=0, max=1, palette=["000004", "b73779", "fcfdbf"]),
         "k-means clusters (k=4)": clusters.image.visualize(min=0, max=3,
