@@ -114,6 +114,50 @@ def _observed(video: Any, input_sources: Sequence[str]) -> np.ndarray:
     return np.logical_or.reduce(masks)
 
 
+def plan_work(region: Sequence[float], year: int, out_dir: Path, *, core: int,
+              margin: int) -> tuple[list[FieldTile], list[FieldTile], FieldsReport]:
+    """(every tile, the tiles without a COG in ``out_dir`` yet, a report listing the others as skipped)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tiles = plan_tiles(region, year, core=core, margin=margin)
+    report = FieldsReport()
+    todo = []
+    for tile in tiles:
+        path = out_dir / f"{tile.name}.tif"
+        if path.exists():
+            report.skipped.append(path)
+        else:
+            todo.append(tile)
+    return tiles, todo, report
+
+
+def input_request(config: Any, stats: Any) -> Any:
+    """The export request of a model's inputs: exactly the bands it was trained on, in the training order. An input
+    source the model was trained without (no statistics) is not exported: its stem sees only masks."""
+    from aef_ee.videos.export import ExportRequest
+
+    sources = tuple(s for s in config.input_sources if s in stats)
+    return ExportRequest(sources=sources, layout="acquisitions", bands={s: list(stats[s].bands) for s in sources})
+
+
+def tile_field(model: Any, config: Any, stats: Any, video: Any, tile: FieldTile) -> np.ndarray:
+    """The kept float field (core, core, 64) of ``tile`` from its input video, NaN where nothing was observed."""
+    from aef_ee_training.infer import embed_video
+
+    field = embed_video(model, video, config, stats)
+    observed = _observed(video, config.input_sources)
+    field = np.where(observed[..., None], field, np.nan)
+    m = tile.margin
+    return field[m: m + tile.core, m: m + tile.core]
+
+
+def write_tile(kept: np.ndarray, tile: FieldTile, out_dir: Path, *, version: str, quantize: bool) -> Path:
+    """``out_dir/<tile name>.tif``, the tile's COG (written atomically: a temporary name renamed into place)."""
+    return write_embedding_cog(
+        out_dir / f"{tile.name}.tif", kept, transform=tile.transform, crs=f"EPSG:{tile.epsg}",
+        tags=cog_tags(tile.year, tile.zone, model_version=version, software_version=f"aef-ee {__version__}"),
+        quantize=quantize)
+
+
 def embed_region(
     *,
     workdir: str | Path,
@@ -145,32 +189,23 @@ def embed_region(
     """
     from tqdm.auto import tqdm
 
-    from aef_ee.videos.export import ExportOptions, ExportRequest, export_videos
-    from aef_ee_training.infer import embed_video, load_inference
+    from aef_ee.videos.export import ExportOptions, export_videos
+    from aef_ee_training.infer import load_inference
 
     started = time.perf_counter()
     model, config, stats, step = load_inference(workdir, config=config, data=training_data)
     size = int(config.site_size)
     core = core or 2 * size
-    margin = size if margin is None else margin
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tiles = plan_tiles(region, year, core=core, margin=margin)
-    report = FieldsReport()
-    todo = []
-    for tile in tiles:
-        path = out_dir / f"{tile.name}.tif"
-        (report.skipped if path.exists() else todo).append(path if path.exists() else tile)
+    tiles, todo, report = plan_work(region, year, out_dir, core=core, margin=size if margin is None else margin)
     if not todo:
         report.seconds = time.perf_counter() - started
         return report
     staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
-    # Export exactly the bands the model was trained on, in the training order. Every tile's site is asked for, so
-    # the staging export's manifest stays that of one run: sites exported before an interruption are skipped.
-    # An input source the model was trained without (no statistics) is not exported: its stem sees only masks.
-    sources = tuple(s for s in config.input_sources if s in stats)
-    request = ExportRequest(sources=sources, layout="acquisitions", bands={s: list(stats[s].bands) for s in sources})
-    export_videos(staging, request, [t.input_site() for t in tiles], options=ExportOptions(progress=progress))
+    # Every tile's site is asked for, so the staging export's manifest stays that of one run: sites exported before
+    # an interruption are skipped.
+    export_videos(staging, input_request(config, stats), [t.input_site() for t in tiles],
+                  options=ExportOptions(progress=progress))
     videos = VideoDataset(staging)
     index = {sid: i for i, sid in enumerate(videos.site_ids)}
     version = model_version or f"{Path(str(workdir)).name}-step{step}"
@@ -181,16 +216,8 @@ def embed_region(
             log.warning("tile %s: no valid observation in %d; not written", tile.name, year)
             report.empty.append(tile.name)
             continue
-        video = videos[index[site.site_id]]
-        field = embed_video(model, video, config, stats)
-        observed = _observed(video, config.input_sources)
-        field = np.where(observed[..., None], field, np.nan)
-        m = tile.margin
-        kept = field[m: m + tile.core, m: m + tile.core]
-        path = write_embedding_cog(
-            out_dir / f"{tile.name}.tif", kept, transform=tile.transform, crs=f"EPSG:{tile.epsg}",
-            tags=cog_tags(year, tile.zone, model_version=version, software_version=f"aef-ee {__version__}"),
-            quantize=quantize)
+        kept = tile_field(model, config, stats, videos[index[site.site_id]], tile)
+        path = write_tile(kept, tile, out_dir, version=version, quantize=quantize)
         report.written.append(path)
         kept_fields[(tile.core_x0, tile.core_y0)] = kept
         report.pixels += kept.shape[0] * kept.shape[1]

@@ -31,34 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from aef_ee import __version__
 from aef_ee.errors import AefValueError
-from aef_ee.fields.cog import write_embedding_cog
-from aef_ee.fields.register import cog_tags
 from aef_ee.videos.export.beam import RUNNERS, EngineConnection, export_beam
 from aef_ee.videos.format import VideoDataset
-from aef_ee_training.fields import FieldsReport, FieldTile, _measure, _observed, plan_tiles
+from aef_ee_training.fields import (FieldsReport, FieldTile, _measure, input_request, plan_work, tile_field,
+                                    write_tile)
 
-__all__ = ["embed_region_beam", "tile_field", "write_tile"]
-
-
-def tile_field(model: Any, config: Any, stats: Any, video: Any, tile: FieldTile) -> np.ndarray:
-    """The kept float field (core, core, 64) of ``tile`` as the loop computes it, NaN where unobserved."""
-    from aef_ee_training.infer import embed_video
-
-    field = embed_video(model, video, config, stats)
-    observed = _observed(video, config.input_sources)
-    field = np.where(observed[..., None], field, np.nan)
-    m = tile.margin
-    return field[m: m + tile.core, m: m + tile.core]
-
-
-def write_tile(kept: np.ndarray, tile: FieldTile, out_dir: Path, *, version: str, quantize: bool) -> Path:
-    """``out_dir/<tile name>.tif`` as the loop writes it (atomically: a temporary name renamed into place)."""
-    return write_embedding_cog(
-        out_dir / f"{tile.name}.tif", kept, transform=tile.transform, crs=f"EPSG:{tile.epsg}",
-        tags=cog_tags(tile.year, tile.zone, model_version=version, software_version=f"aef-ee {__version__}"),
-        quantize=quantize)
+__all__ = ["embed_region_beam"]
 
 
 # The model, once per worker process: DoFn.setup runs per DoFn instance, i.e. per thread on the local runner.
@@ -146,7 +125,6 @@ def embed_region_beam(
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from aef_ee.videos.export import ExportRequest
 
     if max_workers < 1:
         raise AefValueError(f"max_workers must be >= 1; got {max_workers!r}")
@@ -160,24 +138,15 @@ def embed_region_beam(
     _, config, stats, step, _ = _load_once(workdir_s, config_name, data_s, None)
     size = int(config.site_size)
     core = core or 2 * size
-    margin = size if margin is None else margin
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tiles = plan_tiles(region, year, core=core, margin=margin)
-    report = FieldsReport()
-    todo = []
-    for tile in tiles:
-        path = out_dir / f"{tile.name}.tif"
-        (report.skipped if path.exists() else todo).append(path if path.exists() else tile)
+    tiles, todo, report = plan_work(region, year, out_dir, core=core, margin=size if margin is None else margin)
     if not todo:
         report.seconds = time.perf_counter() - started
         return report
     staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
-    # As the loop: exactly the trained bands, every tile's site asked for (one manifest for every run).
-    sources = tuple(s for s in config.input_sources if s in stats)
-    request = ExportRequest(sources=sources, layout="acquisitions", bands={s: list(stats[s].bands) for s in sources})
-    export_beam([t.input_site() for t in tiles], request, staging, runner=runner, pipeline_args=pipeline_args,
-                connection=connection, max_workers=max_workers, progress=progress)
+    # As the loop: every tile's site asked for (one manifest for every run).
+    export_beam([t.input_site() for t in tiles], input_request(config, stats), staging, runner=runner,
+                pipeline_args=pipeline_args, connection=connection, max_workers=max_workers, progress=progress)
     videos = VideoDataset(staging)
     index = {sid: i for i, sid in enumerate(videos.site_ids)}
     work = []
