@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +11,8 @@ import pandas as pd
 from aef_ee.atomic import atomic_path
 from aef_ee.errors import AefIOError
 from aef_ee.evaluation.protocol import EvaluationResult
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "markdown_caveats",
@@ -43,6 +47,11 @@ def write_result(result: EvaluationResult, out_dir: str | Path, *, plot: bool = 
     written = [out_dir / SCORES_FILE, out_dir / CAVEATS_FILE]
     _atomic_write(written[0], lambda p: result.scores.to_csv(p, index=False, float_format="%.6f"))
     _atomic_write(written[1], lambda p: result.caveats.to_csv(p, index=False))
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        # Plots are the one part of the evaluation that needs matplotlib (not in the package's extras): the tables are
+        # written anyway.
+        logger.warning("plots not written: matplotlib is not installed (pip install matplotlib, or pass --no-plot)")
+        plot = False
     if plot:
         for dataset, scores in result.scores.groupby("dataset", sort=False):
             path = out_dir / f"scores_{dataset}.png"

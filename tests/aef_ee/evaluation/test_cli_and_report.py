@@ -73,3 +73,20 @@ def test_summary_error_reduction() -> None:
     # Errors 0.2 vs 0.4: the embedding halves the error of the best baseline.
     assert lines[2] == "| d | 1 | emb knn1 0.8000 | xy knn3 0.6000 | +50.0% |"
     assert lines[3] == "| e | 1 | — | xy knn1 0.5000 | — |"
+
+
+def test_tables_are_written_without_matplotlib(tmp_path: Path, monkeypatch, caplog) -> None:
+    # matplotlib is in no extra of the package: an [all] install writes the tables and says how to get the plots.
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
+    values = pd.read_csv(ALPHAEARTH)
+    result = evaluate_classification(
+        "coast", values["dw_label"], [from_array("xy", values[["longitude", "latitude"]].to_numpy(), kind="baseline")],
+        ProtocolConfig(shots=(1,), max_repeats=5))
+    written = report.write_result(result, tmp_path)
+    assert [p.name for p in written] == ["scores.csv", "caveats.csv"]
+    assert not list(tmp_path.glob("*.png"))
+    assert "pip install matplotlib" in caplog.text
