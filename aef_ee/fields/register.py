@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aef_ee.backend import require_extra
 from aef_ee.fields.collection import EMBEDDING_BANDS
 from aef_ee.errors import RegistrationError
 
@@ -181,6 +182,7 @@ def register_embeddings(
     Raises:
       RegistrationError: a COG is invalid, or two COGs would get the same image name.
     """
+    require_extra("local", "registering embedding COGs (aef_ee.fields.register_embeddings)", ("rasterio",))
     import ee
     from tqdm.auto import tqdm
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.backend import require_extra
 from aef_ee.errors import AefValueError, SiteError
 
 __all__ = [
@@ -85,6 +86,7 @@ def utm_epsg(lon: float, lat: float) -> int:
 
 @functools.lru_cache(maxsize=128)
 def _transformers(epsg: int) -> tuple[Any, Any]:
+    require_extra("local", "site grids (UTM transforms)", ("pyproj",))
     from pyproj import Transformer
 
     forward = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
@@ -309,6 +311,7 @@ def region_geometry(region: Any) -> Any:
     Raises:
       SiteError: the region is empty.
     """
+    require_extra("local", "site regions (aef_ee.videos.sites.region_geometry)", ("shapely",))
     import shapely.geometry
     from shapely.ops import unary_union
 
@@ -365,6 +368,7 @@ def sample_uniform(
       SiteError: the region lies outside UTM's band, or fewer than ``n`` distinct sites were found in
         ``max_draws`` draws (default ``1000 * n``): the region is too small for that many sites.
     """
+    require_extra("local", "site sampling (aef_ee.videos.sites.sample_uniform)", ("shapely", "pyproj"))
     import shapely
 
     if n < 1:
@@ -424,6 +428,7 @@ def sample_stratified(
       Sites with ``properties["stratum"]`` set to the class; classes with fewer distinct sites than asked give
       what they have (logged).
     """
+    require_extra("local", "site sampling (aef_ee.videos.sites.sample_stratified)", ("shapely", "pyproj"))
     from pyproj import Transformer
 
     classes = np.asarray(classes)
@@ -484,6 +489,7 @@ def sites_from_features(
     Raises:
       SiteError: no feature, or a feature outside UTM's band (the message names its index).
     """
+    require_extra("local", "sites from features (aef_ee.videos.sites.sites_from_features)", ("shapely", "pyproj"))
     import shapely.geometry
 
     if hasattr(features, "getInfo") and hasattr(features, "serialize"):

@@ -180,3 +180,19 @@ def test_parallel_requests_fit_the_local_transports_pool(slow_server: str, pool_
 def test_the_pool_size_is_checked() -> None:
     with pytest.raises(AefValueError, match="pool_size must be an int >= 1; got pool_size=0"):
         backend.LocalTransport(pool_size=0)
+
+
+@pytest.mark.parametrize("blocked, call", [
+    ("shapely", "from aef_ee.videos.sites import sample_uniform\n"
+                "sample_uniform((5.3, 50.6, 5.4, 50.7), 1, period_ms=(0, 1))"),
+    ("rasterio", "from aef_ee.videos.export import export_videos; export_videos('out', None)"),
+    ("rasterio", "from aef_ee.fields import register_embeddings; register_embeddings('projects/x/assets/y', [])"),
+])
+def test_a_light_install_names_the_extra_instead_of_a_bare_import_error(blocked: str, call: str) -> None:
+    # sys.modules[name] = None makes `import name` raise ImportError, as on an install without the local extra.
+    code = f"import sys; sys.modules[{blocked!r}] = None\n{call}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("aef_ee.errors.BackendError"), result.stderr[-2000:]
+    assert f"needs {blocked!r}" in last and 'pip install "aef-ee[local]"' in last

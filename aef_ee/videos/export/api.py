@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from aef_ee.backend import require_extra
 from aef_ee.errors import AefValueError
 from aef_ee.videos.export.batch import BatchResult, convert_batch, submit_batch
 from aef_ee.videos.export.interactive import ExportResult, export_interactive
@@ -71,6 +72,8 @@ def export_videos(
       NoDataError: no source has a valid frame over any site.
       ExportError: a batch task failed, or ``path="convert"`` on a directory without a batch export.
     """
+    require_extra("local", "exporting training videos (aef_ee.videos.export.export_videos)",
+                  ("rasterio", "shapely", "pyproj"))
     if not isinstance(options, ExportOptions):
         raise AefValueError(f"options must be an ExportOptions(...); got {type(options).__name__}: {options!r:.200}")
     if request is not None and not isinstance(request, ExportRequest):
