@@ -60,3 +60,7 @@ class NoDataError(ExportError):
 
 class ExportManifestError(ExportError):
     """An export directory holds a manifest written with other arguments; it cannot be resumed with these."""
+
+
+class IndexFormatError(AefIOError):
+    """An embedding-index folder is missing, incomplete, or of another format or version."""

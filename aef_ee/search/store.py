@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from aef_ee.atomic import atomic_path, write_json_atomic
-from aef_ee.errors import AefIOError
+from aef_ee.errors import IndexFormatError
 from aef_ee.search.sampling import Samples
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "IndexFormatError", "read_manifest", "write_segment",
@@ -40,10 +40,6 @@ MANIFEST = "manifest.json"
 _COLUMNS = ("lon", "lat", "year", "tile", "pixels")
 # How vectors are stored (see the module docstring).
 VECTOR_DTYPE = np.float16
-
-
-class IndexFormatError(AefIOError):
-    """An index folder is missing, incomplete, or of another format or version."""
 
 
 def now_iso() -> str:
