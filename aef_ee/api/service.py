@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.api.batching import GroupCommit
 from aef_ee.api.settings import MAX_CLASSIFY_PIXELS, MAX_YEARS
 from aef_ee.errors import AefValueError, EmbeddingError
 from aef_ee.fields.collection import EMBEDDING_BANDS, NATIVE_SCALE_M, dequantize_array, open_embeddings, year_range
@@ -41,6 +42,8 @@ class EmbeddingService:
         self._projections: dict[int, dict[str, Any]] = {}
         self._years: list[int] | None = None
         self._lock = threading.Lock()
+        # Concurrent point queries of one year share one Earth Engine request (see aef_ee.api.batching).
+        self._point_reads: GroupCommit[tuple[float, float], list[float] | None] = GroupCommit(self._read_points)
 
     # ------------------------------------------------------------------------------------------------ years
 
@@ -100,7 +103,12 @@ class EmbeddingService:
     # ------------------------------------------------------------------------------------------------ embeddings
 
     def embeddings_at(self, points: Sequence[tuple[float, float]], year: int) -> list[list[float] | None]:
-        """The 64 values at each point (None where the collection has no valid pixel), one request."""
+        """The 64 values at each point (None where the collection has no valid pixel): one request, shared with the
+        point queries of the same year that arrive while another is in flight."""
+        self.stored(year)  # raises EmbeddingError for a year the collection lacks, for this caller alone
+        return self._point_reads(int(year), list(points))
+
+    def _read_points(self, year: int, points: list[tuple[float, float]]) -> list[list[float] | None]:
         import ee
 
         image, quantized = self.stored(year)
