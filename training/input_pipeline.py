@@ -112,9 +112,23 @@ def _crop_source(src: SourceFrames, y: int, x: int, size: int, grid: tuple[int, 
     raise AefValueError(f"source grid {h}x{w} is neither the site grid {grid} nor 1x1")
 
 
+def _pad_source(src: SourceFrames, grid: tuple[int, int], grown: tuple[int, int],
+                at: tuple[int, int]) -> SourceFrames:
+    """A source on the (h, w) site grid placed at ``at`` = (row, col) of a ``grown`` grid of masked zeros."""
+    if src.frames.shape[1:3] != grid:
+        return src  # a 1 x 1 source is the same everywhere
+    (h, w), (y, x) = grid, at
+    frames = np.zeros((src.frames.shape[0], *grown, src.frames.shape[3]), src.frames.dtype)
+    mask = np.zeros((src.mask.shape[0], *grown), bool)
+    frames[:, y : y + h, x : x + w] = src.frames
+    mask[:, y : y + h, x : x + w] = src.mask
+    return SourceFrames(frames, mask, src.timestamps_ms, src.bands)
+
+
 @dataclasses.dataclass
 class RandomCrop(grain.RandomMapTransform):
-    """A random L x L window (all sources on the site grid) and a random ``crop_days`` sub-period (0: whole)."""
+    """A random L x L window (all sources on the site grid) and a random ``crop_days`` sub-period (0: whole); a site
+    narrower than L is placed at a random position of an L x L window of masked pixels."""
 
     site_size: int
     crop_days: int
@@ -125,7 +139,13 @@ class RandomCrop(grain.RandomMapTransform):
             raise AefValueError(f"site {video.site_id!r}: sources on several grids {sorted(grids)}")
         (h, w) = grids.pop()
         if h < self.site_size or w < self.site_size:
-            raise AefValueError(f"site {video.site_id!r} is {h}x{w}, smaller than site_size {self.site_size}")
+            # A site narrower than L (a field, a point's few pixels) sits at a random place of an L-wide window
+            # whose other pixels are masked: it trains like any site, its reconstruction scored on its own pixels.
+            grown = (max(h, self.site_size), max(w, self.site_size))
+            at = (int(rng.integers(0, grown[0] - h + 1)), int(rng.integers(0, grown[1] - w + 1)))
+            video = dataclasses.replace(video, sources={name: _pad_source(src, (h, w), grown, at)
+                                                        for name, src in video.sources.items()})
+            h, w = grown
         y = int(rng.integers(0, h - self.site_size + 1))
         x = int(rng.integers(0, w - self.site_size + 1))
         start, end = video.period_ms

@@ -72,3 +72,41 @@ def test_trains_and_embeds_from_the_checkpoint_alone(s2_s1_videos, tmp_path) -> 
     field = embed_video(model, VideoDataset(s2_s1_videos)[1], loaded, stats)
     assert field.shape == (48, 48, 64)
     assert np.allclose(np.linalg.norm(field, axis=-1), 1.0, atol=1e-4)
+
+
+def test_a_site_narrower_than_l_is_padded_with_masked_pixels(s2_s1_videos) -> None:
+    from aef_ee.videos.format import VideoDataset
+
+    video = VideoDataset(s2_s1_videos)[0]
+    window = np.s_[:, 5:22, 9:26]  # 17 x 17 px, as the CropHarvest Togo export
+    small = dataclasses.replace(video, sources={
+        n: SourceFrames(s.frames[window], s.mask[window], s.timestamps_ms, s.bands) for n, s in video.sources.items()})
+    crop = input_pipeline.RandomCrop(site_size=32, crop_days=0)
+    seen_offsets = set()
+    for seed in range(6):
+        out = crop.random_map(small, np.random.default_rng(seed))
+        s2, src = out.sources["s2"], small.sources["s2"]
+        assert s2.frames.shape[1:3] == (32, 32) and s2.mask.shape[1:] == (32, 32)
+        assert s2.mask.sum() == src.mask.sum()  # every valid pixel kept, the padding masked
+        rows, cols = np.nonzero(s2.mask.any(axis=0))
+        y, x = rows.min(), cols.min()
+        seen_offsets.add((int(y), int(x)))
+        np.testing.assert_array_equal(s2.frames[:, y : y + 17, x : x + 17], src.frames)
+        np.testing.assert_array_equal(out.sources["s1"].mask[:, y : y + 17, x : x + 17], small.sources["s1"].mask)
+    assert len(seen_offsets) > 1  # placed at random
+
+
+def test_narrow_sites_train(s2_s1_videos, tmp_path) -> None:
+    from aef_ee.videos.format import VideoDataset
+
+    out = tmp_path / "narrow"
+    with VideoWriter(out, sites_per_shard=4) as writer:
+        for i, video in enumerate(VideoDataset(s2_s1_videos)):
+            size = (2, 17, 40, 48)[i % 4]  # a point's 2 x 2 px up to a full site
+            writer.write(dataclasses.replace(video, sources={
+                n: SourceFrames(s.frames[:, :size, :size], s.mask[:, :size, :size], s.timestamps_ms, s.bands)
+                for n, s in video.sources.items()}))
+    config = apply_overrides(tiny.get_config(), {"num_steps": "2", "checkpoint_every": "2", "log_every": "1"})
+    config.data_dir = str(out)
+    metrics = train_and_evaluate(config, tmp_path / "work")
+    assert np.isfinite(metrics["loss"])
