@@ -344,17 +344,62 @@ def reduce_regions(image: Any, collection: Any, reducer: Any, scale: Any = None,
     reducer = as_reducer(reducer)
     proj = working_projection(image, scale=scale, crs=crs, crs_transform=crsTransform)
     features = _features(collection)
+    if any(feature.geometry is None for feature in features.features):
+        raise InvalidArgument("Image.reduceRegions: a feature has no geometry.")
+    grids = [region_grid(feature.geometry, proj) for feature in features.features]
+    points = _point_pixels(image, [f.geometry for f in features.features], grids)
     out = []
-    for feature in features.features:
-        if feature.geometry is None:
-            raise InvalidArgument("Image.reduceRegions: a feature has no geometry.")
-        grid = region_grid(feature.geometry, proj)
-        px = region_pixels(image, feature.geometry, grid, max_pixels=maxPixelsPerRegion,
-                           what="Image.reduceRegions", weighted=True)
+    for i, (feature, grid) in enumerate(zip(features.features, grids)):
+        px = points[i] if points is not None else region_pixels(
+            image, feature.geometry, grid, max_pixels=maxPixelsPerRegion, what="Image.reduceRegions", weighted=True)
         props = dict(feature.properties)
         props.update(_reduce_pixels(reducer, image.band_names, px, single_band_raw=True))
         out.append(feature.with_properties(props))
     return features.with_features(out)
+
+
+# Points read together: the image is evaluated once over the grid covering every point when that grid is at most
+# this many pixels (a collection of nearby points); farther apart, each point is read on its own grid.
+POINT_BATCH_PIXELS = 1 << 18
+
+
+def _point_pixels(image: Image, geometries: Sequence[Geometry], grids: Sequence[Grid]) -> list[RegionPixels] | None:
+    """Each point's pixels as ``region_pixels(..., weighted=True)`` gives them, from one evaluation of the image over
+    the grid covering them all; None when a geometry is not a point or that grid is too large.
+
+    A point's own grid (1 x 1, or up to 2 x 2 on a pixel corner) is a window of the shared grid, since both keep the
+    projection's pixel lattice; its pixels are the ones the point touches, weight 1, as :func:`coverage` makes them.
+    """
+    if len(geometries) < 2 or any(g.shape.geom_type != "Point" for g in geometries):
+        return None
+    a, _, c, _, e, f = grids[0].transform
+    offsets = [(round((g.transform[5] - f) / e), round((g.transform[2] - c) / a)) for g in grids]
+    row0, col0 = min(r for r, _ in offsets), min(c_ for _, c_ in offsets)
+    row1 = max(r + g.height for (r, _), g in zip(offsets, grids))
+    col1 = max(c_ + g.width for (_, c_), g in zip(offsets, grids))
+    if (row1 - row0) * (col1 - col0) > POINT_BATCH_PIXELS:
+        return None
+    shared = Grid(Projection(grids[0].crs, (a, 0.0, c + a * col0, 0.0, e, f + e * row0)), col1 - col0, row1 - row0)
+    indexes = list(range(len(image.bands)))
+    dtype = np.result_type(*[band.pixel_type.dtype for band in image.bands]) if indexes else np.float64
+    computed = [(np.broadcast_to(v, shared.shape), np.broadcast_to(m, shared.shape))
+                for v, m in (image.compute(shared, indexes) if indexes else [])]
+    for v, _ in computed:
+        if np.ndim(v) > 2:
+            return None  # array-valued pixels: region_pixels says why
+    out = []
+    for geometry, grid, (r, c_) in zip(geometries, grids, offsets):
+        touched, _ = coverage(geometry.in_crs(grid.crs), grid)
+        rr, cc = np.nonzero(touched)
+        rows, cols = rr + (r - row0), cc + (c_ - col0)
+        values = np.empty((len(rr), len(indexes)), dtype)
+        valid = np.empty((len(rr), len(indexes)), bool)
+        for j, (v, m) in enumerate(computed):
+            values[:, j] = v[rows, cols]
+            valid[:, j] = m[rows, cols]
+        out.append(RegionPixels(values, valid, rr.astype(np.int64), cc.astype(np.int64), grid,
+                                np.ones(len(rr)), np.ones(len(rr), bool)))
+    return out
 
 
 def _features(collection: Any) -> FeatureCollection:

@@ -244,3 +244,26 @@ def test_grouped_areas_on_the_native_grid(ee, catalog):
     assert [g["class"] for g in got] == [c for c in range(3) if counts[c]]
     for g in got:  # areas on the sphere of 10 m UTM pixels, within the zone's scale distortion
         assert g["sum"] == pytest.approx(counts[g["class"]] * 100.0, rel=2e-3)
+
+
+def test_reduce_regions_of_many_points_reads_them_together_with_the_same_values(ee, catalog, monkeypatch):
+    from aef_ee.local.algorithms import reduce_region
+
+    _, data, _ = catalog
+    rng = np.random.default_rng(11)
+    cells = [(int(r), int(c)) for r, c in zip(rng.integers(0, H, 40), rng.integers(0, W, 40))]
+    points = [ee.Feature(ee.Geometry.Point(list(_lonlat(X0 + 10 * c + 3.5, Y0 - 10 * r - 6.25))), {"i": i})
+              for i, (r, c) in enumerate(cells)]
+    # One point on a pixel corner and one in the masked corner of B4.
+    points.append(ee.Feature(ee.Geometry.Point([X0 + 200.0, Y0 - 300.0], CRS), {"i": 40}))
+    points.append(ee.Feature(ee.Geometry.Point(list(_lonlat(X0 + 25, Y0 - 35))), {"i": 41}))
+    for reducer, name in ((ee.Reducer.first(), "first"), (ee.Reducer.mean(), "mean")):
+        batched = ee.Image("T/img").reduceRegions(ee.FeatureCollection(points), reducer, 10).getInfo()
+        with monkeypatch.context() as patch:  # the one-point-at-a-time path, for reference
+            patch.setattr(reduce_region, "POINT_BATCH_PIXELS", 0)
+            alone = ee.Image("T/img").reduceRegions(ee.FeatureCollection(points), reducer, 10).getInfo()
+        assert [f["properties"] for f in batched["features"]] == [f["properties"] for f in alone["features"]], name
+    by_i = {f["properties"]["i"]: f["properties"] for f in alone["features"]}
+    assert all(by_i[i]["B8"] == pytest.approx(float(data[1, r, c])) for i, (r, c) in enumerate(cells))
+    assert by_i[40]["B2"] in data[2, 29:31, 19:21].astype(np.float64)  # a pixel next to the corner
+    assert by_i[41].get("B4") is None and by_i[41]["B8"] == pytest.approx(float(data[1, 3, 2]))
