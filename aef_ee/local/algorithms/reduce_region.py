@@ -389,8 +389,7 @@ def _point_pixels(image: Image, geometries: Sequence[Geometry], grids: Sequence[
             return None  # array-valued pixels: region_pixels says why
     out = []
     for geometry, grid, (r, c_) in zip(geometries, grids, offsets):
-        touched, _ = coverage(geometry.in_crs(grid.crs), grid)
-        rr, cc = np.nonzero(touched)
+        rr, cc = _touched(geometry.in_crs(grid.crs), grid)
         rows, cols = rr + (r - row0), cc + (c_ - col0)
         values = np.empty((len(rr), len(indexes)), dtype)
         valid = np.empty((len(rr), len(indexes)), bool)
@@ -400,6 +399,19 @@ def _point_pixels(image: Image, geometries: Sequence[Geometry], grids: Sequence[
         out.append(RegionPixels(values, valid, rr.astype(np.int64), cc.astype(np.int64), grid,
                                 np.ones(len(rr)), np.ones(len(rr), bool)))
     return out
+
+
+def _touched(point: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the grid's pixels a point touches: the one holding it, by arithmetic; a point within a hair of
+    a pixel edge goes through :func:`coverage` (rasterised, all touched), so both paths pick the same pixels."""
+    a, _, c, _, e, f = grid.transform
+    col, row = (point.x - c) / a, (point.y - f) / e
+    if min(abs(col - round(col)), abs(row - round(row))) > 1e-6:
+        col_i, row_i = math.floor(col), math.floor(row)
+        if 0 <= row_i < grid.height and 0 <= col_i < grid.width:
+            return np.array([row_i]), np.array([col_i])
+    touched, _ = coverage(point, grid)
+    return np.nonzero(touched)
 
 
 def _features(collection: Any) -> FeatureCollection:
