@@ -19,7 +19,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["running_engine", "connect", "auth_headers"]
+__all__ = ["running_engine", "connect", "auth_headers", "write_band_image"]
+
+
+def write_band_image(root: str | os.PathLike[str], asset_id: str, values: Any, *, band: str, crs: str,
+                     origin: tuple[float, float], pixel: float = 10.0) -> None:
+    """Writes a one-band north-up GeoTIFF (``values`` (H, W), its own dtype) next to the catalog entry ``asset_id``
+    (``FOLDER/NAME``, the folder created if missing) and registers it as that image with band ``band``."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from aef_ee.local.catalog import Catalog
+
+    values = np.asarray(values)
+    folder, name = asset_id.rsplit("/", 1)
+    catalog = Catalog(Path(root))
+    if not (Path(root) / folder).is_dir():
+        catalog.create_container(folder, "FOLDER")
+    with rasterio.open(Path(root) / folder / f"{name}.tif", "w", driver="GTiff", width=values.shape[1],
+                       height=values.shape[0], count=1, dtype=values.dtype.name, crs=crs,
+                       transform=from_origin(*origin, pixel, pixel)) as ds:
+        ds.write(values, 1)
+    catalog.write_image(asset_id, [{"id": band, "path": f"{name}.tif", "band": 1, "data_type": values.dtype.name}],
+                        {})
 
 
 def connect(server: Any) -> None:

@@ -3,7 +3,7 @@ kNN balanced accuracy on the cube's cropland map against the raw per-pixel serie
 participation ratio against z-scored composites, and the field-quality metrics.
 
     python -m aef_ee_training.evaluate_cube --workdir training/checkpoints/tiny-belgium --out outputs/cube_eval.json
-    python -m aef_ee_training.evaluate_cube --write-data outputs/cube_videos   # the shipped model's training videos
+    python -m aef_ee_training.evaluate_cube --write-data outputs/cube_videos   # the cube alone as training videos
 
 Labels: the ``classification`` band of ``worldcereal_cropland_classification.nc`` (WorldCereal's own cropland map
 on the same grid, a model output used here as a reference). kNN: k = 3 (binary labels, no ties), ``shots`` pixels per
@@ -119,7 +119,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="write the cube as training videos (overlapping 48 px sites) to DIR and stop")
     args = parser.parse_args(argv)
     if args.write_data:
-        print(f"training videos -> {write_cube_dataset(args.write_data)}")
+        from aef_ee_training.shipped_data import write_shipped_data
+
+        counts = write_shipped_data(args.write_data, ("cube",))
+        print(f"training videos ({counts['cube']} sites of the cube) -> {args.write_data}")
         return
     if not args.out:
         parser.error("--out is required")
@@ -135,33 +138,6 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_path(args.out) as tmp:
         Path(tmp).write_text(json.dumps(figures, indent=1))
     print(json.dumps(figures, indent=1))
-
-
-
-def write_cube_dataset(out: str | Path, *, site: int = 48, stride: int = 13) -> Path:
-    """Writes the cube as overlapping ``site`` px sites every ``stride`` px (no text) to ``out``.
-
-    Sites wider than L let ``RandomCrop`` draw a random L x L window per example (the tests' sites are cut the same
-    way; sites exactly L wide always give the window at (0, 0)); 48 px sites rather than the whole 100 px cube keep
-    the per-example decoding cheap.
-    """
-    import dataclasses
-
-    from aef_ee.videos.format import SourceFrames, VideoWriter
-
-    video = cube_video()
-    h, w = video.sources["s2"].frames.shape[1:3]
-    a, _, x0, _, e, y0 = video.transform
-    with VideoWriter(Path(out), sites_per_shard=5) as writer:
-        for oy in range(0, h - site + 1, stride):
-            for ox in range(0, w - site + 1, stride):
-                window = np.s_[:, oy : oy + site, ox : ox + site]
-                cut = {n: SourceFrames(s.frames[window], s.mask[window], s.timestamps_ms, s.bands)
-                       for n, s in video.sources.items()}
-                left, top = x0 + a * ox, y0 + e * oy
-                writer.write(dataclasses.replace(video, site_id=f"32631_{int(left)}_{int(top)}", sources=cut,
-                                                 transform=(a, 0.0, left, 0.0, e, top)))
-    return Path(out)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ class GroupCommit(Generic[Item, Result]):
                 # served: with max_items it may hold earlier callers only, and this one leads again after it).
                 self._busy.add(key)
                 batch = self._take(key)
+                self.requests += 1
             try:
                 self._run(key, batch)
             finally:
@@ -87,7 +88,6 @@ class GroupCommit(Generic[Item, Result]):
     def _run(self, key: Hashable, batch: list[_Pending[Item, Result]]) -> None:
         items = [item for pending in batch for item in pending.items]
         try:
-            self.requests += 1
             results = list(self._fetch(key, items))
             if len(results) != len(items):
                 raise RuntimeError(f"batched fetch returned {len(results)} results for {len(items)} items")

@@ -17,6 +17,7 @@ import rasterio
 from local_engine import running_engine
 from rasterio.transform import from_origin
 
+from aef_ee import ops
 from aef_ee.local import workers
 from aef_ee.local.api import assets, exports
 from aef_ee.local.api.routes import load_routes, resolve, runs_on_workers
@@ -59,16 +60,6 @@ def _record_threads(monkeypatch, module, name: str) -> list[str]:
 
     monkeypatch.setattr(module, name, recording)
     return threads
-
-
-def _wait(task, timeout=60) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = task.status()
-        if status["state"] in ("COMPLETED", "FAILED", "CANCELLED"):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"task did not finish: {task.status()}")
 
 
 def test_pixel_and_export_routes_are_registered_as_compute():
@@ -116,8 +107,8 @@ def test_export_starts_run_on_a_compute_worker(classes_catalog, tmp_path, monkey
                                                    selectors=["n"])
         table_task.start()
         assert server.workers.stats().completed - before >= 2
-        assert _wait(image_task)["state"] == "COMPLETED"
-        assert _wait(table_task)["state"] == "COMPLETED"
+        assert ops.wait(image_task, timeout=60, progress=False)["state"] == "COMPLETED"
+        assert ops.wait(table_task, timeout=60, progress=False)["state"] == "COMPLETED"
     with rasterio.open(tmp_path / "drive" / "classes.tif") as ds:
         np.testing.assert_array_equal(ds.read(1), data[10:50, 10:50])
     assert pd.read_csv(tmp_path / "drive" / "table.csv")["n"].tolist() == [3, 4]

@@ -7,11 +7,8 @@ import heapq
 
 import numpy as np
 import pytest
-import rasterio
-from local_engine import connect, running_engine
-from rasterio.transform import from_origin
+from local_engine import connect, running_engine, write_band_image
 
-from aef_ee.local.catalog import Catalog
 
 CRS = "EPSG:32631"
 X0, Y0 = 600000.0, 5600000.0
@@ -61,15 +58,8 @@ def _dem() -> np.ndarray:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("fill-catalog")
-    Catalog(root).create_container("T", "FOLDER")
-    with rasterio.open(root / "T" / "dem.tif", "w", driver="GTiff", width=W, height=H, count=1, dtype="int16",
-                       crs=CRS, transform=from_origin(X0, Y0, 10, 10)) as ds:
-        ds.write(_dem(), 1)
-    Catalog(root).write_image("T/dem", [{"id": "elevation", "path": "dem.tif", "band": 1, "data_type": "int16"}], {})
-    with rasterio.open(root / "T" / "rough.tif", "w", driver="GTiff", width=W, height=H, count=1, dtype="int16",
-                       crs=CRS, transform=from_origin(X0, Y0, 10, 10)) as ds:
-        ds.write(_rough(), 1)
-    Catalog(root).write_image("T/rough", [{"id": "b", "path": "rough.tif", "band": 1, "data_type": "int16"}], {})
+    write_band_image(root, "T/dem", _dem(), band="elevation", crs=CRS, origin=(X0, Y0))
+    write_band_image(root, "T/rough", _rough(), band="b", crs=CRS, origin=(X0, Y0))
     with running_engine(root, connect_client=False) as srv:
         yield srv
 

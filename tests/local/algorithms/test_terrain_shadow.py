@@ -7,11 +7,8 @@ import math
 
 import numpy as np
 import pytest
-import rasterio
-from local_engine import connect, running_engine
-from rasterio.transform import from_origin
+from local_engine import connect, running_engine, write_band_image
 
-from aef_ee.local.catalog import Catalog
 
 CRS = "EPSG:32631"
 X0, Y0 = 600000.0, 5600000.0
@@ -35,15 +32,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("shadow-catalog")
     dem = np.zeros((H, W), np.int16)
     dem[:, WALL_COLUMN] = WALL_HEIGHT
-    Catalog(root).create_container("T", "FOLDER")
-    with rasterio.open(root / "T" / "dem.tif", "w", driver="GTiff", width=W, height=H, count=1, dtype="int16",
-                       crs=CRS, transform=from_origin(X0, Y0, PIXEL, PIXEL)) as ds:
-        ds.write(dem, 1)
-    Catalog(root).write_image("T/dem", [{"id": "elevation", "path": "dem.tif", "band": 1, "data_type": "int16"}], {})
-    with rasterio.open(root / "T" / "rough.tif", "w", driver="GTiff", width=W, height=H, count=1, dtype="int16",
-                       crs=CRS, transform=from_origin(X0, Y0, PIXEL, PIXEL)) as ds:
-        ds.write(_rough(), 1)
-    Catalog(root).write_image("T/rough", [{"id": "z", "path": "rough.tif", "band": 1, "data_type": "int16"}], {})
+    write_band_image(root, "T/dem", dem, band="elevation", crs=CRS, origin=(X0, Y0), pixel=PIXEL)
+    write_band_image(root, "T/rough", _rough(), band="z", crs=CRS, origin=(X0, Y0), pixel=PIXEL)
     with running_engine(root, connect_client=False) as srv:
         yield srv
 

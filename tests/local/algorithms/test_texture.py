@@ -7,11 +7,8 @@ import math
 
 import numpy as np
 import pytest
-import rasterio
-from local_engine import connect, running_engine
-from rasterio.transform import from_origin
+from local_engine import connect, running_engine, write_band_image
 
-from aef_ee.local.catalog import Catalog
 
 CRS = "EPSG:32631"
 X0, Y0 = 600000.0, 5600000.0
@@ -32,11 +29,7 @@ METRICS = ("asm", "contrast", "corr", "var", "idm", "savg", "svar", "sent", "ent
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("texture-catalog")
-    Catalog(root).create_container("T", "FOLDER")
-    with rasterio.open(root / "T" / "levels.tif", "w", driver="GTiff", width=7, height=6, count=1, dtype="uint8",
-                       crs=CRS, transform=from_origin(X0, Y0, 10, 10)) as ds:
-        ds.write(LEVELS, 1)
-    Catalog(root).write_image("T/levels", [{"id": "g", "path": "levels.tif", "band": 1, "data_type": "uint8"}], {})
+    write_band_image(root, "T/levels", LEVELS, band="g", crs=CRS, origin=(X0, Y0))
     with running_engine(root, connect_client=False) as srv:
         yield srv
 
