@@ -133,7 +133,8 @@ def alphaearth(region: str, data_dir: Path, embeddings: Path | None = None) -> L
 @dataclass
 class _SloveniaPatch:
     lulc: np.ndarray  # (H, W) uint16 class ids, 0 = no data
-    dense: dict[str, tuple[np.ndarray, list[str], str, str]]  # name -> ((H*W, F) raw, names, kind, note)
+    # name -> ((H*W, F) raw, names, kind, note, whether to z-score it)
+    dense: dict[str, tuple[np.ndarray, list[str], str, str, bool]]
     transform: tuple[float, float, float, float]  # west, north, x pixel size, y pixel size (metres)
     crs: str
 
@@ -180,20 +181,23 @@ def _slovenia_patch(data_dir: Path, embeddings: Path | None) -> _SloveniaPatch:
             scene_names + ndvi_names + season_names,
             "baseline",
             "13-band p25/p50/p75 over the 5 reference scenes + NDVI 2017 p10..p90 and seasonal medians "
-            "(cloud-masked), z-scored",
+            "(cloud-masked), z-scored", True,
         ),
         "pca64": (
-            pca, pca_names, "baseline_raw",
+            pca, pca_names, "baseline",
             f"first {pca.shape[1]} principal components of the z-scored 5 reference scenes x 13 bands and the 2017 "
             "NDVI series (cloud-masked, filled with the mean), fitted on every pixel of the patch",
+            False,  # principal components keep their variances: not re-scaled
         ),
         "mosaiks_rcf": (
             rcf, rcf_names, "baseline",
             f"{RCF_FILTERS} random {RCF_KERNEL}x{RCF_KERNEL}x13 patches of the median reference scene, ReLU(+/-), "
-            f"{RCF_POOL}x{RCF_POOL} px average pool, seed {RCF_SEED}, z-scored",
+            f"{RCF_POOL}x{RCF_POOL} px average pool, seed {RCF_SEED}, z-scored", True,
         ),
-        "xy": (np.stack([x, y], axis=1), ["x", "y"], "baseline", "UTM 33N pixel centre (m), z-scored"),
-        "xyz": (np.stack([x, y, dem.ravel()], axis=1), ["x", "y", "z"], "baseline", "UTM 33N (m) + DEM (m), z-scored"),
+        "xy": (np.stack([x, y], axis=1), ["x", "y"], "baseline", "UTM 33N pixel centre (m), z-scored",
+               True),
+        "xyz": (np.stack([x, y, dem.ravel()], axis=1), ["x", "y", "z"], "baseline",
+                "UTM 33N (m) + DEM (m), z-scored", True),
     }  # fmt: skip
     if embeddings is not None:
         field_values = np.load(embeddings) if embeddings.suffix == ".npy" else _read_raster(embeddings)
@@ -206,6 +210,7 @@ def _slovenia_patch(data_dir: Path, embeddings: Path | None) -> _SloveniaPatch:
             [f"A{i:02d}" for i in range(field_values.shape[2])],
             "embedding",
             f"our embedding field from {embeddings.name}",
+            False,
         )
     return _SloveniaPatch(lulc=lulc, dense=dense, transform=(west, north, dx, dy), crs="EPSG:32633")
 
@@ -220,11 +225,10 @@ def _read_raster(path: Path) -> np.ndarray:
 def _slovenia_representations(patch: _SloveniaPatch, rows: list[np.ndarray]) -> list[Representation]:
     """Average each dense feature map over each sample's pixels (one pixel, or a polygon's pixels)."""
     representations = []
-    for name, (dense, names, kind, note) in patch.dense.items():
+    for name, (dense, names, kind, note, standardize) in patch.dense.items():
         values = np.stack([dense[r].mean(axis=0) if r.size else np.full(dense.shape[1], np.nan) for r in rows])
-        # "baseline_raw": a baseline whose scale is meaningful (principal components), used as it is.
-        representations.append(from_array(name, values, feature_names=names, kind=kind.removesuffix("_raw"),
-                                          note=note, standardize=kind == "baseline"))
+        representations.append(from_array(name, values, feature_names=names, kind=kind, note=note,
+                                          standardize=standardize))
     return representations
 
 
