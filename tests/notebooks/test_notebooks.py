@@ -102,13 +102,17 @@ def shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _text_outputs(nb: nbformat.NotebookNode) -> str:
+    """Each cell's stdout as one text (a stderr write, e.g. a progress bar, can split it into several stream outputs
+    mid-line), then its other text outputs."""
     parts = []
     for cell in nb.cells:
+        stdout, others = [], []
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
-                parts.append(out.get("text", ""))
+                (stdout if out.get("name") == "stdout" else others).append(out.get("text", ""))
             elif "data" in out:
-                parts.append(out["data"].get("text/plain", ""))
+                others.append(out["data"].get("text/plain", ""))
+        parts.extend(["".join(stdout), *others])
     return "\n".join(parts)
 
 
