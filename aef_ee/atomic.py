@@ -7,6 +7,7 @@ On any error, KeyboardInterrupt included, the temporary file is removed and the 
 - :func:`atomic_path`: a context manager yielding the temporary path, for writers that want a file name
   (GDAL, ArrayRecord, numpy).
 - :func:`write_bytes_atomic`, :func:`write_text_atomic`, :func:`write_json_atomic`: the common cases.
+- :func:`remove_temporaries`: what a killed writer left (SIGKILL skips the clean-up), for a job resuming its folder.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TEMP_PREFIX", "atomic_path", "write_bytes_atomic", "write_text_atomic", "write_json_atomic"]
+__all__ = ["TEMP_PREFIX", "atomic_path", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
+           "remove_temporaries"]
 
 # Leading dot: hidden from listings; the catalog never treats a dot-name as an asset.
 TEMP_PREFIX = ".tmp-"
@@ -69,3 +72,25 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | N
     """Writes ``obj`` as JSON (NaN allowed, a final newline) to ``path`` atomically; returns ``path``."""
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys, allow_nan=True) + "\n"
     return write_text_atomic(path, text)
+
+
+def remove_temporaries(folder: str | os.PathLike[str], prefixes: tuple[str, ...] = (TEMP_PREFIX,)) -> list[str]:
+    """Removes the files and folders directly in ``folder`` whose names start with one of ``prefixes``: the
+    temporaries of writers that were killed before their clean-up ran. Returns the names removed.
+
+    Only for a job's own output folder when it starts, before any writer of that job runs: a temporary of a writer
+    still running would be taken from under it.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        if not entry.name.startswith(prefixes):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    return sorted(removed)

@@ -31,6 +31,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "local": ("rasterio", "pyproj", "shapely", "PIL"),
     "maps": ("geemap", "ipywidgets"),
     "training": ("jax", "flax", "optax", "orbax.checkpoint", "grain"),
+    "beam": ("apache_beam",),
 }
 # Connections the local transport keeps open to the engine. requests' default pool holds 10, and a connection
 # returned to a full pool is discarded with urllib3's "Connection pool is full" warning; an interactive export runs

@@ -37,6 +37,7 @@ EXTRA_PACKAGES: dict[str, tuple[str, ...]] = {
     "training": ("aef_ee_training",),
     "search": ("aef_ee.search",),
     "api": ("aef_ee.api",),
+    "beam": ("aef_ee.videos.export.beam", "aef_ee_training.fields_beam"),
     "text": ("aef_ee_training.text",),
 }
 # Extras that bundle the others rather than make modules of their own importable.

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from aef_ee import __version__
+from aef_ee.atomic import TEMP_PREFIX, remove_temporaries
 from aef_ee.fields.register import cog_tags
-from aef_ee.fields.cog import write_embedding_cog
+from aef_ee.fields.cog import COG_TEMP_PREFIX, write_embedding_cog
 from aef_ee.videos.sites import Site, utm_epsg
 from aef_ee.videos.format import VideoDataset
 from aef_ee_training.errors import TrainingError
@@ -116,8 +117,15 @@ def _observed(video: Any, input_sources: Sequence[str]) -> np.ndarray:
 
 def plan_work(region: Sequence[float], year: int, out_dir: Path, *, core: int,
               margin: int) -> tuple[list[FieldTile], list[FieldTile], FieldsReport]:
-    """(every tile, the tiles without a COG in ``out_dir`` yet, a report listing the others as skipped)."""
+    """(every tile, the tiles without a COG in ``out_dir`` yet, a report listing the others as skipped).
+
+    A run killed while writing a COG left its temporaries in ``out_dir``; they are removed here, at the start of the
+    next run and before any of its writers.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    removed = remove_temporaries(out_dir, (TEMP_PREFIX, COG_TEMP_PREFIX))
+    if removed:
+        log.info("removed %d temporaries of an earlier run from %s", len(removed), out_dir)
     tiles = plan_tiles(region, year, core=core, margin=margin)
     report = FieldsReport()
     todo = []

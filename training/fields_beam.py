@@ -17,8 +17,7 @@ quantisation, so with int8 output they differ from the loop's in the quantisatio
 
 The staging videos and the COGs go through the local file system: on Dataflow ``out_dir`` and ``staging_dir`` must
 be a file system every worker mounts (Cloud Storage FUSE, Filestore), as for ``export_beam``. Needs
-``pip install apache-beam`` beside the ``training`` extra (it installs cleanly next to them; it is not an extra of
-its own yet, see docs/scale.md).
+``pip install "aef-ee[training,beam]"``.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from aef_ee.backend import require_extra
 from aef_ee.errors import AefValueError
 from aef_ee.videos.export.beam import RUNNERS, EngineConnection, export_beam
 from aef_ee.videos.format import VideoDataset
@@ -121,7 +121,9 @@ def embed_region_beam(
     Raises:
       AefValueError: an unknown runner or ``max_workers`` < 1.
       TrainingError: a bad region, core or margin, or no checkpoint.
+      BackendError: Apache Beam is not installed (the message names ``pip install "aef-ee[beam]"``).
     """
+    require_extra("beam", "a Beam embedding pipeline")
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 

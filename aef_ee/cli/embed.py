@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", help="Earth Engine project (default: the local engine)")
     parser.add_argument("--runner", default="loop",
                         help="loop (default: this process) or an Apache Beam runner fanning the tiles out over its "
-                             "workers: direct, prism or dataflow (needs apache-beam; same COGs as the loop)")
+                             "workers: direct, prism or dataflow (needs aef-ee[beam]; same COGs as the loop)")
     parser.add_argument("--workers", type=int, default=2,
                         help="with --runner direct: worker threads (requests in flight, tiles embedded at once)")
     parser.add_argument("--beam-option", action="append", default=[], metavar="--NAME=VALUE",
@@ -65,14 +65,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _beam_pipeline() -> Any:
     """``aef_ee_training.fields_beam.embed_region_beam``, or a BackendError naming what to install."""
-    from aef_ee.errors import BackendError
+    from aef_ee.backend import require_extra
 
-    try:
-        import apache_beam  # noqa: F401
+    require_extra("beam", "aef-ee embed --runner")
+    from aef_ee_training.fields_beam import embed_region_beam
 
-        from aef_ee_training.fields_beam import embed_region_beam
-    except ImportError as exc:
-        raise BackendError(f"aef-ee embed --runner needs Apache Beam: pip install apache-beam ({exc})") from exc
     return embed_region_beam
 
 

@@ -91,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--max-tasks", type=int, default=10, help="batch: export tasks running at once")
     how.add_argument("--no-wait", action="store_true", help="batch: start tasks and return")
     how.add_argument("--runner", help="interactive path as an Apache Beam pipeline on this runner: direct, prism "
-                     "or dataflow (needs apache-beam; see docs/scale.md)")
+                     "or dataflow (needs aef-ee[beam]; see docs/scale.md)")
     how.add_argument("--beam-option", action="append", default=[], metavar="--NAME=VALUE",
                      help="with --runner: a Beam pipeline option, e.g. --beam-option=--region=us-central1")
 

@@ -22,9 +22,12 @@ from aef_ee.atomic import atomic_path
 from aef_ee.fields.collection import EMBEDDING_BANDS, QUANTISED_NODATA, quantize_array
 from aef_ee.errors import AefValueError
 
-__all__ = ["write_embedding_cog", "renormalised_mean_pyramid", "BLOCK_SIZE"]
+__all__ = ["write_embedding_cog", "renormalised_mean_pyramid", "BLOCK_SIZE", "COG_TEMP_PREFIX"]
 
 BLOCK_SIZE = 256
+# The hidden folder beside the output where a COG's levels are built before the final copy (removed on exit; a
+# killed writer leaves it, and a resuming job removes it with aef_ee.atomic.remove_temporaries).
+COG_TEMP_PREFIX = ".cog-"
 MIN_OVERVIEW_SIZE = 64
 
 
@@ -90,7 +93,7 @@ def write_embedding_cog(
     dtype = "int8" if quantize else "float32"
     nodata = QUANTISED_NODATA if quantize else float("nan")
     levels = [field, *renormalised_mean_pyramid(field)]
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".cog-") as tmp:
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=COG_TEMP_PREFIX) as tmp:
         level_paths = []
         for i, level in enumerate(levels):
             scale = 2**i

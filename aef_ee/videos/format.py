@@ -28,6 +28,7 @@ import dataclasses
 import io
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,12 @@ def encode_site(video: SiteVideo) -> bytes:
     return buffer.getvalue()
 
 
+# numpy parses each .npy header with ast.literal_eval, and CPython 3.11's ast.parse is not thread-safe: two threads
+# decoding at once (Beam's DirectRunner, the export pool) can fail with "SystemError: AST constructor recursion depth
+# mismatch". The records are uncompressed .npz, so holding a lock over the whole read costs a copy, not a decode.
+_NPY_HEADER_LOCK = threading.Lock()
+
+
 def decode_site(record: bytes) -> SiteVideo:
     """Parses the bytes written by :func:`encode_site`.
 
@@ -166,7 +173,7 @@ def decode_site(record: bytes) -> SiteVideo:
       VideoFormatError: the record is not a site video of a known format version.
     """
     try:
-        with np.load(io.BytesIO(record), allow_pickle=False) as npz:
+        with _NPY_HEADER_LOCK, np.load(io.BytesIO(record), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
         meta = json.loads(arrays.pop(_META_KEY).tobytes().decode("utf-8"))
     except (ValueError, KeyError, OSError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -67,3 +69,20 @@ def test_bad_shape_is_refused(tmp_path):
     with pytest.raises(AefValueError, match=r"\(H, W, 64\)"):
         write_embedding_cog(tmp_path / "x.tif", np.zeros((4, 4, 3)), transform=(10, 0, 0, 0, -10, 0),
                             crs="EPSG:32631")
+
+
+def test_a_resuming_job_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
+    """A COG writer killed mid-way leaves its level folder and the final copy's temporary; remove_temporaries takes
+    exactly those and leaves finished files and other names alone."""
+    from aef_ee.atomic import TEMP_PREFIX, remove_temporaries
+    from aef_ee.fields.cog import COG_TEMP_PREFIX
+
+    (tmp_path / f"{COG_TEMP_PREFIX}abc123").mkdir()
+    (tmp_path / f"{COG_TEMP_PREFIX}abc123" / "level0.tif").write_bytes(b"half")
+    (tmp_path / f"{TEMP_PREFIX}tile-1a2b.tif").write_bytes(b"half")
+    (tmp_path / "tile.tif").write_bytes(b"done")
+    (tmp_path / ".keep").write_text("")
+    removed = remove_temporaries(tmp_path, (TEMP_PREFIX, COG_TEMP_PREFIX))
+    assert removed == sorted([f"{COG_TEMP_PREFIX}abc123", f"{TEMP_PREFIX}tile-1a2b.tif"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".keep", "tile.tif"]
+    assert remove_temporaries(tmp_path / "missing") == []

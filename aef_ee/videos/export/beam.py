@@ -10,7 +10,7 @@ with the interactive path's backoff (:class:`~aef_ee.videos.export.interactive.E
 requests in flight is the runner's parallelism (``direct_num_workers`` locally; workers x harness threads on
 Dataflow). A site's part is durable as soon as it is fetched, so a killed run loses only the sites in flight; the
 re-run skips sites in finished shards, in ``empty_sites.txt`` or with a part, and writing the shards from the parts
-is idempotent (the parts are removed only once the index holds every site). Needs ``pip install apache-beam``.
+is idempotent (the parts are removed only once the index holds every site). Needs ``pip install "aef-ee[beam]"``.
 
 The parts are written through the local file system, so on Dataflow ``out_dir`` must be a file system every worker
 mounts (Cloud Storage FUSE, Filestore); see docs/scale.md.
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from aef_ee.atomic import write_bytes_atomic
+from aef_ee.backend import require_extra
 from aef_ee.errors import AefValueError, ExportError, NoDataError
 from aef_ee.videos.export.assemble import assemble_video
 from aef_ee.videos.export.interactive import EarthEngineBackend, PixelBackend, iter_site_plans
@@ -162,7 +163,9 @@ def export_beam(
       ExportManifestError: ``out_dir`` holds another export.
       NoDataError: no source had a valid frame over any site.
       ExportError: the pipeline finished without a part for a pending site.
+      BackendError: Apache Beam is not installed (the message names ``pip install "aef-ee[beam]"``).
     """
+    require_extra("beam", "a Beam export pipeline")
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
