@@ -11,6 +11,7 @@ from typing import Any
 
 from aef_ee.api.settings import ApiSettings
 from aef_ee.errors import AefError
+from aef_ee.servers import settle_heap
 
 __all__ = ["ApiServer", "serve", "start_url"]
 
@@ -56,6 +57,7 @@ def serve(settings: ApiSettings, app: Any = None) -> None:
     from aef_ee.api.app import create_app
 
     app = app if app is not None else create_app(settings)
+    settle_heap()  # this process is the server (aef-ee api): start-up objects out of the collector's way
     sock = _bind(settings)
     port = sock.getsockname()[1]
     print(f"aef-ee embeddings API on {settings.host}:{port}; open {start_url(settings, port)}", flush=True)

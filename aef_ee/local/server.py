@@ -43,6 +43,7 @@ from aef_ee.local.security import (
     unregister_token,
 )
 from aef_ee.local.workers import ComputePool
+from aef_ee.servers import settle_heap
 
 __all__ = ["LocalServer", "Limits", "serve", "error_body", "connection_message", "MAX_REQUEST_BYTES"]
 
@@ -413,6 +414,7 @@ def serve(catalog_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8765,
     print(connection_message(server), flush=True)
     if not is_loopback(host):
         print(remote_warning(server), file=sys.stderr, flush=True)
+    settle_heap()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

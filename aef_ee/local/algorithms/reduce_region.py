@@ -288,11 +288,8 @@ def _reduce_pixels(reducer: Reducer, names: Sequence[str], px: RegionPixels, *, 
     k = len(names)
     if reducer.n_inputs == 1:
         out: dict[str, Any] = {}
-        for j, name in enumerate(names):
-            ok = px.valid[:, j]
-            result = reducer.reduce_samples(
-                px.values[ok, j][:, None], None if px.weights is None else px.weights[ok],
-                inside=None if px.inside is None else px.inside[ok])
+        results = reducer.reduce_bands(px.values, px.valid, px.weights, inside=px.inside)
+        for name, result in zip(names, results, strict=True):
             if k == 1 and single_band_raw:
                 out.update(result)
             elif len(result) == 1:
@@ -387,15 +384,18 @@ def _point_pixels(image: Image, geometries: Sequence[Geometry], grids: Sequence[
     for v, _ in computed:
         if np.ndim(v) > 2:
             return None  # array-valued pixels: region_pixels says why
+    # (H, W, k) stacks: each point's pixels are then one fancy index, not one per band.
+    stacked_values = np.empty((*shared.shape, len(indexes)), dtype)
+    stacked_valid = np.empty((*shared.shape, len(indexes)), bool)
+    for j, (v, m) in enumerate(computed):
+        stacked_values[..., j] = v
+        stacked_valid[..., j] = m
     out = []
     for geometry, grid, (r, c_) in zip(geometries, grids, offsets):
         rr, cc = _touched(geometry.in_crs(grid.crs), grid)
         rows, cols = rr + (r - row0), cc + (c_ - col0)
-        values = np.empty((len(rr), len(indexes)), dtype)
-        valid = np.empty((len(rr), len(indexes)), bool)
-        for j, (v, m) in enumerate(computed):
-            values[:, j] = v[rows, cols]
-            valid[:, j] = m[rows, cols]
+        values = stacked_values[rows, cols]
+        valid = stacked_valid[rows, cols]
         out.append(RegionPixels(values, valid, rr.astype(np.int64), cc.astype(np.int64), grid,
                                 np.ones(len(rr)), np.ones(len(rr), bool)))
     return out

@@ -148,6 +148,22 @@ class Reducer:
             values = values[rows]
         return dict(zip(self.outputs, self._samples(values, w)))
 
+    def reduce_bands(self, values: np.ndarray, valid: np.ndarray, weights: np.ndarray | None = None, *,
+                     inside: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """A single-input reducer applied to each of k bands on its own: one ``reduce_samples`` result per band.
+
+        Args:
+          values: (N, k) samples of k bands.
+          valid: (N, k) whether each sample of each band counts (band j reduces ``values[valid[:, j], j]``).
+          weights, inside: (N,) as in :meth:`reduce_samples`.
+        """
+        out = []
+        for j in range(values.shape[1]):
+            ok = valid[:, j]
+            out.append(self.reduce_samples(values[ok, j][:, None], None if weights is None else weights[ok],
+                                           inside=None if inside is None else inside[ok]))
+        return out
+
     def _rows(self, n: int, weights: np.ndarray | None, inside: np.ndarray | None
               ) -> tuple[np.ndarray | None, np.ndarray]:
         """(rows to use or None for all, their weights) under this reducer's rule for region pixels."""

@@ -343,6 +343,22 @@ class Pick(Reducer):
             return [None]
         return [plain_scalar(values[-1 if self.last else 0, 0])]
 
+    def reduce_bands(self, values, valid, weights=None, *, inside=None):
+        """Every band at once (a point query's 64 bands): the first (last) sample each band counts."""
+        values, use = np.asarray(values), np.array(valid, bool)
+        if values.ndim != 2 or use.shape != values.shape or len(values) == 0:
+            return super().reduce_bands(values, valid, weights, inside=inside)
+        rows, _ = self._rows(len(values), weights, inside)
+        if rows is not None:
+            use &= np.asarray(rows, bool)[:, None]
+        order = use[::-1] if self.last else use
+        at = np.argmax(order, axis=0)
+        if self.last:
+            at = len(values) - 1 - at
+        picked = values[at, np.arange(values.shape[1])].tolist()  # plain Python numbers, as plain_scalar gives
+        found = use.any(axis=0).tolist()
+        return [{self.outputs[0]: value if ok else None} for value, ok in zip(picked, found, strict=True)]
+
 
 class Boolean(Reducer):
     WEIGHTED = False

@@ -82,3 +82,21 @@ def test_max_items_splits_a_queue_first_come_first_served() -> None:
     assert sizes[0] == 1 and all(size <= 3 for size in sizes) and sum(sizes) == 11
     with pytest.raises(ValueError, match="max_items"):
         GroupCommit(lambda k, i: i, max_items=0)
+
+
+def test_many_callers_each_get_their_own_results_and_the_line_ends_free() -> None:
+    """64 threads x 40 calls over two keys: every caller its own values, no caller lost between a batch's end and
+    the hand-over of the lead, and the line free at the end."""
+    commit = GroupCommit(lambda key, items: [(key, item * 2) for item in items], max_items=16)
+
+    def caller(i: int) -> bool:
+        ok = True
+        for j in range(40):
+            key = (i + j) % 2
+            items = [i * 1000 + j, -(i * 1000 + j)]
+            ok &= commit(key, items) == [(key, item * 2) for item in items]
+        return ok
+
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        assert all(pool.map(caller, range(64)))
+    assert commit._busy == set() and commit._queues == {}

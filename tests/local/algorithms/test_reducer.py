@@ -75,6 +75,25 @@ def test_first_last_mode_and_boolean_reducers():
     assert shape == first.shape
 
 
+@pytest.mark.parametrize("factory", [R.first, R.last, R.mean, R.max_])
+@pytest.mark.parametrize("rows", [0, 1, 4])
+def test_reduce_bands_is_reduce_samples_band_by_band(factory, rows):
+    """first / last take every band at once (point queries); the result is the per-band loop's, value for value,
+    with weights, centres outside and bands with no valid sample."""
+    values = RNG.integers(-128, 128, (rows, 64)).astype(np.int8)
+    valid = RNG.random((rows, 64)) > 0.4
+    valid[:, 5] = False  # a band with nothing valid
+    weights = np.where(RNG.random(rows) > 0.3, RNG.random(rows), 0.0)
+    inside = RNG.random(rows) > 0.3
+    reducer = factory()
+    for w, c in ((None, None), (weights, None), (weights, inside), (None, inside)):
+        expected = [reducer.reduce_samples(values[valid[:, j], j][:, None], None if w is None else w[valid[:, j]],
+                                           inside=None if c is None else c[valid[:, j]]) for j in range(64)]
+        got = reducer.reduce_bands(values, valid, w, inside=c)
+        assert got == expected
+        assert all(type(a) is type(b) for g, e in zip(got, expected) for a, b in zip(g.values(), e.values()))
+
+
 def test_pixel_with_no_valid_input_is_masked():
     values = [np.ones((2, 2), np.float32)] * 3
     masks = [np.array([[True, False], [False, False]])] * 3
