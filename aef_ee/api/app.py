@@ -85,7 +85,7 @@ def create_app(settings: ApiSettings, service: EmbeddingService | None = None) -
         index = service.index
         return {"status": "ok", "version": __version__, "collection": service.collection,
                 "writes": settings.allow_writes,
-                "index": None if index is None else {"rows": len(index), "years": index.years,
+                "index": None if index is None else {"rows": index.live_rows, "years": index.years,
                                                      "sampling": index.sampling.to_json(),
                                                      "generation": index.generation, "search": index.ann.method}}
 
@@ -136,7 +136,8 @@ def create_app(settings: ApiSettings, service: EmbeddingService | None = None) -
                                 region=request.region, method=request.method, k=request.k, scale=request.scale,
                                 output=request.output)
 
-    @app.post("/index/update", summary="add the collection's new tiles to the index (needs --allow-writes)")
+    @app.post("/index/update", summary="add the collection's new tiles to the index and remove the tiles it no longer "
+                                         "holds (needs --allow-writes)")
     def update(request: Annotated[UpdateRequest, Body()] = UpdateRequest()) -> Any:  # noqa: B008
         if not settings.allow_writes:
             return error(403, "writes_disabled", "write endpoints are disabled; start the API with --allow-writes")
@@ -145,8 +146,8 @@ def create_app(settings: ApiSettings, service: EmbeddingService | None = None) -
         from aef_ee.search import update_index
 
         report = update_index(service.index, years=request.years)
-        return {"added": report.added, "missing": report.missing, "generation": report.generation,
-                "rows": len(service.index)}
+        return {"added": report.added, "removed": report.removed, "generation": report.generation,
+                "rows": service.index.live_rows}
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,

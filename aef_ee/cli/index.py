@@ -86,7 +86,8 @@ def _update(args: argparse.Namespace) -> int:
     _connect(args)
     report = update_index(args.path, years=args.years, progress=True)
     print(f"{args.path}: {len(report.added)} tiles added ({report.rows_added} rows), generation "
-          f"{report.generation}" + (f"; no longer in the collection: {report.missing}" if report.missing else ""))
+          f"{report.generation}" + (f"; removed (no longer in the collection): {report.removed}"
+                                     if report.removed else ""))
     return 0
 
 

@@ -91,10 +91,11 @@ class SearchResult:
 
 @dataclasses.dataclass(frozen=True)
 class UpdateReport:
-    """What :func:`update_index` did: the tiles it added (rows each) and the tiles the collection no longer has."""
+    """What :func:`update_index` did: the tiles it added (rows each) and the tiles it removed because the collection
+    no longer has them (their rows no longer answer queries)."""
 
     added: dict[str, int]
-    missing: list[str]
+    removed: list[str]
     generation: int
 
     @property
@@ -117,8 +118,9 @@ class EmbeddingIndex:
       path: the index folder.
       collection: the embedding collection it samples.
       sampling: how it samples.
-      tiles: the sampled images, in row-tile order.
+      tiles: the sampled images, in row-tile order (removed ones included: their rows stay stored).
       lon, lat, year, tile, pixels: (n,) columns of the rows (``tile`` indexes ``tiles``).
+      removed: indexes into ``tiles`` of the tiles removed from the collection; their rows never answer a query.
     """
 
     def __init__(self, path: Path, manifest: dict[str, Any], codes: np.ndarray, columns: dict[str, np.ndarray],
@@ -135,6 +137,8 @@ class EmbeddingIndex:
         self.tile = columns["tile"].astype(np.int32)
         self.pixels = columns["pixels"].astype(np.uint16)
         self.ann = ann
+        self.removed = frozenset(i for i, t in enumerate(manifest["tiles"]) if t.get("removed"))
+        self._live = _live_rows(self.tile, self.removed)
         self._masks: dict[tuple[int, ...], np.ndarray] = {}
         self._lock = threading.Lock()  # updates replace arrays; queries read them
 
@@ -147,7 +151,12 @@ class EmbeddingIndex:
 
     @property
     def years(self) -> list[int]:
-        return sorted({t.year for t in self.tiles})
+        return sorted({t.year for i, t in enumerate(self.tiles) if i not in self.removed})
+
+    @property
+    def live_rows(self) -> int:
+        """Rows that answer queries: all but those of removed tiles."""
+        return len(self) if self._live is None else int(self._live.sum())
 
     @property
     def generation(self) -> int:
@@ -178,6 +187,8 @@ class EmbeddingIndex:
         k = _check_k(k, threshold)
         allowed = self._allowed(years, region)
         with self._lock:
+            if self._live is not None:
+                allowed = self._live if allowed is None else allowed & self._live
             exact = allowed is not None and int(allowed.sum()) <= EXACT_FILTERED_ROWS or self.ann.method == "exact"
             if allowed is not None and exact:
                 rows = np.flatnonzero(allowed)
@@ -273,7 +284,31 @@ class EmbeddingIndex:
                 setattr(self, name, np.concatenate([getattr(self, name), getattr(samples, name).astype(
                     getattr(self, name).dtype)]))
             self.ann = new_ann
+            self._live = _live_rows(self.tile, self.removed)
             self._masks.clear()
+
+
+    def _remove(self, tile_ids: Sequence[str]) -> None:
+        """Marks these tiles removed and saves a new generation (the manifest alone: rows and segments stay, and
+        the removed tiles' rows are filtered out of every query)."""
+        ids = set(tile_ids)
+        manifest = dict(self.manifest)
+        tiles = [dict(t, removed=True) if t["id"] in ids and not t.get("removed") else t for t in manifest["tiles"]]
+        removed = frozenset(i for i, t in enumerate(tiles) if t.get("removed"))
+        live = _live_rows(self.tile, removed)
+        manifest.update({"generation": self.generation + 1, "updated": store.now_iso(), "tiles": tiles})
+        store.commit_manifest(self.path, manifest)
+        with self._lock:
+            self.manifest = manifest
+            self.removed, self._live = removed, live
+            self._masks.clear()
+
+
+def _live_rows(tile: np.ndarray, removed: frozenset[int]) -> np.ndarray | None:
+    """(n,) bool: the rows of tiles not removed; None when no tile is removed (every row answers)."""
+    if not removed:
+        return None
+    return ~np.isin(tile, np.fromiter(removed, np.int32))
 
 
 def _codes(samples: Samples) -> np.ndarray:
@@ -447,11 +482,13 @@ def open_index(path: str | os.PathLike[str]) -> EmbeddingIndex:
 
 def update_index(index: EmbeddingIndex | str | os.PathLike[str], *, years: Sequence[int] | None = None,
                  progress: bool = False) -> UpdateReport:
-    """Adds the collection's tiles that the index lacks (new tiles, or new ``years``), with the same sampling.
+    """Brings the index up to the collection: adds the tiles it lacks (new tiles, or new ``years``), with the same
+    sampling, and removes the tiles the collection no longer holds.
 
-    Tiles are known by asset ID: a tile the collection no longer holds stays in the index and is reported in
-    ``missing`` (rebuild to drop it). The FAISS index keeps its trained cells; rebuild when the index has grown
-    far past ``trained_rows`` (e.g. tenfold), since the cells then fit the new data less well.
+    Tiles are known by asset ID. A removed tile's rows stay in the segments (they are append-only) and are filtered
+    out of every query from then on; a tile added again under the same ID is sampled again. The FAISS index keeps
+    its trained cells; rebuild when the index has grown far past ``trained_rows`` (e.g. tenfold), since the cells
+    then fit the new data less well, or when many rows are removed (they still take space).
 
     Returns:
       What was added; the index (when given as an object) holds the new rows afterwards.
@@ -460,16 +497,19 @@ def update_index(index: EmbeddingIndex | str | os.PathLike[str], *, years: Seque
         index = open_index(index)
     wanted_years = sorted(set(index.manifest["years"]) | {int(y) for y in (years or [])})
     listed = list_tiles(index.collection, wanted_years, _ee_region(index.manifest.get("region")))
-    known = {t.id for t in index.tiles}
+    known = {t.id for i, t in enumerate(index.tiles) if i not in index.removed}
     new = [t for t in listed if t.id not in known]
     listed_ids = {t.id for t in listed}
-    missing = [t.id for t in index.tiles if t.id not in listed_ids and t.year in wanted_years]
+    gone = [t.id for i, t in enumerate(index.tiles)
+            if i not in index.removed and t.id not in listed_ids and t.year in wanted_years]
     samples = sample_tiles(new, index.sampling, progress=progress, first_tile_index=len(index.tiles))
+    if gone:
+        index._remove(gone)
     if new:
         index.manifest = dict(index.manifest, years=wanted_years)
         index._append(new, samples)
     return UpdateReport({t.id: int((samples.tile == len(index.tiles) - len(new) + i).sum())
-                         for i, t in enumerate(new)}, missing, index.generation)
+                         for i, t in enumerate(new)}, gone, index.generation)
 
 
 def _region_json(region: Any) -> Any:

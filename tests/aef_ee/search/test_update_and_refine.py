@@ -45,7 +45,7 @@ def test_update_adds_only_the_new_tiles(tmp_path):
         # A new tile: the 2023 codes, flipped so that no row equals an indexed one.
         added = _add_tile(tmp_path / "catalog", field.codes[2023][:, ::-1, :].copy(), 2024)
         report = update_index(tmp_path / "index")
-        assert report.added == {added: 400} and report.missing == [] and report.generation == 2
+        assert report.added == {added: 400} and report.removed == [] and report.generation == 2
         reopened = open_index(tmp_path / "index")
         assert len(reopened) == 800 and reopened.generation == 2
         manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
@@ -100,3 +100,38 @@ def test_refine_finds_the_exact_best_pixel_of_each_candidate(ee_emb, embedding_f
                                       .multiply(ee.Image.constant([float(v) for v in result.query])
                                                 .rename(EMBEDDING_BANDS)).reduce(
                                           ee.Reducer.sum()), "sum")[inside_any], atol=1e-6)
+
+
+def test_update_removes_the_tiles_the_collection_no_longer_holds(tmp_path):
+    field = build_embedding_field(tmp_path / "catalog", serve=False)
+    with running_engine(tmp_path / "catalog"):
+        added = _add_tile(tmp_path / "catalog", field.codes[2023][:, ::-1, :].copy(), 2024)
+        index = build_index(COLLECTION, years=[2024], sampling=Sampling("mean", 20), path=tmp_path / "index",
+                            method="ivf")
+        assert len(index) == 800 and index.live_rows == 800
+        east_rows = np.flatnonzero(np.array([index.tiles[t].id == added for t in index.tile]))
+        # A cell of the added tile unlike every cell of the other (the synthetic years share some cells).
+        others = index.vectors(np.setdiff1d(np.arange(len(index)), east_rows))
+        east = index.vectors(east_rows)
+        probe = east[int(np.argmin((east @ others.T).max(axis=1)))]
+        assert index.search(probe, k=1).hits[0].tile == added
+
+        Catalog(tmp_path / "catalog").delete(added)
+        report = update_index(index)
+        assert report.removed == [added] and report.added == {} and report.generation == 2
+        # Rows stay stored; none of the removed tile's answers a query, in this object or a reopened index.
+        for opened in (index, open_index(tmp_path / "index")):
+            assert len(opened) == 800 and opened.live_rows == 400 and opened.generation == 2
+            hits = opened.search(probe, k=50).hits
+            assert len(hits) == 50 and all(h.tile != added for h in hits)
+            assert all(h.tile != added for h in opened.search(probe, k=5, years=[2024]).hits)
+        manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+        assert [t.get("removed", False) for t in manifest["tiles"]] == [t.id == added for t in index.tiles]
+        assert update_index(index).removed == []  # already removed: nothing to do
+
+        # Registered again under the same ID: sampled again, its new rows answer.
+        _add_tile(tmp_path / "catalog", field.codes[2023][:, ::-1, :].copy(), 2024)
+        again = update_index(index)
+        assert again.added == {added: 400} and again.removed == [] and index.live_rows == 800 and len(index) == 1200
+        assert index.search(probe, k=1).hits[0].tile == added
+        assert index.search(probe, k=1).hits[0].row >= 800  # a new row, not one of the removed ones
