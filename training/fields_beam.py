@@ -32,7 +32,7 @@ import numpy as np
 
 from aef_ee.backend import require_extra
 from aef_ee.errors import AefValueError
-from aef_ee.videos.export.beam import RUNNERS, EngineConnection, export_beam
+from aef_ee.videos.export.beam import RUNNERS, EngineConnection, export_beam, files_progress
 from aef_ee.videos.format import VideoDataset
 from aef_ee_training.fields import (FieldsReport, FieldTile, _measure, input_request, plan_work, tile_field,
                                     write_tile)
@@ -162,7 +162,8 @@ def embed_region_beam(
     options = PipelineOptions(list(pipeline_args), runner=runner_name,
                               **(local if runner_name == "DirectRunner" else {}))
     if work:
-        with beam.Pipeline(options=options) as pipeline:
+        with files_progress(out_dir, "*.tif", len(work), desc=f"embed {year}", unit="tile", enabled=progress), \
+                beam.Pipeline(options=options) as pipeline:
             _ = (
                 pipeline
                 | "Tiles" >> beam.Create(work)

@@ -18,6 +18,7 @@ mounts (Cloud Storage FUSE, Filestore); see docs/scale.md.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -82,6 +83,38 @@ def _connect_once(connection: EngineConnection | None) -> None:
             _connected.add(connection)
 
 
+@contextlib.contextmanager
+def files_progress(folder: Path, pattern: str, total: int, *, desc: str, unit: str, enabled: bool,
+                   interval_s: float = 0.5) -> Iterator[None]:
+    """A tqdm bar of the files matching ``pattern`` that appear in ``folder`` while the block runs: the progress of
+    a pipeline whose workers each write one file per element (parts, COGs), whichever thread or process writes
+    them. Beam's own counters (``Metrics``) report the same on runners with a monitoring page (Dataflow)."""
+    if not enabled or total <= 0:
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    before = len(list(folder.glob(pattern)))
+    stop = threading.Event()
+    with tqdm(total=total, desc=desc, unit=unit) as bar:
+
+        def watch() -> None:
+            while True:
+                stopping = stop.wait(interval_s)
+                bar.n = min(total, max(0, len(list(folder.glob(pattern))) - before))
+                bar.refresh()
+                if stopping:
+                    return
+
+        watcher = threading.Thread(target=watch, name="aef-ee-progress", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
+
+
 def _part_path(parts: Path, site: Site) -> Path:
     return parts / f"{site.site_id}.site"
 
@@ -120,6 +153,9 @@ def _fetch_fn(request: ExportRequest, parts: str, backend: PixelBackend | None,
             _connect_once(connection)
             self.backend = backend or EarthEngineBackend()
             self.sources = request.resolved()
+            self.fetched = beam.metrics.Metrics.counter("aef_ee_export", "sites_fetched")
+            self.empty = beam.metrics.Metrics.counter("aef_ee_export", "sites_empty")
+            self.frames = beam.metrics.Metrics.counter("aef_ee_export", "frames")
 
         def process(self, element: tuple[int, Site, dict[str, list]]) -> Iterator[tuple[str, int]]:
             position, site, plan = element
@@ -127,6 +163,9 @@ def _fetch_fn(request: ExportRequest, parts: str, backend: PixelBackend | None,
             video = assemble_video(site, plan, self.sources, arrays, drop_empty_frames=request.drop_empty_frames)
             valid = has_valid_frame(video)
             write_bytes_atomic(_part_path(Path(parts), site), encode_site(video) if valid else _EMPTY)
+            (self.fetched if valid else self.empty).inc()
+            if valid:
+                self.frames.inc(sum(s.num_frames for s in video.sources.values()))
             yield site.site_id, sum(s.num_frames for s in video.sources.values()) if valid else -1
 
     return FetchSite()
@@ -189,7 +228,8 @@ def export_beam(
         options = PipelineOptions(list(pipeline_args), runner=runner_name,
                                   **(local if runner_name == "DirectRunner" else {}))
         groups = [to_fetch[k:k + tile_size * tile_size] for k in range(0, len(to_fetch), tile_size * tile_size)]
-        with beam.Pipeline(options=options) as pipeline:
+        with files_progress(parts, "*.site", len(to_fetch), desc="fetch videos", unit="site", enabled=progress), \
+                beam.Pipeline(options=options) as pipeline:
             _ = (
                 pipeline
                 | "Tiles" >> beam.Create(groups)

@@ -118,3 +118,19 @@ def test_cli_runner_direct_selects_the_pipeline(local_server, tmp_path: Path, ca
     assert main(argv) == 0
     assert "2 sites written" in capsys.readouterr().out
     assert len(VideoDataset(out)) == 2 and not (out / PARTS_DIR).exists()
+
+
+def test_files_progress_counts_the_files_workers_write(tmp_path: Path, capsys) -> None:
+    """The bar of a pipeline run counts the files that appear, not the ones there before."""
+    from aef_ee.videos.export.beam import files_progress
+
+    (tmp_path / "old.site").write_bytes(b"")  # from an earlier run: not counted
+    with files_progress(tmp_path, "*.site", 4, desc="fetch videos", unit="site", enabled=True, interval_s=0.01):
+        for i in range(4):
+            (tmp_path / f"{i}.site").write_bytes(b"")
+            time.sleep(0.05)
+    err = capsys.readouterr().err
+    assert "fetch videos" in err and "4/4" in err and "5/4" not in err
+    with files_progress(tmp_path, "*.site", 4, desc="quiet", unit="site", enabled=False):
+        pass
+    assert "quiet" not in capsys.readouterr().err
