@@ -8,8 +8,10 @@ devices, then:
 
 1. computes the loss and gradients of one fixed batch of 8 sites on a (data=2, fsdp=2) mesh spanning both processes
    (each process feeds its 4 rows, as ``train.py`` does) and, on process 0, the same on one local device;
-2. trains ``tiny`` with ``train_and_evaluate`` in ``WORKDIR/resumed`` for 1 step, then again to 2 steps (a new
-   run that restores the Orbax checkpoint both processes wrote).
+2. trains :func:`micro_config` (``tiny``, smaller) with ``train_and_evaluate`` in ``WORKDIR/resumed`` for 1 step,
+   then again to 2 steps (a new run that restores the Orbax checkpoint both processes wrote).
+
+Both use :func:`micro_config`, the same for the test's fixed batch.
 
 Process 0 writes ``WORKDIR/result.npz`` for the test.
 """
@@ -27,14 +29,29 @@ LOCAL_DEVICES = 2
 BATCH = 8  # sites in the fixed batch: 4 per process, 2 per device
 
 
+def micro_config():
+    """``tiny`` cut to what the multi-host mechanics need: one STP block, 16 px sites, 4 frames per source, one
+    decoder layer. Every loss term and the FSDP split stay; XLA compiles about a third of tiny's program, which
+    decides this test's time (each host compiles the same programs on the same 2 cores)."""
+    import ml_collections
+
+    from aef_ee_training.configs import tiny
+
+    config = tiny.get_config()
+    config.site_size = 16
+    config.max_frames = ml_collections.ConfigDict({"s2": 4, "s1": 4})
+    config.model.num_blocks = 1
+    config.model.decoder_hidden = (16,)
+    return config
+
+
 def _losses_and_grads(data_dir: str, batch: dict) -> dict[str, np.ndarray]:
     from flax import nnx
 
     from aef_ee_training import input_pipeline, sharding
-    from aef_ee_training.configs import tiny
     from aef_ee_training.train import create_model, make_loss_and_grad
 
-    config = tiny.get_config()
+    config = micro_config()
     config.batch_size = BATCH
     stats = input_pipeline.source_stats(input_pipeline.VideoDataset(data_dir).stats)
     channels = input_pipeline.channels_from_stats(stats, sorted(set(config.input_sources) | set(config.target_sources)))
@@ -80,10 +97,9 @@ def _losses_and_grads(data_dir: str, batch: dict) -> dict[str, np.ndarray]:
 
 
 def _train(data_dir: str, workdir: Path, steps: int) -> None:
-    from aef_ee_training.configs import tiny
     from aef_ee_training.train import train_and_evaluate
 
-    config = tiny.get_config()
+    config = micro_config()
     config.data_dir = data_dir
     config.batch_size = 4  # 2 per host, 1 per device
     config.num_steps = steps
