@@ -49,7 +49,7 @@ def main() -> None:
     try:
         import apache_beam  # noqa: F401
     except ImportError:
-        sys.exit("this benchmark needs apache-beam: pip install apache-beam")
+        sys.exit('this benchmark needs Apache Beam: pip install "aef-ee[beam]"')
 
     import aef_ee
     from aef_ee.demo import build_demo_catalog

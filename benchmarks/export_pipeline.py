@@ -6,7 +6,7 @@ both timed in this run, alternately, after an untimed run that warms the engine'
 start-up, two reshuffles, a part file per site and the pass that writes the shards from the parts; it does not
 hold requests back at tile boundaries as the loop's ordered map does. See docs/scale.md.
 
-Run (needs ``pip install apache-beam``)::
+Run (needs ``pip install "aef-ee[beam]"``, in the dev extra)::
 
     python benchmarks/export_pipeline.py                   # 16 Belgium sites of 32 x 32 px, s2/s1/era5/dem
     python benchmarks/export_pipeline.py --sites 4 --repeats 1

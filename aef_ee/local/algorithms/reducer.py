@@ -22,17 +22,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from aef_ee.local.algorithms.reducer_base import Reducer, as_reducer, histogram_key, widen_types
+from aef_ee.local.algorithms.reducer_compound import Combined, ForEach, Grouped, Repeat
 from aef_ee.local.algorithms.reducer_kinds import (
     Boolean,
-    Combined,
     Count,
     CountDistinct,
     CountEvery,
     Extreme,
     FixedHistogram,
-    ForEach,
     FrequencyHistogram,
-    Grouped,
     Histogram,
     LinearFit,
     LinearRegression,
@@ -44,7 +42,6 @@ from aef_ee.local.algorithms.reducer_kinds import (
     Percentile,
     Pick,
     Product,
-    Repeat,
     Shape,
     Sum,
     ToList,
