@@ -9,7 +9,8 @@ folder, shared by every run), then each run writes the tiles' COGs into its own 
 - floor: ``aef_ee_training.fields.tile_field`` on every staged video in this process (the model alone, compiled
   beforehand: no engine, no COG writing, no pipeline, no compilation);
 - loop: :func:`aef_ee_training.fields.embed_region`;
-- beam-1 / beam-2: :func:`aef_ee_training.fields_beam.embed_region_beam` on the DirectRunner with 1 and 2 workers.
+- beam-1 / beam-2: :func:`aef_ee_training.fields.embed_region` with ``runner="direct"`` (Beam's DirectRunner), with
+  1 and 2 workers.
 
 Printed: seconds, pixels/s, and each run's pixels/s as a ratio to the floor's (each run loads and compiles its own
 model, as a real job does). Every run's COGs are checked to be
@@ -55,7 +56,6 @@ def main() -> None:
     from aef_ee.demo import build_demo_catalog
     from aef_ee.videos.format import VideoDataset
     from aef_ee_training import fields
-    from aef_ee_training.fields_beam import embed_region_beam
     from aef_ee_training.infer import load_inference
 
     region = tuple(float(v) for v in args.region.split(","))
@@ -85,8 +85,8 @@ def main() -> None:
 
     runs = {
         "loop": lambda out: fields.embed_region(out_dir=out, **common),
-        "beam-1": lambda out: embed_region_beam(out_dir=out, runner="direct", max_workers=1, **common),
-        "beam-2": lambda out: embed_region_beam(out_dir=out, runner="direct", max_workers=2, **common),
+        "beam-1": lambda out: fields.embed_region(out_dir=out, runner="direct", max_workers=1, **common),
+        "beam-2": lambda out: fields.embed_region(out_dir=out, runner="direct", max_workers=2, **common),
     }
     for name, run in runs.items():
         out = work / name

@@ -35,6 +35,8 @@ from aef_ee_training.errors import TrainingError
 __all__ = ["FieldTile", "FieldsReport", "plan_tiles", "embed_region"]
 
 log = logging.getLogger(__name__)
+# embed_region's runner that runs everything in this process (any other names a Beam runner).
+LOOP = "loop"
 RESOLUTION_M = 10.0
 
 
@@ -179,13 +181,18 @@ def embed_region(
     quantize: bool = True,
     staging_dir: str | Path | None = None,
     model_version: str | None = None,
+    runner: str = LOOP,
+    pipeline_args: Sequence[str] = (),
+    connection: Any = None,
+    max_workers: int = 2,
     progress: bool = True,
 ) -> FieldsReport:
     """Writes the embedding field of ``year`` over ``region`` as one COG per tile under ``out_dir``.
 
     Args:
       workdir: the training workdir holding the checkpoint.
-      config: the model config the checkpoint was trained with (default: the workdir's ``inference.json``).
+      config: the model config the checkpoint was trained with (default: the workdir's ``inference.json``); with a
+        Beam ``runner``, its name (every worker loads it).
       training_data: a training video dataset whose normalisation statistics to use (default: the workdir's
         ``inference.json``; a workdir written before it existed needs this).
       region: (west, south, east, north), degrees.
@@ -194,6 +201,10 @@ def embed_region(
         tiles agree at their common border).
       quantize: int8 as the public dataset (default) or float32.
       staging_dir: where the tiles' videos are exported (default ``out_dir/.videos-<year>``; resumable).
+      runner: ``"loop"`` (default): the videos and the tiles in this process; ``"direct"``, ``"prism"``,
+        ``"dataflow"`` (or a Beam runner class name): both as Apache Beam pipelines on that runner's workers
+        (:class:`aef_ee_training.fields_beam.BeamTiles`, needs ``aef-ee[beam]``); the same COGs, byte for byte.
+      pipeline_args, connection, max_workers: with a Beam runner, see :class:`~aef_ee_training.fields_beam.BeamTiles`.
     """
     from tqdm.auto import tqdm
 
@@ -201,7 +212,14 @@ def embed_region(
     from aef_ee_training.infer import load_inference
 
     started = time.perf_counter()
-    model, config, stats, step = load_inference(workdir, config=config, data=training_data)
+    pipelines = None
+    if runner != LOOP:
+        from aef_ee_training.fields_beam import BeamTiles
+
+        pipelines = BeamTiles(runner, pipeline_args=pipeline_args, connection=connection, max_workers=max_workers)
+        model, config, stats, step = pipelines.load(workdir, config, training_data)
+    else:
+        model, config, stats, step = load_inference(workdir, config=config, data=training_data)
     size = int(config.site_size)
     core = core or 2 * size
     out_dir = Path(out_dir)
@@ -212,23 +230,33 @@ def embed_region(
     staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
     # Every tile's site is asked for, so the staging export's manifest stays that of one run: sites exported before
     # an interruption are skipped.
-    export_videos(staging, input_request(config, stats), [t.input_site() for t in tiles],
-                  options=ExportOptions(progress=progress))
+    sites, request = [t.input_site() for t in tiles], input_request(config, stats)
+    if pipelines is not None:
+        pipelines.export(sites, request, staging, progress=progress)
+    else:
+        export_videos(staging, request, sites, options=ExportOptions(progress=progress))
     videos = VideoDataset(staging)
     index = {sid: i for i, sid in enumerate(videos.site_ids)}
-    version = model_version or f"{Path(str(workdir)).name}-step{step}"
-    kept_fields: dict[tuple[float, float], np.ndarray] = {}
-    for tile in tqdm(todo, desc=f"embed {year}", unit="tile", disable=not progress):
-        site = tile.input_site()
-        if site.site_id not in index:
+    work = []
+    for tile in todo:
+        if tile.input_site().site_id in index:
+            work.append((tile, index[tile.input_site().site_id]))
+        else:
             log.warning("tile %s: no valid observation in %d; not written", tile.name, year)
             report.empty.append(tile.name)
-            continue
-        kept = tile_field(model, config, stats, videos[index[site.site_id]], tile)
-        path = write_tile(kept, tile, out_dir, version=version, quantize=quantize)
-        report.written.append(path)
-        kept_fields[(tile.core_x0, tile.core_y0)] = kept
-        report.pixels += kept.shape[0] * kept.shape[1]
+    version = model_version or f"{Path(str(workdir)).name}-step{step}"
+    if pipelines is not None:
+        kept_fields = pipelines.embed(work, staging, out_dir, version=version, quantize=quantize, year=year,
+                                      progress=progress)
+    else:
+        kept_fields = {}
+        for tile, position in tqdm(work, desc=f"embed {year}", unit="tile", disable=not progress):
+            kept = tile_field(model, config, stats, videos[position], tile)
+            write_tile(kept, tile, out_dir, version=version, quantize=quantize)
+            kept_fields[(tile.core_x0, tile.core_y0)] = kept
+    for tile, _ in work:
+        report.written.append(out_dir / f"{tile.name}.tif")
+        report.pixels += tile.core * tile.core
     _measure(report, kept_fields, core=core, size=size)
     report.seconds = time.perf_counter() - started
     return report

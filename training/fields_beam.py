@@ -1,5 +1,5 @@
-"""Annual embedding fields as an Apache Beam pipeline: the tiles of :func:`aef_ee_training.fields.embed_region`
-fanned out over a runner's workers, each tile embedded and written as the loop writes it.
+"""Annual embedding fields as Apache Beam pipelines: :func:`aef_ee_training.fields.embed_region` with a Beam
+``runner`` fans its tiles out over the runner's workers, each tile embedded and written as the loop writes it.
 
     aef-ee embed --workdir training/checkpoints/tiny-belgium --region 5.318,50.629,5.333,50.637 --year 2021 \
         --out /tmp/fields --runner direct
@@ -9,7 +9,9 @@ fanned out over a runner's workers, each tile embedded and written as the loop w
                         ─▶ (reshuffle) EmbedTile: the checkpoint loaded once per worker process, the tile's video
                            read from the staging dataset, embedded, trimmed, written as a COG atomically
 
-Same tiles, same file names, same bytes as the loop: the per-tile step is the loop's (``embed_video``, unobserved
+One driver: ``embed_region`` plans the tiles, skips the finished ones, builds the report and measures it whichever
+way it runs; :class:`BeamTiles` only replaces its two maps. Same tiles, same file names, same bytes as the loop: the
+per-tile step is the loop's (``embed_video``, unobserved
 pixels as nodata, the margin trimmed, ``write_embedding_cog`` with the same tags). Resumable and idempotent: tiles
 whose COG exists are not submitted, and a COG appears only complete (written under a temporary name and renamed).
 The report's quality figures are measured on the COGs read back (the loop measures its float fields before
@@ -23,7 +25,6 @@ be a file system every worker mounts (Cloud Storage FUSE, Filestore), as for ``e
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,10 @@ from aef_ee.backend import require_extra
 from aef_ee.errors import AefValueError
 from aef_ee.videos.export.beam import RUNNERS, EngineConnection, export_beam, files_progress
 from aef_ee.videos.format import VideoDataset
-from aef_ee_training.fields import (FieldsReport, FieldTile, _measure, input_request, plan_work, tile_field,
+from aef_ee_training.fields import (FieldTile, tile_field,
                                     write_tile)
 
-__all__ = ["embed_region_beam"]
+__all__ = ["BeamTiles"]
 
 
 # The model, once per worker process: DoFn.setup runs per DoFn instance, i.e. per thread on the local runner.
@@ -84,103 +85,76 @@ def _embed_fn(workdir: str, config: str | None, training_data: str | None, step:
     return EmbedTile()
 
 
-def embed_region_beam(
-    *,
-    workdir: str | Path,
-    config: str | None = None,
-    training_data: str | Path | None = None,
-    region: Sequence[float],
-    year: int,
-    out_dir: str | Path,
-    core: int | None = None,
-    margin: int | None = None,
-    quantize: bool = True,
-    staging_dir: str | Path | None = None,
-    model_version: str | None = None,
-    runner: str = "direct",
-    pipeline_args: Sequence[str] = (),
-    connection: EngineConnection | None = None,
-    max_workers: int = 2,
-    progress: bool = True,
-) -> FieldsReport:
-    """:func:`~aef_ee_training.fields.embed_region` as Beam pipelines: the same COGs under ``out_dir``.
+class BeamTiles:
+    """How :func:`aef_ee_training.fields.embed_region` runs its two maps (the tiles' videos, then the tiles) as Beam
+    pipelines instead of in this process; everything around them (planning, resume, the report) is the loop's.
 
     Args:
-      workdir, training_data, region, year, out_dir, core, margin, quantize, staging_dir, model_version: as
-        :func:`~aef_ee_training.fields.embed_region`.
-      config: the name of the config the checkpoint was trained with (default: the workdir's ``inference.json``);
-        a name rather than an object, so that every worker loads the same one.
       runner: ``direct``, ``prism`` or ``dataflow`` (or a Beam runner class name).
       pipeline_args: more Beam options, e.g. ``["--project=P", "--region=R", "--temp_location=gs://..."]``.
       connection: how workers connect ``ee`` for the export; ``None`` when they share this process's client (the
         local runner's threads).
       max_workers: worker threads on the local runner (``direct_num_workers``): requests in flight, tiles embedded
         at once.
-      progress: tqdm bar while the staging shards are written.
 
     Raises:
-      AefValueError: an unknown runner or ``max_workers`` < 1.
-      TrainingError: a bad region, core or margin, or no checkpoint.
       BackendError: Apache Beam is not installed (the message names ``pip install "aef-ee[beam]"``).
+      AefValueError: an unknown runner or ``max_workers`` < 1.
     """
-    require_extra("beam", "a Beam embedding pipeline")
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
+    def __init__(self, runner: str, *, pipeline_args: Sequence[str] = (), connection: EngineConnection | None = None,
+                 max_workers: int = 2) -> None:
+        require_extra("beam", "a Beam embedding pipeline")
+        if max_workers < 1:
+            raise AefValueError(f"max_workers must be >= 1; got {max_workers!r}")
+        self.runner = runner
+        self.runner_name = RUNNERS.get(runner, runner)
+        if self.runner_name not in RUNNERS.values() and not self.runner_name.endswith("Runner"):
+            raise AefValueError(f"unknown runner {runner!r}; expected one of {sorted(RUNNERS)} or a Beam runner "
+                                "class")
+        self.pipeline_args = list(pipeline_args)
+        self.connection = connection
+        self.max_workers = max_workers
 
-    if max_workers < 1:
-        raise AefValueError(f"max_workers must be >= 1; got {max_workers!r}")
-    runner_name = RUNNERS.get(runner, runner)
-    if runner_name not in RUNNERS.values() and not runner_name.endswith("Runner"):
-        raise AefValueError(f"unknown runner {runner!r}; expected one of {sorted(RUNNERS)} or a Beam runner class")
-    started = time.perf_counter()
-    workdir_s = str(workdir)
-    data_s = None if training_data is None else str(training_data)
-    config_name = config
-    _, config, stats, step, _ = _load_once(workdir_s, config_name, data_s, None)
-    size = int(config.site_size)
-    core = core or 2 * size
-    out_dir = Path(out_dir)
-    tiles, todo, report = plan_work(region, year, out_dir, core=core, margin=size if margin is None else margin)
-    if not todo:
-        report.seconds = time.perf_counter() - started
-        return report
-    staging = Path(staging_dir) if staging_dir else out_dir / f".videos-{year}"
-    # As the loop: every tile's site asked for (one manifest for every run).
-    export_beam([t.input_site() for t in tiles], input_request(config, stats), staging, runner=runner,
-                pipeline_args=pipeline_args, connection=connection, max_workers=max_workers, progress=progress)
-    videos = VideoDataset(staging)
-    index = {sid: i for i, sid in enumerate(videos.site_ids)}
-    work = []
-    for tile in todo:
-        if tile.input_site().site_id in index:
-            work.append((tile, index[tile.input_site().site_id]))
-        else:
-            report.empty.append(tile.name)
-    version = model_version or f"{Path(workdir_s).name}-step{step}"
-    local = {"direct_num_workers": max_workers, "direct_running_mode": "multi_threading"}
-    options = PipelineOptions(list(pipeline_args), runner=runner_name,
-                              **(local if runner_name == "DirectRunner" else {}))
-    if work:
-        with files_progress(out_dir, "*.tif", len(work), desc=f"embed {year}", unit="tile", enabled=progress), \
-                beam.Pipeline(options=options) as pipeline:
-            _ = (
-                pipeline
-                | "Tiles" >> beam.Create(work)
-                | "SpreadTiles" >> beam.Reshuffle()
-                | "Embed" >> beam.ParDo(_embed_fn(workdir_s, config_name, data_s, step, str(staging), str(out_dir),
-                                                  version, quantize))
-            )
-    kept = {}
-    for tile, _ in work:
-        path = out_dir / f"{tile.name}.tif"
-        report.written.append(path)
-        field = _read_field(path)
-        kept[(tile.core_x0, tile.core_y0)] = field
-        report.pixels += field.shape[0] * field.shape[1]
-    _measure(report, kept, core=core, size=size)
-    report.seconds = time.perf_counter() - started
-    return report
+    def load(self, workdir: str | Path, config: Any, training_data: str | Path | None) -> tuple[Any, Any, Any, int]:
+        """(model, config, stats, step), loaded once per process as the workers load it.
+
+        Raises:
+          AefValueError: ``config`` is a config object: workers load the config by name (or from inference.json).
+        """
+        if config is not None and not isinstance(config, str):
+            raise AefValueError("a Beam run needs the config's name (e.g. 'tiny'), which every worker loads, not a "
+                                "config object; or None for the workdir's inference.json")
+        self._model = (str(workdir), config, None if training_data is None else str(training_data))
+        model, config, stats, step, _ = _load_once(*self._model, None)
+        self._step = step
+        return model, config, stats, step
+
+    def export(self, sites: Sequence[Any], request: Any, staging: Path, *, progress: bool) -> None:
+        """The tiles' input videos into ``staging`` (:func:`aef_ee.videos.export.beam.export_beam`)."""
+        export_beam(sites, request, staging, runner=self.runner, pipeline_args=self.pipeline_args,
+                    connection=self.connection, max_workers=self.max_workers, progress=progress)
+
+    def embed(self, work: Sequence[tuple[FieldTile, int]], staging: Path, out_dir: Path, *, version: str,
+              quantize: bool, year: int, progress: bool) -> dict[tuple[float, float], np.ndarray]:
+        """Writes each (tile, its video's position in ``staging``) as a COG; returns the fields read back."""
+        import apache_beam as beam
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        local = {"direct_num_workers": self.max_workers, "direct_running_mode": "multi_threading"}
+        options = PipelineOptions(self.pipeline_args, runner=self.runner_name,
+                                  **(local if self.runner_name == "DirectRunner" else {}))
+        if work:
+            with files_progress(out_dir, "*.tif", len(work), desc=f"embed {year}", unit="tile", enabled=progress), \
+                    beam.Pipeline(options=options) as pipeline:
+                _ = (
+                    pipeline
+                    | "Tiles" >> beam.Create(list(work))
+                    | "SpreadTiles" >> beam.Reshuffle()
+                    | "Embed" >> beam.ParDo(_embed_fn(*self._model, self._step, str(staging), str(out_dir), version,
+                                                      quantize))
+                )
+        return {(tile.core_x0, tile.core_y0): _read_field(out_dir / f"{tile.name}.tif") for tile, _ in work}
 
 
 def _read_field(path: Path) -> np.ndarray:

@@ -36,22 +36,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import aef_ee
+    from aef_ee.backend import require_extra
     from aef_ee.errors import BackendError
 
     try:
-        from aef_ee_training.fields import embed_region
+        from aef_ee_training.fields import LOOP, embed_region
         from aef_ee_training.train import get_config
     except ImportError as exc:
         raise BackendError(f"aef-ee embed needs the model: pip install 'aef-ee[training]' ({exc})") from exc
-    embed_region_beam = None if args.runner == "loop" else _beam_pipeline()  # before starting an engine
+    beam = args.runner != LOOP
+    if beam:
+        require_extra("beam", "aef-ee embed --runner")  # before starting an engine
     server = aef_ee.initialize("earthengine" if args.project else "local", project=args.project)
     region = [float(v) for v in args.region.split(",")]
-    if embed_region_beam is None:
-        report = embed_region(workdir=args.workdir, config=get_config(args.config) if args.config else None,
-                              training_data=args.data, region=region, year=args.year, out_dir=args.out,
-                              core=args.core, margin=args.margin, quantize=not args.float32)
-    else:
-        report = _run_beam(embed_region_beam, args, region, server)
+    # A Beam run's workers load the config by name; the loop takes it as an object.
+    config = args.config if beam else (get_config(args.config) if args.config else None)
+    report = embed_region(workdir=args.workdir, config=config, training_data=args.data, region=region,
+                          year=args.year, out_dir=args.out, core=args.core, margin=args.margin,
+                          quantize=not args.float32, runner=args.runner, pipeline_args=args.beam_option,
+                          connection=_connection(args, server) if beam else None, max_workers=args.workers)
     print(f"{len(report.written)} tiles written, {len(report.skipped)} already there, {len(report.empty)} empty; "
           f"{report.pixels_per_second:.0f} pixels/s")
 
@@ -63,26 +66,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _beam_pipeline() -> Any:
-    """``aef_ee_training.fields_beam.embed_region_beam``, or a BackendError naming what to install."""
-    from aef_ee.backend import require_extra
-
-    require_extra("beam", "aef-ee embed --runner")
-    from aef_ee_training.fields_beam import embed_region_beam
-
-    return embed_region_beam
-
-
-def _run_beam(embed_region_beam: Any, args: argparse.Namespace, region: list[float], server: Any) -> Any:
-    """``--runner``: the tiles as a Beam pipeline (aef_ee_training.fields_beam), workers reconnected to the same
-    engine."""
+def _connection(args: argparse.Namespace, server: Any) -> Any:
+    """How the Beam workers reconnect to the engine this command initialised."""
     from aef_ee.videos.export.beam import EngineConnection
 
     if args.project:
-        connection = EngineConnection("earthengine", project=args.project)
-    else:
-        connection = EngineConnection("local", url=server.url, token=server.token)
-    return embed_region_beam(workdir=args.workdir, config=args.config, training_data=args.data, region=region,
-                             year=args.year, out_dir=args.out, core=args.core, margin=args.margin,
-                             quantize=not args.float32, runner=args.runner, pipeline_args=args.beam_option,
-                             connection=connection, max_workers=args.workers)
+        return EngineConnection("earthengine", project=args.project)
+    return EngineConnection("local", url=server.url, token=server.token)

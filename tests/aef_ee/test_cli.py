@@ -74,12 +74,16 @@ def test_sigint_to_a_running_export_videos(demo_catalog_dir: Path, tmp_path: Pat
     assert out == b""
 
 
-def test_embed_labels_its_progress_bars_for_its_own_work(tmp_path, capsys):
+@pytest.mark.parametrize("runner", ["loop", "direct"])
+def test_embed_labels_its_progress_bars_for_its_own_work(tmp_path, capsys, runner):
     # `aef-ee embed` fetches its input videos with export_videos: the bars say what they count, not "export-videos".
+    # With --runner direct the same command runs both maps as Beam pipelines, with the same bars.
     pytest.importorskip("aef_ee_training.fields", reason="aef-ee embed needs the training extra")
+    if runner != "loop":
+        pytest.importorskip("apache_beam", reason='--runner needs Apache Beam (pip install "aef-ee[beam]")')
     checkpoint = Path(__file__).resolve().parents[2] / "training" / "checkpoints" / "tiny-belgium"
     argv = ["embed", "--workdir", str(checkpoint), "--region", "5.3189,50.6289,5.3334,50.6375", "--year", "2021",
-            "--out", str(tmp_path / "fields")]
+            "--out", str(tmp_path / "fields"), "--runner", runner]
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "6 tiles written" in captured.out

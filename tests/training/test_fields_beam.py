@@ -21,7 +21,6 @@ beam = pytest.importorskip(
     "apache_beam", reason='the embedding-field pipeline needs Apache Beam (pip install "aef-ee[beam]")')
 
 from aef_ee.videos.export.beam import EngineConnection  # noqa: E402
-from aef_ee_training.fields_beam import embed_region_beam  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO / "training" / "checkpoints" / "tiny-belgium"
@@ -54,7 +53,7 @@ def test_beam_pipeline_writes_the_loop_s_cogs_and_resumes(ee_local, local_server
     connection = EngineConnection("local", url=local_server.url, token=local_server.token)
     run = dict(out_dir=tmp_path / "beam", staging_dir=tmp_path / "beam-videos", runner="direct", max_workers=2,
                connection=connection, **common)
-    piped = embed_region_beam(**run)
+    piped = fields.embed_region(**run)
 
     names = sorted(p.name for p in loop.written)
     assert len(names) == 6 and sorted(p.name for p in piped.written) == names
@@ -67,21 +66,21 @@ def test_beam_pipeline_writes_the_loop_s_cogs_and_resumes(ee_local, local_server
     for name in names[:2]:
         (tmp_path / "beam" / name).unlink()
     stamps = {name: (tmp_path / "beam" / name).stat().st_mtime_ns for name in names[2:]}
-    again = embed_region_beam(**run)
+    again = fields.embed_region(**run)
     assert sorted(p.name for p in again.written) == names[:2] and len(again.skipped) == 4
     assert {name: (tmp_path / "beam" / name).stat().st_mtime_ns for name in names[2:]} == stamps
     for name in names:
         _assert_same_cog(tmp_path / "beam" / name, loop_dir / name)
-    assert embed_region_beam(**run).written == []  # finished: a no-op
+    assert fields.embed_region(**run).written == []  # finished: a no-op
 
 
 _KILLED_RUN = textwrap.dedent("""
     from aef_ee.backend import initialize
     from aef_ee.videos.export.beam import EngineConnection
-    from aef_ee_training.fields_beam import embed_region_beam
+    from aef_ee_training.fields import embed_region
 
     initialize("local", url={url!r}, token={token!r})
-    embed_region_beam(workdir={checkpoint!r}, region={region!r}, year=2021, progress=False, out_dir={out!r},
+    embed_region(workdir={checkpoint!r}, region={region!r}, year=2021, progress=False, out_dir={out!r},
                       staging_dir={staging!r}, runner="direct", max_workers=1,
                       connection=EngineConnection("local", url={url!r}, token={token!r}))
 """)
@@ -112,7 +111,7 @@ def test_killed_pipeline_resumes_without_duplicates_or_losses(ee_local, local_se
     assert 2 <= len(done) < 6  # killed half-way, with tiles written
 
     connection = EngineConnection("local", url=local_server.url, token=local_server.token)
-    again = embed_region_beam(workdir=CHECKPOINT, region=REGION, year=2021, progress=False, out_dir=out,
+    again = fields.embed_region(workdir=CHECKPOINT, region=REGION, year=2021, progress=False, out_dir=out,
                               staging_dir=staging, runner="direct", max_workers=2, connection=connection)
     assert {p.name for p in again.written} == {p.name for p in loop_dir.glob("*.tif")} - done
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in loop_dir.iterdir())
