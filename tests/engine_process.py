@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["CRS", "EXPORTED_FILE", "engine_process", "memory_mib", "constant_export", "wait_for"]
+__all__ = ["CRS", "EXPORTED_FILE", "engine_process", "memory_mib", "constant_export", "wait_for", "kill_when"]
 
 CRS = "EPSG:32631"
 EXPORTED_FILE = "large.tif"
@@ -99,3 +100,32 @@ def wait_for(task: Any, *, poll_s: float, timeout_s: float | None = None) -> dic
     while (status := task.status())["state"] not in FINAL_STATES and (deadline is None or time.time() < deadline):
         time.sleep(poll_s)
     return status
+
+
+def kill_when(script: str, done: Callable[[], bool], *, cwd: str | os.PathLike[str],
+              timeout_s: float = 300.0) -> None:
+    """Runs the Python ``script`` in a child process and SIGKILLs it as soon as ``done()`` holds (polled every
+    50 ms): a job killed half-way, with no chance to clean up.
+
+    Raises:
+      AssertionError: the child ended (or ``timeout_s`` passed) before ``done()`` held; the message holds the end
+        of its output.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(cwd)})
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and proc.poll() is None and not done():
+            time.sleep(0.05)
+        running = proc.poll() is None and done()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+        assert running, f"the job ended or timed out before it was killed; its output:\n{output[-3000:]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()

@@ -13,13 +13,15 @@ One driver: ``embed_region`` plans the tiles, skips the finished ones, builds th
 way it runs; :class:`BeamTiles` only replaces its two maps. Same tiles, same file names, same bytes as the loop: the
 per-tile step is the loop's (``embed_video``, unobserved
 pixels as nodata, the margin trimmed, ``write_embedding_cog`` with the same tags). Resumable and idempotent: tiles
-whose COG exists are not submitted, and a COG appears only complete (written under a temporary name and renamed).
+whose COG exists are not submitted, and a COG appears only complete (written under a temporary name and renamed;
+a Cloud Storage object exists only once its upload completes).
 The report's quality figures are measured on the COGs read back (the loop measures its float fields before
 quantisation, so with int8 output they differ from the loop's in the quantisation noise).
 
-The staging videos and the COGs go through the local file system: on Dataflow ``out_dir`` and ``staging_dir`` must
-be a file system every worker mounts (Cloud Storage FUSE, Filestore), as for ``export_beam``. Needs
-``pip install "aef-ee[training,beam]"``.
+The COGs go to a local folder or to ``gs://bucket/prefix`` (:class:`aef_ee.fields.output.FieldsOutput`: each
+worker writes its COG locally, uploads it, removes the local copy). The staging videos go through the local file
+system: on Dataflow ``staging_dir`` must be a file system every worker mounts (Cloud Storage FUSE, Filestore), as
+for ``export_beam``. Needs ``pip install "aef-ee[training,beam]"``.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ import numpy as np
 
 from aef_ee.backend import require_extra
 from aef_ee.errors import AefValueError
-from aef_ee.videos.export.beam import RUNNERS, EngineConnection, export_beam, files_progress
+from aef_ee.fields.output import FieldsOutput
+from aef_ee.videos.export.beam import RUNNERS, EngineConnection, count_progress, export_beam
 from aef_ee.videos.format import VideoDataset
-from aef_ee_training.fields import (FieldTile, tile_field,
-                                    write_tile)
+from aef_ee_training.field_tiles import FieldTile, tile_field, write_tile
 
 __all__ = ["BeamTiles"]
 
@@ -61,16 +63,18 @@ def _load_once(workdir: str, config: str | None, training_data: str | None,
         return _models[key]
 
 
-def _embed_fn(workdir: str, config: str | None, training_data: str | None, step: int, staging: str, out_dir: str,
-              version: str, quantize: bool) -> Any:
+def _embed_fn(workdir: str, config: str | None, training_data: str | None, step: int, staging: str,
+              output: FieldsOutput, version: str, quantize: bool) -> Any:
     import apache_beam as beam
 
     class EmbedTile(beam.DoFn):  # type: ignore[misc]
-        """(tile, index of its video in the staging dataset) -> writes the tile's COG; yields (name, pixels)."""
+        """(tile, index of its video in the staging dataset) -> writes the tile's COG into the output (through the
+        worker's local folder); yields (its location, pixels)."""
 
         def setup(self) -> None:
             self.model, self.config, self.stats, _, self.model_lock = _load_once(workdir, config, training_data, step)
             self.videos = VideoDataset(staging)
+            output.local_dir.mkdir(parents=True, exist_ok=True)
             self.written = beam.metrics.Metrics.counter("aef_ee_embed", "tiles_written")
 
         def process(self, element: tuple[FieldTile, int]) -> Iterator[tuple[str, int]]:
@@ -78,9 +82,10 @@ def _embed_fn(workdir: str, config: str | None, training_data: str | None, step:
             video = self.videos[position]
             with self.model_lock:
                 kept = tile_field(self.model, self.config, self.stats, video, tile)
-            path = write_tile(kept, tile, Path(out_dir), version=version, quantize=quantize)
+            path = write_tile(kept, tile, output.local_dir, version=version, quantize=quantize)
+            location = output.publish(path)
             self.written.inc()
-            yield path.name, kept.shape[0] * kept.shape[1]
+            yield location, kept.shape[0] * kept.shape[1]
 
     return EmbedTile()
 
@@ -135,9 +140,10 @@ class BeamTiles:
         export_beam(sites, request, staging, runner=self.runner, pipeline_args=self.pipeline_args,
                     connection=self.connection, max_workers=self.max_workers, progress=progress)
 
-    def embed(self, work: Sequence[tuple[FieldTile, int]], staging: Path, out_dir: Path, *, version: str,
+    def embed(self, work: Sequence[tuple[FieldTile, int]], staging: Path, output: FieldsOutput, *, version: str,
               quantize: bool, year: int, progress: bool) -> dict[tuple[float, float], np.ndarray]:
-        """Writes each (tile, its video's position in ``staging``) as a COG; returns the fields read back."""
+        """Writes each (tile, its video's position in ``staging``) as a COG into ``output``; returns the fields read
+        back."""
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -145,16 +151,22 @@ class BeamTiles:
         options = PipelineOptions(self.pipeline_args, runner=self.runner_name,
                                   **(local if self.runner_name == "DirectRunner" else {}))
         if work:
-            with files_progress(out_dir, "*.tif", len(work), desc=f"embed {year}", unit="tile", enabled=progress), \
+            # The bar polls the output for its COGs (a gs:// output: one listing every 2 s).
+            with count_progress(output.count, len(work), desc=f"embed {year}", unit="tile", enabled=progress,
+                                interval_s=2.0 if output.remote else 0.5), \
                     beam.Pipeline(options=options) as pipeline:
                 _ = (
                     pipeline
                     | "Tiles" >> beam.Create(list(work))
                     | "SpreadTiles" >> beam.Reshuffle()
-                    | "Embed" >> beam.ParDo(_embed_fn(*self._model, self._step, str(staging), str(out_dir), version,
+                    | "Embed" >> beam.ParDo(_embed_fn(*self._model, self._step, str(staging), output, version,
                                                       quantize))
                 )
-        return {(tile.core_x0, tile.core_y0): _read_field(out_dir / f"{tile.name}.tif") for tile, _ in work}
+        kept = {}
+        for tile, _ in work:
+            with output.open_local(tile.cog_name) as path:
+                kept[(tile.core_x0, tile.core_y0)] = _read_field(path)
+        return kept
 
 
 def _read_field(path: Path) -> np.ndarray:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
 
 from aef_ee.fields.collection import EMBEDDING_BANDS, dequantize_array
 from aef_ee.fields.quality import period2_energy, seam_ratio
-from aef_ee_training import fields
+from aef_ee_training import field_tiles, fields
+from aef_ee_training.errors import TrainingError
 
-CHECKPOINT = fields.Path(__file__).resolve().parents[2] / "training" / "checkpoints" / "tiny-belgium"
+CHECKPOINT = Path(__file__).resolve().parents[2] / "training" / "checkpoints" / "tiny-belgium"
 REGION = (5.3189, 50.6289, 5.3334, 50.6375)
 # Issue 13's targets, asserted as they are. Measured with the shipped checkpoint (step 1200, 2 Dec 2026): 0.94 at the
 # tile borders and 1.07 at the model's L-pixel windows by `aef-ee embed` (the step-100 checkpoint: 1.116; the old
@@ -20,20 +23,20 @@ PERIOD2_TARGET = 0.001
 
 
 def test_plan_tiles_snaps_to_the_utm_core_grid():
-    tiles = fields.plan_tiles(REGION, 2021, core=64, margin=16)
+    tiles = field_tiles.plan_tiles(REGION, 2021, core=64, margin=16)
     assert {t.epsg for t in tiles} == {32631}
     assert all(t.core_x0 % 640 == 0 and t.core_y0 % 640 == 0 for t in tiles)
     site = tiles[0].input_site()
     assert site.size == 96 and site.x0 == tiles[0].core_x0 - 160 and site.y0 == tiles[0].core_y0 + 160
-    with pytest.raises(fields.TrainingError, match="west < east"):
-        fields.plan_tiles((5.4, 50.6, 5.3, 50.7), 2021, core=64, margin=16)
+    with pytest.raises(TrainingError, match="west < east"):
+        field_tiles.plan_tiles((5.4, 50.6, 5.3, 50.7), 2021, core=64, margin=16)
 
 
 def test_embed_region_resumes_after_a_kill_and_reruns_as_a_no_op(ee_local, tmp_path, monkeypatch):
     # The checkpoint's inference.json gives the config and the statistics: no training data.
     kwargs = dict(workdir=CHECKPOINT, region=REGION, year=2021, out_dir=tmp_path / "fields",
                   staging_dir=tmp_path / "videos", progress=False)
-    real_write = fields.write_embedding_cog
+    real_write = field_tiles.write_embedding_cog
     calls = {"n": 0}
 
     def dying_write(*args, **kw):
@@ -42,13 +45,13 @@ def test_embed_region_resumes_after_a_kill_and_reruns_as_a_no_op(ee_local, tmp_p
             raise KeyboardInterrupt("killed half-way")
         return real_write(*args, **kw)
 
-    monkeypatch.setattr(fields, "write_embedding_cog", dying_write)
+    monkeypatch.setattr(field_tiles, "write_embedding_cog", dying_write)
     with pytest.raises(KeyboardInterrupt):
         fields.embed_region(**kwargs)
     first = sorted((tmp_path / "fields").glob("*.tif"))
     assert len(first) == 2
     stamps = {p.name: p.stat().st_mtime_ns for p in first}
-    monkeypatch.setattr(fields, "write_embedding_cog", real_write)
+    monkeypatch.setattr(field_tiles, "write_embedding_cog", real_write)
     report = fields.embed_region(**kwargs)
     assert len(report.skipped) == 2 and len(report.written) == 4
     assert {p.name: p.stat().st_mtime_ns for p in first} == stamps  # finished tiles untouched

@@ -3,16 +3,12 @@ a SIGKILL half-way."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_process import kill_when
 import rasterio
 
 from aef_ee_training import fields
@@ -55,8 +51,8 @@ def test_beam_pipeline_writes_the_loop_s_cogs_and_resumes(ee_local, local_server
                connection=connection, **common)
     piped = fields.embed_region(**run)
 
-    names = sorted(p.name for p in loop.written)
-    assert len(names) == 6 and sorted(p.name for p in piped.written) == names
+    names = sorted(Path(p).name for p in loop.written)
+    assert len(names) == 6 and sorted(Path(p).name for p in piped.written) == names
     assert sorted(p.name for p in (tmp_path / "beam").glob("*.tif")) == names
     for name in names:
         _assert_same_cog(tmp_path / "beam" / name, loop_dir / name)
@@ -67,7 +63,7 @@ def test_beam_pipeline_writes_the_loop_s_cogs_and_resumes(ee_local, local_server
         (tmp_path / "beam" / name).unlink()
     stamps = {name: (tmp_path / "beam" / name).stat().st_mtime_ns for name in names[2:]}
     again = fields.embed_region(**run)
-    assert sorted(p.name for p in again.written) == names[:2] and len(again.skipped) == 4
+    assert sorted(Path(p).name for p in again.written) == names[:2] and len(again.skipped) == 4
     assert {name: (tmp_path / "beam" / name).stat().st_mtime_ns for name in names[2:]} == stamps
     for name in names:
         _assert_same_cog(tmp_path / "beam" / name, loop_dir / name)
@@ -93,27 +89,14 @@ def test_killed_pipeline_resumes_without_duplicates_or_losses(ee_local, local_se
     out, staging = tmp_path / "cogs", tmp_path / "videos"
     script = _KILLED_RUN.format(url=local_server.url, token=local_server.token, checkpoint=str(CHECKPOINT),
                                 region=REGION, out=str(out), staging=str(staging))
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list(out.glob("*.tif"))) >= 2:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stdout.read().decode()[-3000:] if proc.stdout else ""
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+    kill_when(script, lambda: len(list(out.glob("*.tif"))) >= 2, cwd=REPO)
     done = {p.name for p in out.glob("*.tif")}
     assert 2 <= len(done) < 6  # killed half-way, with tiles written
 
     connection = EngineConnection("local", url=local_server.url, token=local_server.token)
     again = fields.embed_region(workdir=CHECKPOINT, region=REGION, year=2021, progress=False, out_dir=out,
                               staging_dir=staging, runner="direct", max_workers=2, connection=connection)
-    assert {p.name for p in again.written} == {p.name for p in loop_dir.glob("*.tif")} - done
+    assert {Path(p).name for p in again.written} == {p.name for p in loop_dir.glob("*.tif")} - done
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in loop_dir.iterdir())
     for name in sorted(p.name for p in loop_dir.glob("*.tif")):
         _assert_same_cog(out / name, loop_dir / name)

@@ -25,7 +25,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,19 +89,29 @@ def files_progress(folder: Path, pattern: str, total: int, *, desc: str, unit: s
     """A tqdm bar of the files matching ``pattern`` that appear in ``folder`` while the block runs: the progress of
     a pipeline whose workers each write one file per element (parts, COGs), whichever thread or process writes
     them. Beam's own counters (``Metrics``) report the same on runners with a monitoring page (Dataflow)."""
+    with count_progress(lambda: len(list(folder.glob(pattern))), total, desc=desc, unit=unit, enabled=enabled,
+                        interval_s=interval_s):
+        yield
+
+
+@contextlib.contextmanager
+def count_progress(count: Callable[[], int], total: int, *, desc: str, unit: str, enabled: bool,
+                   interval_s: float = 0.5) -> Iterator[None]:
+    """A tqdm bar of how far ``count()`` (e.g. the files or objects a pipeline's workers have written) has grown
+    since the block started, polled every ``interval_s`` seconds from a thread while the block runs."""
     if not enabled or total <= 0:
         yield
         return
     from tqdm.auto import tqdm
 
-    before = len(list(folder.glob(pattern)))
+    before = count()
     stop = threading.Event()
     with tqdm(total=total, desc=desc, unit=unit) as bar:
 
         def watch() -> None:
             while True:
                 stopping = stop.wait(interval_s)
-                bar.n = min(total, max(0, len(list(folder.glob(pattern))) - before))
+                bar.n = min(total, max(0, count() - before))
                 bar.refresh()
                 if stopping:
                     return

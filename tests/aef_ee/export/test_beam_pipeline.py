@@ -3,16 +3,13 @@ videos as ``export_interactive``; a run killed half-way (SIGKILL) and re-run wri
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_process import kill_when
 from export_helpers import belgium_sites
 
 from aef_ee.videos.export import ExportRequest, export_interactive
@@ -83,20 +80,7 @@ def test_killed_pipeline_resumes_without_duplicates_or_losses(ee_local, local_se
                                                                tmp_path: Path) -> None:
     out = tmp_path / "killed"
     script = _KILLED_RUN.format(helpers=str(HERE), url=local_server.url, token=local_server.token, out=str(out))
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list((out / PARTS_DIR).glob("*.site"))) >= 2:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stdout.read().decode()[-3000:] if proc.stdout else ""
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+    kill_when(script, lambda: len(list((out / PARTS_DIR).glob("*.site"))) >= 2, cwd=REPO, timeout_s=240)
     fetched = {p.stem for p in (out / PARTS_DIR).glob("*.site")}
     assert 2 <= len(fetched) < len(belgium_sites())  # killed half-way, with sites done
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from export_helpers import belgium_sites
+from gcs_emulator import gcs_emulator
 
 from aef_ee.videos.export import ExportOptions, ExportRequest, export_videos
 from aef_ee.videos.export.files import CatalogFilesBackend
@@ -19,35 +16,10 @@ from aef_ee.videos.format import VideoDataset
 
 
 @pytest.fixture(scope="module")
-def gcs(tmp_path_factory):  # type: ignore[no-untyped-def]
+def gcs():  # type: ignore[no-untyped-def]
     """A google-cloud-storage client talking to an in-memory emulator with bucket ``videos``."""
-    pytest.importorskip("gcp_storage_emulator")
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-                             "--port", str(port), "--in-memory", "--default-bucket", "videos"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.2)
-        mp = pytest.MonkeyPatch()
-        mp.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-        yield storage.Client(project="test", credentials=AnonymousCredentials())
-        mp.undo()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with gcs_emulator("videos") as client:
+        yield client
 
 
 def test_export_to_gs_and_read_back_through_the_cache(gcs, demo_catalog_dir: Path, tmp_path: Path,
