@@ -32,3 +32,19 @@ def compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+@pytest.fixture(scope="session")
+def loop_fields(local_server, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """(folder, report) of the single-process loop's COGs of the demo patch: what every other way of writing them
+    (Beam runners, gs:// outputs) must reproduce byte for byte."""
+    from demo_fields import CHECKPOINT, REGION
+    from local_engine import connect
+
+    from aef_ee_training import fields
+
+    connect(local_server)
+    root = tmp_path_factory.mktemp("loop-fields")
+    report = fields.embed_region(workdir=CHECKPOINT, region=REGION, year=2021, progress=False, out_dir=root / "cogs",
+                                 staging_dir=root / "videos")
+    return root / "cogs", report

@@ -77,3 +77,43 @@ def test_embed_region_resumes_after_a_kill_and_reruns_as_a_no_op(ee_local, tmp_p
     field = np.concatenate([np.concatenate([mosaic[(x, y)] for x in xs], axis=1) for y in ys], axis=0)
     assert seam_ratio(field, 64) <= SEAM_TARGET
     assert period2_energy(field) <= PERIOD2_TARGET
+
+
+def test_the_loop_writes_to_cloud_storage_and_uploads_what_a_kill_left(ee_local, loop_fields, tmp_path,
+                                                                        monkeypatch):
+    """gs:// output (a Cloud Storage emulator): a run killed after writing its third COG and before uploading it;
+    the re-run uploads that one, writes the other three, and the bucket then holds the loop's files byte for byte."""
+    from demo_fields import assert_same_cog
+    from gcs_emulator import gcs_emulator
+
+    from aef_ee.fields.output import FieldsOutput
+
+    loop_dir, _ = loop_fields
+    kwargs = dict(workdir=CHECKPOINT, region=REGION, year=2021, out_dir="gs://fields/loop",
+                  staging_dir=tmp_path / "videos", progress=False)
+    monkeypatch.setenv("AEF_EE_CACHE", str(tmp_path / "cache"))
+    real_publish = FieldsOutput.publish
+    calls = {"n": 0}
+
+    def dying_publish(self, path):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed between the write and the upload")
+        return real_publish(self, path)
+
+    with gcs_emulator("fields") as gcs:
+        monkeypatch.setattr(FieldsOutput, "publish", dying_publish)
+        with pytest.raises(KeyboardInterrupt):
+            fields.embed_region(**kwargs)
+        assert len(list(gcs.list_blobs("fields"))) == 2
+        pending = list((tmp_path / "cache").rglob("*.tif"))
+        assert len(pending) == 1
+        monkeypatch.setattr(FieldsOutput, "publish", real_publish)
+        report = fields.embed_region(**kwargs)
+        assert len(report.skipped) == 3 and len(report.written) == 3  # two uploaded, one uploaded now; three new
+        assert f"gs://fields/loop/{pending[0].name}" in report.skipped
+        names = sorted(p.name for p in loop_dir.glob("*.tif"))
+        assert sorted(b.name for b in gcs.list_blobs("fields")) == [f"loop/{n}" for n in names]
+        for name in names:
+            gcs.bucket("fields").blob(f"loop/{name}").download_to_filename(str(tmp_path / name))
+            assert_same_cog(tmp_path / name, loop_dir / name)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
+from demo_fields import CHECKPOINT, REGION, REPO, assert_same_cog
 from engine_process import kill_when
-import rasterio
 
 from aef_ee_training import fields
 
@@ -18,34 +17,10 @@ beam = pytest.importorskip(
 
 from aef_ee.videos.export.beam import EngineConnection  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-CHECKPOINT = REPO / "training" / "checkpoints" / "tiny-belgium"
-REGION = (5.3189, 50.6289, 5.3334, 50.6375)  # the demo patch: 6 tiles of 64 px
 
-
-def _assert_same_cog(a: Path, b: Path) -> None:
-    with rasterio.open(a) as da, rasterio.open(b) as db:
-        assert da.profile == db.profile and da.tags() == db.tags() and da.descriptions == db.descriptions
-        assert da.overviews(1) == db.overviews(1)
-        np.testing.assert_array_equal(da.read(), db.read(), err_msg=a.name)
-    assert a.read_bytes() == b.read_bytes(), a.name
-
-
-@pytest.fixture(scope="module")
-def loop(local_server, tmp_path_factory) -> tuple[Path, fields.FieldsReport]:
-    """The single-process loop's COGs of the demo patch: what every pipeline run must reproduce."""
-    from local_engine import connect
-
-    connect(local_server)
-    root = tmp_path_factory.mktemp("loop")
-    report = fields.embed_region(workdir=CHECKPOINT, region=REGION, year=2021, progress=False, out_dir=root / "cogs",
-                                 staging_dir=root / "videos")
-    return root / "cogs", report
-
-
-def test_beam_pipeline_writes_the_loop_s_cogs_and_resumes(ee_local, local_server, loop, tmp_path: Path) -> None:
+def test_beam_pipeline_writes_the_loop_s_cogs_and_resumes(ee_local, local_server, loop_fields, tmp_path: Path) -> None:
     common = dict(workdir=CHECKPOINT, region=REGION, year=2021, progress=False)
-    loop_dir, loop = loop
+    loop_dir, loop = loop_fields
     connection = EngineConnection("local", url=local_server.url, token=local_server.token)
     run = dict(out_dir=tmp_path / "beam", staging_dir=tmp_path / "beam-videos", runner="direct", max_workers=2,
                connection=connection, **common)
@@ -55,7 +30,7 @@ def test_beam_pipeline_writes_the_loop_s_cogs_and_resumes(ee_local, local_server
     assert len(names) == 6 and sorted(Path(p).name for p in piped.written) == names
     assert sorted(p.name for p in (tmp_path / "beam").glob("*.tif")) == names
     for name in names:
-        _assert_same_cog(tmp_path / "beam" / name, loop_dir / name)
+        assert_same_cog(tmp_path / "beam" / name, loop_dir / name)
     assert piped.pixels == loop.pixels and piped.empty == loop.empty
 
     # A run that lost two tiles: the re-run writes exactly those, the same bytes, and leaves the rest untouched.
@@ -66,7 +41,7 @@ def test_beam_pipeline_writes_the_loop_s_cogs_and_resumes(ee_local, local_server
     assert sorted(Path(p).name for p in again.written) == names[:2] and len(again.skipped) == 4
     assert {name: (tmp_path / "beam" / name).stat().st_mtime_ns for name in names[2:]} == stamps
     for name in names:
-        _assert_same_cog(tmp_path / "beam" / name, loop_dir / name)
+        assert_same_cog(tmp_path / "beam" / name, loop_dir / name)
     assert fields.embed_region(**run).written == []  # finished: a no-op
 
 
@@ -82,10 +57,11 @@ _KILLED_RUN = textwrap.dedent("""
 """)
 
 
-def test_killed_pipeline_resumes_without_duplicates_or_losses(ee_local, local_server, loop, tmp_path: Path) -> None:
+def test_killed_pipeline_resumes_without_duplicates_or_losses(ee_local, local_server, loop_fields,
+                                                               tmp_path: Path) -> None:
     """SIGKILL once two of the six tiles are written; the re-run writes the other four, and the folder then holds
     exactly the loop's files, byte for byte (no temporaries, nothing twice)."""
-    loop_dir, _ = loop
+    loop_dir, _ = loop_fields
     out, staging = tmp_path / "cogs", tmp_path / "videos"
     script = _KILLED_RUN.format(url=local_server.url, token=local_server.token, checkpoint=str(CHECKPOINT),
                                 region=REGION, out=str(out), staging=str(staging))
@@ -99,4 +75,28 @@ def test_killed_pipeline_resumes_without_duplicates_or_losses(ee_local, local_se
     assert {Path(p).name for p in again.written} == {p.name for p in loop_dir.glob("*.tif")} - done
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in loop_dir.iterdir())
     for name in sorted(p.name for p in loop_dir.glob("*.tif")):
-        _assert_same_cog(out / name, loop_dir / name)
+        assert_same_cog(out / name, loop_dir / name)
+
+
+def test_beam_pipeline_writes_the_loop_s_cogs_to_cloud_storage(ee_local, local_server, loop_fields,
+                                                                tmp_path: Path) -> None:
+    """Each worker uploads its COG to gs:// (a Cloud Storage emulator) and keeps no local copy; the objects are the
+    loop's files, byte for byte, and a re-run skips them all."""
+    from gcs_emulator import gcs_emulator
+
+    loop_dir, _ = loop_fields
+    connection = EngineConnection("local", url=local_server.url, token=local_server.token)
+    run = dict(workdir=CHECKPOINT, region=REGION, year=2021, progress=False, out_dir="gs://fields/2021",
+               staging_dir=tmp_path / "videos", runner="direct", max_workers=2, connection=connection)
+    with gcs_emulator("fields") as gcs, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AEF_EE_CACHE", str(tmp_path / "cache"))
+        report = fields.embed_region(**run)
+        names = sorted(p.name for p in loop_dir.glob("*.tif"))
+        assert sorted(report.written) == [f"gs://fields/2021/{n}" for n in names]
+        assert report.seam_ratio_tiles is not None  # measured on the COGs read back from the bucket
+        for name in names:
+            gcs.bucket("fields").blob(f"2021/{name}").download_to_filename(str(tmp_path / name))
+            assert_same_cog(tmp_path / name, loop_dir / name)
+        assert list((tmp_path / "cache").rglob("*.tif")) == []  # uploaded, then removed
+        again = fields.embed_region(**run)
+        assert again.written == [] and sorted(again.skipped) == sorted(report.written)
