@@ -82,12 +82,32 @@ def test_embed_labels_its_progress_bars_for_its_own_work(tmp_path, capsys, runne
     if runner != "loop":
         pytest.importorskip("apache_beam", reason='--runner needs Apache Beam (pip install "aef-ee[beam]")')
     checkpoint = Path(__file__).resolve().parents[2] / "training" / "checkpoints" / "tiny-belgium"
+    collection = f"projects/local/assets/cli_fields_{runner}"
     argv = ["embed", "--workdir", str(checkpoint), "--region", "5.3189,50.6289,5.3334,50.6375", "--year", "2021",
-            "--out", str(tmp_path / "fields"), "--runner", runner]
+            "--out", str(tmp_path / "fields"), "--runner", runner, "--register", collection]
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "6 tiles written" in captured.out
+    assert f"{collection}: 6 registered, 0 already there (collection created)" in captured.out
+    import ee
+
+    images = ee.ImageCollection(collection).filterDate("2021-01-01", "2022-01-01")
+    assert images.size().getInfo() == 6 and images.first().bandNames().size().getInfo() == 64
     bars = {line.split(":")[0].strip() for line in captured.err.replace("\r", "\n").splitlines() if "it/s" in line
             or "/s]" in line}
     assert "export-videos" not in captured.err, captured.err[-2000:]
     assert {"fetch videos", "embed 2021"} <= bars, bars
+
+
+@pytest.mark.parametrize(("project", "out", "message"), [
+    ("my-project", "fields", "Earth Engine registers COGs from Cloud Storage"),
+    (None, "gs://b/fields", "the local engine: it reads local files"),
+])
+def test_embed_refuses_a_registration_its_engine_cannot_read(tmp_path, capsys, project, out, message):
+    # Refused before any engine starts or any tile is embedded (the workdir is empty: nothing else was looked at).
+    pytest.importorskip("aef_ee_training.fields", reason="aef-ee embed needs the training extra")
+    argv = ["embed", "--workdir", str(tmp_path), "--region", "5.3,50.6,5.4,50.7", "--year", "2021", "--out", out,
+            "--register", "projects/x/assets/y"] + (["--project", project] if project else [])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aef-ee: error: --register") and message in err, err
