@@ -93,7 +93,7 @@ def main() -> None:
         started = time.perf_counter()
         report = run(out)
         seconds = time.perf_counter() - started
-        same = all(_same_pixels(out / p.name, work / "warm" / p.name) for p in report.written)
+        same = all(_same_pixels(Path(p), work / "warm" / Path(p).name) for p in report.written)
         rate = report.pixels / seconds
         print(f"{name:7s} {seconds:6.2f} s  {rate:8.0f} pixels/s  ratio to the floor {rate / floor:.2f}  "
               f"({len(report.written)} tiles, {'identical to the loop' if same else 'DIFFERENT from the loop'})")
