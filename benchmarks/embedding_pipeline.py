@@ -6,7 +6,7 @@ and the model-only floor, all measured in the same run.
 On the demo catalog (a local engine started here): the region's tiles' input videos are fetched once (staging
 folder, shared by every run), then each run writes the tiles' COGs into its own folder:
 
-- floor: ``aef_ee_training.fields.tile_field`` on every staged video in this process (the model alone, compiled
+- floor: ``aef_ee_training.field_tiles.tile_field`` on every staged video in this process (the model alone, compiled
   beforehand: no engine, no COG writing, no pipeline, no compilation);
 - loop: :func:`aef_ee_training.fields.embed_region`;
 - beam-1 / beam-2: :func:`aef_ee_training.fields.embed_region` with ``runner="direct"`` (Beam's DirectRunner), with
@@ -55,7 +55,7 @@ def main() -> None:
     import aef_ee
     from aef_ee.demo import build_demo_catalog
     from aef_ee.videos.format import VideoDataset
-    from aef_ee_training import fields
+    from aef_ee_training import field_tiles, fields
     from aef_ee_training.infer import load_inference
 
     region = tuple(float(v) for v in args.region.split(","))
@@ -69,16 +69,16 @@ def main() -> None:
     fields.embed_region(out_dir=work / "warm", **common)
     model, config, stats, _ = load_inference(CHECKPOINT)
     size = int(config.site_size)
-    tiles = fields.plan_tiles(region, args.year, core=2 * size, margin=size)
+    tiles = field_tiles.plan_tiles(region, args.year, core=2 * size, margin=size)
     videos = VideoDataset(staging)
     index = {sid: i for i, sid in enumerate(videos.site_ids)}
     staged = [(tile, videos[index[tile.input_site().site_id]]) for tile in tiles if tile.input_site().site_id in index]
     pixels = sum(tile.core * tile.core for tile, _ in staged)
 
-    fields.tile_field(model, config, stats, staged[0][1], staged[0][0])  # compile outside the timing
+    field_tiles.tile_field(model, config, stats, staged[0][1], staged[0][0])  # compile outside the timing
     started = time.perf_counter()
     for tile, video in staged:
-        fields.tile_field(model, config, stats, video, tile)
+        field_tiles.tile_field(model, config, stats, video, tile)
     floor_s = time.perf_counter() - started
     floor = pixels / floor_s
     print(f"{len(staged)} tiles, {pixels} pixels; model-only floor: {floor_s:.2f} s, {floor:.0f} pixels/s")

@@ -1,11 +1,13 @@
 """One tile of an annual embedding field: its grid on the UTM zone (:class:`FieldTile`, :func:`plan_tiles`), its
 model inputs (:func:`input_request`), its kept field from an input video (:func:`tile_field`) and its COG
-(:func:`write_tile`). The drivers (``aef_ee_training.fields`` in one process, ``aef_ee_training.fields_beam`` on
-Beam workers) both build on these, so their COGs are the same byte for byte.
+(:func:`write_tile`); :func:`embed_tile` chains them into the output. The drivers (``aef_ee_training.fields`` in one
+process, ``aef_ee_training.fields_beam`` on Beam workers) both run :func:`embed_tile` per tile, so their COGs are
+the same byte for byte.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -16,13 +18,15 @@ import numpy as np
 
 from aef_ee import __version__
 from aef_ee.fields.cog import write_embedding_cog
+from aef_ee.fields.output import FieldsOutput
 from aef_ee.fields.register import cog_tags
 from aef_ee.videos.sites import Site, utm_epsg
 from aef_ee_training.errors import TrainingError
 
-__all__ = ["RESOLUTION_M", "FieldTile", "plan_tiles", "input_request", "tile_field", "write_tile"]
+__all__ = ["RESOLUTION_M", "FieldTile", "plan_tiles", "input_request", "tile_field", "write_tile", "embed_tile"]
 
 RESOLUTION_M = 10.0  # metres per pixel of the fields
+
 
 @dataclasses.dataclass(frozen=True)
 class FieldTile:
@@ -114,3 +118,16 @@ def write_tile(kept: np.ndarray, tile: FieldTile, out_dir: Path, *, version: str
         out_dir / tile.cog_name, kept, transform=tile.transform, crs=f"EPSG:{tile.epsg}",
         tags=cog_tags(tile.year, tile.zone, model_version=version, software_version=f"aef-ee {__version__}"),
         quantize=quantize)
+
+
+def embed_tile(model: Any, config: Any, stats: Any, video: Any, tile: FieldTile, output: FieldsOutput, *,
+               version: str, quantize: bool,
+               model_lock: contextlib.AbstractContextManager[Any] | None = None) -> tuple[str, np.ndarray]:
+    """One tile, start to end: its kept field from ``video``, its COG written into ``output`` (through its local
+    folder; uploaded for ``gs://``). Returns (the COG's location, the kept float field (core, core, 64)).
+
+    ``model_lock`` is held around the model call only (threads sharing one model); the COG is written outside it.
+    """
+    with model_lock or contextlib.nullcontext():
+        kept = tile_field(model, config, stats, video, tile)
+    return output.publish(write_tile(kept, tile, output.local_dir, version=version, quantize=quantize)), kept

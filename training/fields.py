@@ -27,8 +27,7 @@ from aef_ee.atomic import TEMP_PREFIX, remove_temporaries
 from aef_ee.fields.cog import COG_TEMP_PREFIX
 from aef_ee.fields.output import FieldsOutput
 from aef_ee.videos.format import VideoDataset
-from aef_ee_training.field_tiles import (RESOLUTION_M, FieldTile, input_request, plan_tiles, tile_field,
-                                         write_tile)
+from aef_ee_training.field_tiles import RESOLUTION_M, FieldTile, embed_tile, input_request, plan_tiles
 
 __all__ = ["FieldTile", "FieldsReport", "plan_tiles", "embed_region"]
 
@@ -164,8 +163,8 @@ def embed_region(
     else:
         kept_fields = {}
         for tile, position in tqdm(work, desc=f"embed {year}", unit="tile", disable=not progress):
-            kept = tile_field(model, config, stats, videos[position], tile)
-            output.publish(write_tile(kept, tile, output.local_dir, version=version, quantize=quantize))
+            _, kept = embed_tile(model, config, stats, videos[position], tile, output, version=version,
+                                 quantize=quantize)
             kept_fields[(tile.core_x0, tile.core_y0)] = kept
     for tile, _ in work:
         report.written.append(output.url(tile.cog_name))

@@ -38,7 +38,7 @@ from aef_ee.errors import AefValueError
 from aef_ee.fields.output import FieldsOutput
 from aef_ee.videos.export.beam import RUNNERS, EngineConnection, count_progress, export_beam
 from aef_ee.videos.format import VideoDataset
-from aef_ee_training.field_tiles import FieldTile, tile_field, write_tile
+from aef_ee_training.field_tiles import FieldTile, embed_tile
 
 __all__ = ["BeamTiles"]
 
@@ -80,10 +80,8 @@ def _embed_fn(workdir: str, config: str | None, training_data: str | None, step:
         def process(self, element: tuple[FieldTile, int]) -> Iterator[tuple[str, int]]:
             tile, position = element
             video = self.videos[position]
-            with self.model_lock:
-                kept = tile_field(self.model, self.config, self.stats, video, tile)
-            path = write_tile(kept, tile, output.local_dir, version=version, quantize=quantize)
-            location = output.publish(path)
+            location, kept = embed_tile(self.model, self.config, self.stats, video, tile, output, version=version,
+                                        quantize=quantize, model_lock=self.model_lock)
             self.written.inc()
             yield location, kept.shape[0] * kept.shape[1]
 
