@@ -20,7 +20,7 @@ from aef_ee import __version__
 from aef_ee.fields.cog import write_embedding_cog
 from aef_ee.fields.output import FieldsOutput
 from aef_ee.fields.register import cog_tags
-from aef_ee.videos.sites import Site, utm_epsg
+from aef_ee.videos.sites import Site, utm_epsg, year_period
 from aef_ee_training.errors import TrainingError
 
 __all__ = ["RESOLUTION_M", "FieldTile", "plan_tiles", "input_request", "tile_field", "write_tile", "embed_tile"]
@@ -56,11 +56,9 @@ class FieldTile:
         return (RESOLUTION_M, 0.0, self.core_x0, 0.0, -RESOLUTION_M, self.core_y0)
 
     def input_site(self) -> Site:
-        start = int(np.datetime64(f"{self.year}-01-01", "ms").astype(np.int64))
-        end = int(np.datetime64(f"{self.year + 1}-01-01", "ms").astype(np.int64))
         return Site(epsg=self.epsg, x0=self.core_x0 - self.margin * RESOLUTION_M,
                     y0=self.core_y0 + self.margin * RESOLUTION_M, size=self.core + 2 * self.margin,
-                    resolution_m=RESOLUTION_M, period_ms=(start, end), properties={"tile": self.name})
+                    resolution_m=RESOLUTION_M, period_ms=year_period(self.year), properties={"tile": self.name})
 
 
 def plan_tiles(region: Sequence[float], year: int, *, core: int, margin: int) -> list[FieldTile]:

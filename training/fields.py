@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,15 +157,18 @@ def embed_region(
             log.warning("tile %s: no valid observation in %d; not written", tile.name, year)
             report.empty.append(tile.name)
     version = model_version or f"{Path(str(workdir)).name}-step{step}"
+    # The quality figures need the fields of every tile written; past MAX_MOSAIC_PIXELS none are kept.
+    measured = _measurable(((tile.core_x0, tile.core_y0) for tile, _ in work), core)
     if pipelines is not None:
         kept_fields = pipelines.embed(work, staging, output, version=version, quantize=quantize, year=year,
-                                      progress=progress)
+                                      progress=progress, read_back=measured)
     else:
         kept_fields = {}
         for tile, position in tqdm(work, desc=f"embed {year}", unit="tile", disable=not progress):
             _, kept = embed_tile(model, config, stats, videos[position], tile, output, version=version,
                                  quantize=quantize)
-            kept_fields[(tile.core_x0, tile.core_y0)] = kept
+            if measured:
+                kept_fields[(tile.core_x0, tile.core_y0)] = kept
     for tile, _ in work:
         report.written.append(output.url(tile.cog_name))
         report.pixels += tile.core * tile.core
@@ -177,19 +180,34 @@ def embed_region(
 MAX_MOSAIC_PIXELS = 4096 * 4096  # the quality figures are skipped beyond this (memory)
 
 
+def _mosaic_grid(corners: Iterable[tuple[float, float]], core: int) -> tuple[list[int], list[int], tuple[int, int]]:
+    """(tile rows, tile columns, the mosaic's (H, W) in pixels) of the tiles with these core corners (x0, y0)."""
+    step = core * RESOLUTION_M
+    corners = list(corners)
+    cols = sorted({round(x / step) for x, _ in corners})
+    rows = sorted({round(-y / step) for _, y in corners})
+    return rows, cols, ((rows[-1] - rows[0] + 1) * core, (cols[-1] - cols[0] + 1) * core)
+
+
+def _measurable(corners: Iterable[tuple[float, float]], core: int) -> bool:
+    """Whether the mosaic of these tiles is small enough to measure; when it is not, the tiles' fields are neither
+    kept in memory nor read back."""
+    corners = list(corners)
+    if not corners:
+        return False
+    height, width = _mosaic_grid(corners, core)[2]
+    return height * width <= MAX_MOSAIC_PIXELS
+
+
 def _measure(report: FieldsReport, kept: dict[tuple[float, float], np.ndarray], *, core: int, size: int) -> None:
     """Fills the report's quality figures from the mosaic of the tiles' cores (NaN where no tile was written)."""
     from aef_ee.errors import AefValueError
     from aef_ee.fields.quality import period2_energy, seam_ratio
 
-    if not kept:
+    if not kept or not _measurable(kept, core):
         return
     step = core * RESOLUTION_M
-    cols = sorted({round(x / step) for x, _ in kept})
-    rows = sorted({round(-y / step) for _, y in kept})
-    shape = ((rows[-1] - rows[0] + 1) * core, (cols[-1] - cols[0] + 1) * core)
-    if shape[0] * shape[1] > MAX_MOSAIC_PIXELS:
-        return
+    rows, cols, shape = _mosaic_grid(kept, core)
     dim = next(iter(kept.values())).shape[-1]
     mosaic = np.full((*shape, dim), np.nan, np.float32)
     for (x, y), field in kept.items():

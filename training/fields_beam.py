@@ -139,9 +139,10 @@ class BeamTiles:
                     connection=self.connection, max_workers=self.max_workers, progress=progress)
 
     def embed(self, work: Sequence[tuple[FieldTile, int]], staging: Path, output: FieldsOutput, *, version: str,
-              quantize: bool, year: int, progress: bool) -> dict[tuple[float, float], np.ndarray]:
+              quantize: bool, year: int, progress: bool,
+              read_back: bool = True) -> dict[tuple[float, float], np.ndarray]:
         """Writes each (tile, its video's position in ``staging``) as a COG into ``output``; returns the fields read
-        back."""
+        back from the output (none when not ``read_back``)."""
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -161,7 +162,7 @@ class BeamTiles:
                                                       quantize))
                 )
         kept = {}
-        for tile, _ in work:
+        for tile, _ in work if read_back else ():
             with output.open_local(tile.cog_name) as path:
                 kept[(tile.core_x0, tile.core_y0)] = _read_field(path)
         return kept

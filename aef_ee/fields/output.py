@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aef_ee.atomic import TEMP_PREFIX, atomic_path
+from aef_ee.atomic import TEMP_PREFIX
 from aef_ee.errors import AefIOError, AefValueError
 
 __all__ = ["FieldsOutput", "is_gs_url"]
@@ -47,7 +47,7 @@ class FieldsOutput:
         credentials); not pickled.
 
     Raises:
-      AefValueError: a ``gs://`` location without a bucket, or with a bucket name holding a ``/``.
+      AefValueError: a ``gs://`` location without a bucket.
     """
 
     def __init__(self, location: str | os.PathLike[str], *, local_dir: str | os.PathLike[str] | None = None,
@@ -113,7 +113,6 @@ class FieldsOutput:
     def finished(self) -> set[str]:
         """The names of the COGs the output holds. For a ``gs://`` output, the COGs a killed run wrote but did not
         upload are uploaded first (and counted)."""
-        self.local_dir.mkdir(parents=True, exist_ok=True)
         if self.remote:
             for name in sorted(self._local_cogs()):
                 self.publish(self.local_dir / name)
@@ -150,11 +149,12 @@ class FieldsOutput:
         if not self.remote:
             yield self.local_dir / name
             return
-        with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
+        from google.api_core.exceptions import NotFound
+
+        with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:  # private: no atomic rename needed
             local = Path(tmp) / name
-            with atomic_path(local) as part:
-                blob = self._bucket().blob(self._key(name))
-                if not blob.exists():
-                    raise AefIOError(f"{self.url(name)} does not exist")
-                blob.download_to_filename(str(part))
+            try:
+                self._bucket().blob(self._key(name)).download_to_filename(str(local))
+            except NotFound as exc:
+                raise AefIOError(f"{self.url(name)} does not exist") from exc
             yield local

@@ -32,6 +32,16 @@ def test_plan_tiles_snaps_to_the_utm_core_grid():
         field_tiles.plan_tiles((5.4, 50.6, 5.3, 50.7), 2021, core=64, margin=16)
 
 
+def test_quality_figures_are_skipped_for_a_mosaic_too_large_to_hold():
+    # 64 px cores: two neighbours make a 64 x 128 mosaic; two tiles 4096 cores apart would span 64 x 262 208 px,
+    # over MAX_MOSAIC_PIXELS, so their fields are neither kept nor read back.
+    step = 640.0
+    assert fields._measurable([(0.0, step), (step, step)], 64)
+    assert fields._mosaic_grid([(0.0, step), (step, step)], 64)[2] == (64, 128)
+    assert not fields._measurable([(0.0, step), (4096 * step, step)], 64)
+    assert not fields._measurable([], 64)
+
+
 def test_embed_region_resumes_after_a_kill_and_reruns_as_a_no_op(ee_local, tmp_path, monkeypatch):
     # The checkpoint's inference.json gives the config and the statistics: no training data.
     kwargs = dict(workdir=CHECKPOINT, region=REGION, year=2021, out_dir=tmp_path / "fields",

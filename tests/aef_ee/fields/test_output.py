@@ -49,6 +49,9 @@ def test_a_gs_output_uploads_then_removes_the_local_copy(gcs, tmp_path: Path) ->
     with out.open_local("31N_0_0_2021.tif") as local:
         assert local.read_bytes() == b"first COG"
     assert not local.exists()  # a temporary download
+    with pytest.raises(AefIOError, match="run-1/missing.tif does not exist"):
+        with out.open_local("missing.tif"):
+            pass
     # A run killed between its write and its upload left a COG locally: the next run's listing uploads it first.
     _cog(out.local_dir, "31N_640_0_2021.tif", b"left behind")
     assert out.finished() == {"31N_0_0_2021.tif", "31N_640_0_2021.tif"}
