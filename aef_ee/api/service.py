@@ -19,6 +19,7 @@ from aef_ee.api.batching import GroupCommit
 from aef_ee.api.settings import MAX_CLASSIFY_PIXELS, MAX_YEARS
 from aef_ee.errors import AefValueError, EmbeddingError
 from aef_ee.fields.collection import EMBEDDING_BANDS, NATIVE_SCALE_M, dequantize_array, open_embeddings, year_range
+from aef_ee.npy import compute_pixels
 
 __all__ = ["EmbeddingService", "SIMILARITY_PALETTE"]
 
@@ -137,8 +138,8 @@ class EmbeddingService:
                 "affineTransform": {"scaleX": sx, "shearX": 0, "translateX": x0 + (col - half) * sx,
                                     "shearY": 0, "scaleY": sy, "translateY": y0 + (row - half) * sy}}
         valid = image.select(EMBEDDING_BANDS).mask().reduce(ee.Reducer.min()).gt(0).rename("valid").toUint8()
-        out = ee.data.computePixels({"expression": image.unmask(0).addBands(valid).addBands(ee.Image.pixelLonLat()),
-                                     "grid": grid, "fileFormat": "NUMPY_NDARRAY"})
+        out = compute_pixels({"expression": image.unmask(0).addBands(valid).addBands(ee.Image.pixelLonLat()),
+                              "grid": grid})
         values = np.stack([out[b] for b in EMBEDDING_BANDS], axis=-1).astype(np.float64)
         ok = out["valid"] > 0
         return {"values": np.where(ok[..., None], values, np.nan), "valid": ok, "lon": out["longitude"],

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from aef_ee.errors import AefValueError, EmbeddingError
+from aef_ee.npy import compute_pixels
 from aef_ee.fields.collection import EMBEDDING_BANDS, NATIVE_SCALE_M, dequantize_array, year_range
 
 __all__ = ["SAMPLING_METHODS", "MIN_SCALE_M", "MAX_SCALE_M", "Sampling", "Tile", "Samples", "list_tiles",
@@ -242,8 +243,7 @@ def _sample_block(tile: Tile, sampling: Sampling, block: _Block) -> Samples:
         offset = (n // 2) + 0.5 - n / 2
         native = image.reproject(ee.Image(tile.id).select(EMBEDDING_BANDS[0]).projection())
         request = native.addBands(_valid(image).reproject(native.projection())).addBands(ee.Image.pixelLonLat())
-        out = ee.data.computePixels({"expression": request, "grid": _grid(tile, n, block, cells=True, offset=offset),
-                                     "fileFormat": "NUMPY_NDARRAY"})
+        out = compute_pixels({"expression": request, "grid": _grid(tile, n, block, cells=True, offset=offset)})
         vectors = _vectors(out, tile.quantized)
         ok = (out["valid"] > 0) & np.isfinite(vectors).all(axis=-1)
         # Cells past the tile's edge hold no native pixel centre of this tile.
@@ -253,8 +253,7 @@ def _sample_block(tile: Tile, sampling: Sampling, block: _Block) -> Samples:
         counts = np.ones(ok.shape, np.uint16)
         lonlat = out
     else:
-        out = ee.data.computePixels({"expression": image.addBands(_valid(image)),
-                                     "grid": _grid(tile, n, block, cells=False), "fileFormat": "NUMPY_NDARRAY"})
+        out = compute_pixels({"expression": image.addBands(_valid(image)), "grid": _grid(tile, n, block, cells=False)})
         values = _vectors(out, tile.quantized)
         valid = (out["valid"] > 0) & np.isfinite(values).all(axis=-1)
         values = np.where(valid[..., None], values, 0.0)
@@ -262,8 +261,7 @@ def _sample_block(tile: Tile, sampling: Sampling, block: _Block) -> Samples:
         counts = valid.reshape(block.rows, n, block.cols, n).sum(axis=(1, 3))
         ok = counts > 0
         vectors = (cells / np.maximum(counts, 1)[..., None]).astype(np.float32)
-        lonlat = ee.data.computePixels({"expression": ee.Image.pixelLonLat(),
-                                        "grid": _grid(tile, n, block, cells=True), "fileFormat": "NUMPY_NDARRAY"})
+        lonlat = compute_pixels({"expression": ee.Image.pixelLonLat(), "grid": _grid(tile, n, block, cells=True)})
         counts = counts.astype(np.uint16)
     vectors = vectors[ok]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

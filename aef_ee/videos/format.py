@@ -28,7 +28,6 @@ import dataclasses
 import io
 import json
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import numpy as np
 
 from aef_ee.atomic import atomic_path, write_json_atomic
 from aef_ee.errors import AefValueError, VideoFormatError
+from aef_ee.npy import load_npz
 
 __all__ = [
     "FORMAT_VERSION",
@@ -160,12 +160,6 @@ def encode_site(video: SiteVideo) -> bytes:
     return buffer.getvalue()
 
 
-# numpy parses each .npy header with ast.literal_eval, and CPython 3.11's ast.parse is not thread-safe: two threads
-# decoding at once (Beam's DirectRunner, the export pool) can fail with "SystemError: AST constructor recursion depth
-# mismatch". The records are uncompressed .npz, so holding a lock over the whole read costs a copy, not a decode.
-_NPY_HEADER_LOCK = threading.Lock()
-
-
 def decode_site(record: bytes) -> SiteVideo:
     """Parses the bytes written by :func:`encode_site`.
 
@@ -173,8 +167,7 @@ def decode_site(record: bytes) -> SiteVideo:
       VideoFormatError: the record is not a site video of a known format version.
     """
     try:
-        with _NPY_HEADER_LOCK, np.load(io.BytesIO(record), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        arrays = load_npz(record)
         meta = json.loads(arrays.pop(_META_KEY).tobytes().decode("utf-8"))
     except (ValueError, KeyError, OSError) as exc:
         raise VideoFormatError(f"not a site video record: {exc}") from exc

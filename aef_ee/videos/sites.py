@@ -33,6 +33,7 @@ import numpy as np
 
 from aef_ee.backend import require_extra
 from aef_ee.errors import AefValueError, SiteError
+from aef_ee.npy import compute_pixels
 
 __all__ = [
     "Site",
@@ -676,8 +677,7 @@ def sample_stratified_ee(
     grid = {"crsCode": f"EPSG:{epsg}", "dimensions": {"width": width, "height": height},
             "affineTransform": {"scaleX": scale, "shearX": 0.0, "translateX": left,
                                 "shearY": 0.0, "scaleY": -scale, "translateY": top}}
-    pixels = ee.data.computePixels({
-        "expression": selected.toInt32().unmask(nodata, False), "fileFormat": "NUMPY_NDARRAY", "grid": grid})
+    pixels = compute_pixels({"expression": selected.toInt32().unmask(nodata, False), "grid": grid})
     classes = np.asarray(pixels["class"])
     return sample_stratified(classes, (scale, 0.0, left, 0.0, -scale, top), f"EPSG:{epsg}", n_per_class,
                              period_ms=period_ms, class_values=class_values, nodata=nodata, size=size,

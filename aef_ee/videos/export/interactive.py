@@ -21,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from aef_ee.errors import ExportError, NoDataError
+from aef_ee.npy import compute_pixels
 from aef_ee.videos.export.assemble import assemble_video
 from aef_ee.videos.export.concurrency import bounded_map, call_with_retry
 from aef_ee.videos.export.flatten import flat_image, frame_bands
@@ -99,9 +100,7 @@ class EarthEngineBackend:
 
 
 def _compute_pixels(image: Any, site: Site) -> np.ndarray:
-    import ee
-
-    return ee.data.computePixels({"expression": image, "fileFormat": "NUMPY_NDARRAY", "grid": site.ee_grid()})
+    return compute_pixels({"expression": image, "grid": site.ee_grid()})
 
 
 def iter_site_plans(tiles: Sequence[Tile], sources: Mapping[str, Source], request: ExportRequest,
