@@ -29,6 +29,7 @@ import numpy as np
 
 from aef_ee.atomic import atomic_path, write_json_atomic
 from aef_ee.errors import IndexFormatError
+from aef_ee.npy import load_npz
 from aef_ee.search.sampling import Samples
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "IndexFormatError", "read_manifest", "write_segment",
@@ -91,13 +92,13 @@ def read_segments(folder: Path, manifest: dict[str, Any]) -> tuple[np.ndarray, d
     for entry in manifest["segments"]:
         file = folder / entry["file"]
         try:
-            with np.load(file) as data:
-                if len(data["vectors"]) != entry["rows"]:
-                    raise IndexFormatError(f"{str(file)!r} holds {len(data['vectors'])} rows; the manifest says "
-                                           f"{entry['rows']}")
-                vectors.append(data["vectors"])
-                for c in _COLUMNS:
-                    columns[c].append(data[c])
+            data = load_npz(file.read_bytes())  # the API reloads an index beside serving threads
+            if len(data["vectors"]) != entry["rows"]:
+                raise IndexFormatError(f"{str(file)!r} holds {len(data['vectors'])} rows; the manifest says "
+                                       f"{entry['rows']}")
+            vectors.append(data["vectors"])
+            for c in _COLUMNS:
+                columns[c].append(data[c])
         except (OSError, KeyError, ValueError) as exc:
             raise IndexFormatError(f"unreadable index segment {str(file)!r}: {exc}") from exc
     if not vectors:
