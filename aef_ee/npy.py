@@ -2,10 +2,11 @@
 
 NumPy parses each ``.npy`` header with ``ast.literal_eval``. CPython 3.11's AST constructor keeps its recursion depth
 in interpreter-wide state, so two threads parsing at once can fail its check with "SystemError: AST constructor
-recursion depth mismatch" (seen in this project's CI on 3.11.7; CPython issue 106905 and the reports around it). Every ``.npy`` decode that may
-run beside another thread (the export pool's ``computePixels`` answers, Beam's DirectRunner decoding site videos, the
-API's point reads and index reloads) goes through :data:`NPY_LOCK`. The HTTP request itself runs outside the lock;
-only the decode of bytes already in memory is serialised.
+recursion depth mismatch" (seen in this project's CI on 3.11.7; CPython issue 106905 and the reports around it).
+
+Every ``.npy`` decode that may run beside another thread (the export pool's ``computePixels`` answers, Beam's
+DirectRunner decoding site videos, the API's point reads and index reloads) goes through :data:`NPY_LOCK`. The HTTP
+request itself runs outside the lock; only the decode of bytes already in memory is serialised.
 """
 
 from __future__ import annotations

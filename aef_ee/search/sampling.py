@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from aef_ee.errors import AefValueError, EmbeddingError
-from aef_ee.npy import compute_pixels
 from aef_ee.fields.collection import EMBEDDING_BANDS, NATIVE_SCALE_M, dequantize_array, year_range
+from aef_ee.npy import compute_pixels
 
 __all__ = ["SAMPLING_METHODS", "MIN_SCALE_M", "MAX_SCALE_M", "Sampling", "Tile", "Samples", "list_tiles",
            "sample_tile", "sample_tiles"]
